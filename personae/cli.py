@@ -1,0 +1,286 @@
+"""The `personae` command: a thin shell that parses arguments, calls the library and prints.
+
+Every error from bad input is printed as one line on stderr (``personae: error: ...``) with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from personae import experiment
+from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
+from personae.models import MODELS, model_class
+from personae.models.persistence import load_model
+
+app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+datasets_app = typer.Typer(help="Built-in datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+# --- shared options -----------------------------------------------------------------------------------
+Dataset = Annotated[Optional[str], typer.Option("--dataset", help="built-in dataset name, e.g. ml-100k")]
+DataFile = Annotated[Optional[Path], typer.Option("--data", help="your interactions file (CSV, TSV, Parquet, RecBole .inter)")]
+UserCol = Annotated[str, typer.Option("--user-col", help="user id column of --data")]
+ItemCol = Annotated[str, typer.Option("--item-col", help="item id column of --data")]
+TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="timestamp column of --data (numbers or ISO dates)")]
+ItemInfo = Annotated[Optional[Path], typer.Option("--item-info", help="item file with title / genres columns")]
+Params = Annotated[Optional[list[str]], typer.Option("--param", help="model option KEY=VALUE (repeatable)")]
+Split = Annotated[str, typer.Option("--split", help="leave-last-out (default), temporal or random")]
+
+
+def _source(dataset: str | None, data: Path | None, user_col: str, item_col: str, time_col: str | None,
+            item_info: Path | None) -> DataSource:
+    return DataSource(dataset=dataset, data=str(data) if data else None, user_col=user_col, item_col=item_col,
+                      time_col=time_col, item_info=str(item_info) if item_info else None)
+
+
+# --- datasets ------------------------------------------------------------------------------------------
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the built-in datasets."""
+    for spec in DATASETS.values():
+        out.print(f"{spec.name}\t{spec.description}")
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(name: str) -> None:
+    """Fetch a built-in dataset into $PERSONAE_HOME (checksums verified; cached copies are reused)."""
+    folder = fetch(name)
+    out.print(f"{name}: {folder}")
+
+
+# --- models ----------------------------------------------------------------------------------------------
+@app.command("models")
+def models() -> None:
+    """List the models and every option with its default."""
+    for name, cls in MODELS.items():
+        out.print(f"[bold]{name}[/bold]: {cls.summary}")
+        for option, default, help_text in cls.option_fields():
+            out.print(f"    {option} = {default!r}    {help_text}", highlight=False)
+
+
+# --- train / evaluate --------------------------------------------------------------------------------
+@app.command("train")
+def train(
+    model: Annotated[str, typer.Option("--model", help=f"one of: {', '.join(MODELS)}")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to save the model into")],
+    dataset: Dataset = None, data: DataFile = None, user_col: UserCol = "user_id", item_col: ItemCol = "item_id",
+    time_col: TimeCol = None, item_info: ItemInfo = None,
+    personas: Annotated[Optional[str], typer.Option("--personas", help="personas per user (multi-persona models)")] = None,
+    dim: Annotated[Optional[int], typer.Option("--dim", help="embedding dimension")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="maximum training epochs")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    param: Params = None, split: Split = "leave-last-out",
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="write test metrics as JSON")] = None,
+) -> None:
+    """Train a model, evaluate it on the test split and save it to --out."""
+    source = _source(dataset, data, user_col, item_col, time_col, item_info)
+    pairs = list(param or [])
+    pairs += [f"{k}={v}" for k, v in (("personas", personas), ("dim", dim), ("epochs", epochs)) if v is not None]
+    params = experiment.parse_params(model, pairs)
+    run = experiment.train_and_evaluate(source, model, params, seed=seed, split_method=split)
+    run.model.save(str(out_dir))
+    report = {"dataset": source.label(), "protocol": f"{run.split.method}/full",
+              "models": {model: experiment.model_report(run)}}
+    _print_metrics(report)
+    out.print(f"saved {model} to {out_dir}")
+    if json_file:
+        experiment.write_json(json_file, report)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model_dir: Path,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="write the metrics as JSON")] = None,
+) -> None:
+    """Evaluate a saved model on the test split of the data it was trained on."""
+    _, report = experiment.evaluate_saved(model_dir)
+    _print_metrics(report)
+    if json_file:
+        experiment.write_json(json_file, report)
+
+
+@app.command("benchmark")
+def benchmark(
+    models: Annotated[str, typer.Option("--models", help="comma-separated model names")] = "pop,itemknn,ease,bpr",
+    seeds: Annotated[str, typer.Option("--seeds", help="comma-separated seeds")] = "0",
+    dataset: Dataset = None, data: DataFile = None, user_col: UserCol = "user_id", item_col: ItemCol = "item_id",
+    time_col: TimeCol = None, item_info: ItemInfo = None, param: Params = None,
+    baseline: Annotated[str, typer.Option("--baseline", help="model the paired NDCG@10 comparison is against")] = "bpr",
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="write results as JSON")] = None,
+) -> None:
+    """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
+    source = _source(dataset, data, user_col, item_col, time_col, item_info)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in names:
+        model_class(name)
+    seed_list = _int_list(seeds, "--seeds")
+    params: dict = {}
+    for pair in param or []:
+        key = pair.partition("=")[0].strip().replace("-", "_")
+        owners = [n for n in names if key in {o for o, _, _ in MODELS[n].option_fields()}]
+        if not owners:
+            raise DataError(f"--param {key}: none of {', '.join(names)} has this option")
+        params.update(experiment.parse_params(owners[0], [pair]))
+
+    def progress(name: str, seed: int, entry: dict) -> None:
+        print(f"  {name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.1f}s)", file=sys.stderr)
+
+    report = experiment.benchmark(source, names, seed_list, params, baseline=baseline, on_result=progress)
+    _print_metrics(report)
+    if json_file:
+        experiment.write_json(json_file, report)
+
+
+# --- using a saved model ------------------------------------------------------------------------------
+@app.command("recommend")
+def recommend(
+    model_dir: Path,
+    user: Annotated[list[str], typer.Option("--user", help="external user id (repeatable)")],
+    k: Annotated[int, typer.Option("--k", min=1)] = 10,
+    explain: Annotated[bool, typer.Option("--explain", help="show the persona behind each item")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Top-k recommendations for users of a saved model (titles shown when known)."""
+    model = load_model(model_dir)
+    recs = model.recommend(user, k=k)
+    payload = recs.to_dict()
+    if explain:
+        for entry in payload:
+            explanations = model.explain(entry["user"], [i["item"] for i in entry["items"]])
+            for item, why in zip(entry["items"], explanations):
+                item["persona"], item["persona_label"] = why.persona, why.label
+                item["persona_weights"], item["supporting_items"] = why.persona_weights, why.supporting_items
+    if as_json:
+        print(json.dumps(payload, indent=2))
+        return
+    for entry in payload:
+        table = Table(title=f"user {entry['user']}: top {k}")
+        for column in ("rank", "item", "title", "score") + (("persona",) if explain else ()):
+            table.add_column(column)
+        for rank, item in enumerate(entry["items"], 1):
+            row = [str(rank), item["item"], item["title"], f"{item['score']:.3f}"]
+            if explain:
+                row.append(f"{item['persona']}: {item['persona_label']}")
+            table.add_row(*row)
+        out.print(table)
+
+
+@app.command("personas")
+def personas(
+    model_dir: Path,
+    user: Annotated[str, typer.Option("--user", help="external user id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A user's personas: prior weights and labels."""
+    mix = load_model(model_dir).user_personas(user)
+    payload = {"user": mix.user_id, "personas": [
+        {"persona": k, "weight": float(w), "label": label}
+        for k, (w, label) in enumerate(zip(mix.weights, mix.labels))]}
+    if as_json:
+        print(json.dumps(payload, indent=2))
+        return
+    for entry in payload["personas"]:
+        out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  {entry['label']}")
+
+
+# --- demo ----------------------------------------------------------------------------------------------
+DEMO_MODEL = "bpr"
+DEMO_USERS = ("1", "42", "405")
+
+
+@app.command("demo")
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the trained model")] = Path("runs/demo")) -> None:
+    """The main job on MovieLens-100K: fetch, train, evaluate, recommend with titles."""
+    start = time.perf_counter()
+    out.print("[bold]1. data[/bold]: fetching MovieLens-100K (cached after the first run)")
+    out.print("   " + load_dataset("ml-100k").describe())
+    out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split")
+    run = experiment.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
+    run.model.save(str(out_dir))
+    out.print("[bold]3. recommendations[/bold]")
+    recommend(out_dir, list(DEMO_USERS), k=10, explain=False, as_json=False)
+    out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
+    _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
+                    "models": {DEMO_MODEL: experiment.model_report(run)}})
+    out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise DataError(f"{option} {text}: expected comma-separated integers") from None
+
+
+def _print_metrics(report: dict) -> None:
+    table = Table(title=f"{report['dataset']} ({report['protocol']})")
+    columns = ["ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10", "train_seconds"]
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    has_ci = any("vs_baseline" in entry for entry in report["models"].values())
+    if has_ci:
+        table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
+    for name, entry in report["models"].items():
+        std = entry.get("std", {})
+        cells = []
+        for column in columns:
+            if column not in entry:
+                cells.append("-")
+                continue
+            value = f"{entry[column]:.4f}" if column != "train_seconds" else f"{entry[column]:.1f}"
+            cells.append(value + (f" ± {std[column]:.4f}" if column in std and column != "train_seconds" else ""))
+        if has_ci:
+            ci = entry.get("vs_baseline")
+            cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
+        table.add_row(name, *cells)
+    out.print(table)
+
+
+def _mount_optional_apps() -> None:
+    try:
+        from personae.llm.cli import app as llm_app
+    except ImportError:
+        return
+    app.add_typer(llm_app, name="llm")
+
+
+_mount_optional_apps()
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    try:
+        result = app(args=argv, prog_name="personae", standalone_mode=False)
+    except click.exceptions.Abort:
+        print("personae: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (DataError, ValueError, KeyError, OSError, RuntimeError) as exc:
+        print(f"personae: error: {_message(exc)}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

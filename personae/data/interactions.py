@@ -1,0 +1,162 @@
+"""The Interactions container: id maps, event arrays, CSR access and side information."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+def sorted_ids(values: np.ndarray) -> np.ndarray:
+    """Unique external ids as strings, in numeric order when every id is an integer, else lexicographic.
+
+    Numeric order makes item index order match the ids a user sees (1, 2, ..., 10), which also makes
+    tie-breaking by item index predictable.
+    """
+    unique = pd.unique(pd.Series(values, dtype="string").to_numpy(dtype=object))
+    as_numbers = pd.to_numeric(pd.Series(unique), errors="coerce")
+    if not as_numbers.isna().any():
+        order = np.argsort(as_numbers.to_numpy(), kind="stable")
+    else:
+        order = np.argsort(unique.astype(str), kind="stable")
+    return unique[order].astype(str)
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Implicit-feedback events with the maps between external ids and dense indices.
+
+    All splits of one dataset share the same id maps, so index ``i`` means the same item everywhere.
+
+    Attributes:
+        user_ids: (n_users,) external user id of each user index.
+        item_ids: (n_items,) external item id of each item index.
+        users, items: (n_events,) int64 indices of each event.
+        timestamps: (n_events,) float64 event times, or None when the data has no time column.
+        ratings: (n_events,) float32 explicit ratings where present (kept for reference; every event counts
+            as a positive).
+        item_info: per item index, optional columns ``title`` (str) and ``genres`` (list of str).
+        user_info: per user index, optional columns such as ``age``, ``gender``, ``occupation``.
+        name: a label for messages and reports.
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+    timestamps: np.ndarray | None = None
+    ratings: np.ndarray | None = None
+    item_info: pd.DataFrame | None = None
+    user_info: pd.DataFrame | None = None
+    name: str = "data"
+    _user_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_ids(
+        cls,
+        user_ids: np.ndarray | list,
+        item_ids: np.ndarray | list,
+        timestamps: np.ndarray | list | None = None,
+        ratings: np.ndarray | list | None = None,
+        name: str = "data",
+    ) -> Interactions:
+        """Build from parallel arrays of external ids (any type; stored as strings)."""
+        raw_users = pd.Series(user_ids, dtype="string").to_numpy(dtype=object).astype(str)
+        raw_items = pd.Series(item_ids, dtype="string").to_numpy(dtype=object).astype(str)
+        user_map = sorted_ids(raw_users)
+        item_map = sorted_ids(raw_items)
+        users = pd.Index(user_map).get_indexer(raw_users).astype(np.int64)
+        items = pd.Index(item_map).get_indexer(raw_items).astype(np.int64)
+        return cls(
+            user_ids=user_map,
+            item_ids=item_map,
+            users=users,
+            items=items,
+            timestamps=None if timestamps is None else np.asarray(timestamps, dtype=np.float64),
+            ratings=None if ratings is None else np.asarray(ratings, dtype=np.float32),
+            name=name,
+        )
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @cached_property
+    def csr(self) -> sp.csr_matrix:
+        """(n_users, n_items) binary matrix; repeated (user, item) events count once."""
+        matrix = sp.csr_matrix(
+            (np.ones(len(self.users), dtype=np.float32), (self.users, self.items)),
+            shape=(self.n_users, self.n_items),
+        )
+        matrix.data[:] = 1.0
+        return matrix
+
+    @cached_property
+    def item_popularity(self) -> np.ndarray:
+        """(n_items,) number of distinct users who interacted with each item."""
+        return np.asarray(self.csr.sum(axis=0)).ravel()
+
+    def user_index(self, user_id: object) -> int:
+        """Index of an external user id; raises KeyError with the id when unknown."""
+        if not self._user_index:
+            self._user_index.update({uid: i for i, uid in enumerate(self.user_ids)})
+        try:
+            return self._user_index[str(user_id)]
+        except KeyError:
+            raise KeyError(f"unknown user id '{user_id}'") from None
+
+    def item_index(self, item_ids: list | np.ndarray) -> np.ndarray:
+        """Indices of external item ids; raises KeyError naming the first unknown id."""
+        wanted = np.asarray([str(i) for i in item_ids], dtype=object)
+        found = pd.Index(self.item_ids).get_indexer(wanted)
+        if (found < 0).any():
+            raise KeyError(f"unknown item id '{wanted[np.argmax(found < 0)]}'")
+        return found.astype(np.int64)
+
+    def subset(self, mask: np.ndarray, name: str | None = None) -> Interactions:
+        """The events where ``mask`` is true, with the same id maps and side information."""
+        return replace(
+            self,
+            users=self.users[mask],
+            items=self.items[mask],
+            timestamps=None if self.timestamps is None else self.timestamps[mask],
+            ratings=None if self.ratings is None else self.ratings[mask],
+            name=name or self.name,
+            _user_index=self._user_index,
+        )
+
+    def with_side_info(
+        self, item_info: pd.DataFrame | None = None, user_info: pd.DataFrame | None = None
+    ) -> Interactions:
+        """A copy with side information aligned to the item and user indices."""
+        return replace(
+            self,
+            item_info=item_info if item_info is not None else self.item_info,
+            user_info=user_info if user_info is not None else self.user_info,
+        )
+
+    def item_titles(self, item_idx: np.ndarray) -> list[str]:
+        """Titles of items where known, else their external ids."""
+        if self.item_info is None or "title" not in self.item_info:
+            return [str(self.item_ids[i]) for i in item_idx]
+        return [str(self.item_info["title"].iat[i]) for i in item_idx]
+
+    def item_genres(self) -> list[frozenset[str]] | None:
+        """Genre set per item index, or None when the data has no genres."""
+        if self.item_info is None or "genres" not in self.item_info:
+            return None
+        return [frozenset(g) if isinstance(g, (list, tuple, frozenset, set)) else frozenset()
+                for g in self.item_info["genres"]]
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.n_users} users, {self.n_items} items, {len(self)} events"

@@ -1,0 +1,40 @@
+"""Uniform negative sampling that avoids each user's own training items."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class NegativeSampler:
+    """Draws items a user has not interacted with, uniformly over the catalogue.
+
+    Rejection sampling: a draw that hits a positive is redrawn, up to ``max_rounds`` times (a user who has
+    seen almost everything keeps a rare positive rather than looping forever).
+    """
+
+    def __init__(self, positives: sp.csr_matrix, seed: int = 0, max_rounds: int = 20) -> None:
+        self.positives = positives.tocsr()
+        self.n_items = positives.shape[1]
+        self.rng = np.random.default_rng(seed)
+        self.max_rounds = max_rounds
+        # Sorted (user * n_items + item) keys make membership a binary search.
+        rows = np.repeat(np.arange(positives.shape[0], dtype=np.int64), np.diff(self.positives.indptr))
+        self.keys = np.sort(rows * self.n_items + self.positives.indices.astype(np.int64))
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users.astype(np.int64) * self.n_items + items
+        found = np.searchsorted(self.keys, keys)
+        found = np.minimum(found, len(self.keys) - 1)
+        return self.keys[found] == keys if len(self.keys) else np.zeros(keys.shape, dtype=bool)
+
+    def sample(self, users: np.ndarray, n_negatives: int) -> np.ndarray:
+        """(len(users), n_negatives) item indices."""
+        users_grid = np.repeat(users[:, None], n_negatives, axis=1)
+        negatives = self.rng.integers(0, self.n_items, size=users_grid.shape)
+        for _ in range(self.max_rounds):
+            clash = self.is_positive(users_grid, negatives)
+            if not clash.any():
+                break
+            negatives[clash] = self.rng.integers(0, self.n_items, size=int(clash.sum()))
+        return negatives

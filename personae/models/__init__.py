@@ -1,0 +1,21 @@
+"""Every model by its command-line name. All share the :class:`~personae.models.base.Recommender` interface."""
+
+from __future__ import annotations
+
+from personae.models.base import Explanation, PersonaMix, Recommendations, Recommender
+from personae.models.bpr import BPR
+from personae.models.ease import EASE
+from personae.models.itemknn import ItemKNN
+from personae.models.pop import Popularity
+
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR)}
+
+
+def model_class(name: str) -> type[Recommender]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})") from None
+
+
+__all__ = ["MODELS", "Explanation", "PersonaMix", "Recommendations", "Recommender", "model_class"]

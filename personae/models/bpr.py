@@ -1,0 +1,38 @@
+"""BPR-MF (Rendle et al., 2009): one vector per user, one per item, score = <p_u, q_i>."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from personae.data.interactions import Interactions
+from personae.models.torch_base import TorchRecommender
+
+
+class MatrixFactorization(nn.Module):
+    """The single-vector network: the bottleneck the multi-persona models are measured against."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int) -> None:
+        super().__init__()
+        self.users = nn.Embedding(n_users, dim)
+        self.items = nn.Embedding(n_items, dim)
+        nn.init.xavier_normal_(self.users.weight)
+        nn.init.xavier_normal_(self.items.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u = self.users(users)  # (B, dim)
+        v = self.items(items)  # (B, C, dim)
+        return torch.einsum("bd,bcd->bc", u, v)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        return self.users(users) @ self.items.weight.T  # (B, n_items)
+
+
+class BPR(TorchRecommender):
+    """Matrix factorisation trained with the BPR loss (or sampled softmax via ``loss``)."""
+
+    name = "bpr"
+    summary = "BPR matrix factorisation, one vector per user"
+
+    def build_network(self, train: Interactions) -> nn.Module:
+        return MatrixFactorization(train.n_users, train.n_items, self.options.dim)

@@ -1,0 +1,71 @@
+"""Shared plumbing for torch models: a model owns a plain ``nn.Module`` network and trains it with the one loop.
+
+A network knows nothing of training (Spotlight style). It answers two calls:
+    ``network(users (B,), items (B, C)) -> (B, C)`` scores of candidate items, and
+    ``network.score_all(users (B,)) -> (B, n_items)`` scores of the whole catalogue.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from personae.data.interactions import Interactions
+from personae.models.base import ModelOptions, Recommender
+from personae.train.loop import TrainOptions, TrainReport, seed_everything, train_network
+
+
+@dataclass
+class TorchOptions(TrainOptions, ModelOptions):
+    dim: int = field(default=64, metadata={"help": "embedding dimension"})
+
+
+class TorchRecommender(Recommender):
+    """A Recommender backed by a torch network trained with :func:`personae.train.train_network`."""
+
+    Options = TorchOptions
+    options: TorchOptions
+
+    @abstractmethod
+    def build_network(self, train: Interactions) -> torch.nn.Module:
+        """A freshly initialised network for this training data (also used to restore saved weights)."""
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> TorchRecommender:
+        seed_everything(self.options.seed)
+        self.train_ = train
+        self.network_ = self.build_network(train)
+        self.report_: TrainReport = train_network(self, train, valid, self.options, seed=self.options.seed)
+        return self
+
+    @torch.no_grad()
+    def score(self, user_idx: np.ndarray, item_idx: np.ndarray | None = None) -> np.ndarray:
+        self.network_.eval()
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
+        if item_idx is None:
+            scores = self.network_.score_all(users)
+        else:
+            items = torch.as_tensor(np.asarray(item_idx, dtype=np.int64))
+            scores = self.network_(users, items.expand(len(users), -1))
+        return scores.numpy()
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().cpu().numpy() for name, tensor in self.network_.state_dict().items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray], train: Interactions) -> None:
+        self.train_ = train
+        self.network_ = self.build_network(train)
+        state = {name: torch.from_numpy(np.array(value)) for name, value in arrays.items()}
+        self.network_.load_state_dict(state, strict=True)
+        self.network_.eval()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.network_.parameters())
+
+    def bytes_per_user(self) -> float:
+        """Bytes of the parameters held per user: by convention, the network's parameters named ``user*``."""
+        per_user = sum(p.numel() * p.element_size() for name, p in self.network_.named_parameters()
+                       if name.startswith("user"))
+        return per_user / max(self.fitted_data.n_users, 1)
