@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -260,22 +260,42 @@ def _mount_optional_apps() -> None:
 _mount_optional_apps()
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"personae: warning: {message}", file=sys.stderr)
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
     return str(exc) or type(exc).__name__
 
 
+def _cli_exceptions() -> tuple[type, type, type]:
+    """(ClickException, Abort, Exit) as raised by the installed typer (recent typer bundles its own click)."""
+    try:
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort, Exit
+    except ImportError:  # older typer: plain click
+        from click.exceptions import Abort, ClickException, Exit
+    return ClickException, Abort, Exit
+
+
+ClickException, Abort, Exit = _cli_exceptions()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    warnings.showwarning = _one_line_warning
     try:
         result = app(args=argv, prog_name="personae", standalone_mode=False)
-    except click.exceptions.Abort:
+    except Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except Abort:
         print("personae: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except ClickException as exc:
+        print(f"personae: error: {exc.format_message()}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2) or 2)
     except (DataError, ValueError, KeyError, OSError, RuntimeError) as exc:
         print(f"personae: error: {_message(exc)}", file=sys.stderr)
         return 2

@@ -47,21 +47,21 @@ def parse_params(model_name: str, pairs: list[str]) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str, hint: Any) -> Any:
+    """Convert ``raw`` to the first type of the option's type hint that accepts it (bool, int, float, str)."""
     text = str(hint)
     if raw.lower() in ("none", "null", "") and "None" in text:
         return None
-    try:
-        if "bool" in text:
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1", "yes")
-        if "int" in text and "float" not in text:
-            return int(raw)
-        if "float" in text:
-            return float(raw)
-    except ValueError:
-        raise DataError(f"--param {key}={raw}: expected {text.replace('typing.', '')}") from None
-    return raw
+    if "bool" in text and raw.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return raw.lower() in ("true", "1", "yes")
+    for name, convert in (("int", int), ("float", float)):
+        if name in text:
+            try:
+                return convert(raw)
+            except ValueError:
+                continue
+    if "str" in text:
+        return raw
+    raise DataError(f"--param {key}={raw}: expected {text.replace('typing.', '')}")
 
 
 def params_for(model_name: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -39,13 +39,12 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: empty file")
 
 
-def _first_data_line(is_text: bool) -> int:
-    # Row r of the frame sits on line r + 2 of a text file (line 1 is the header).
-    return 2 if is_text else 1
-
-
 def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a whole table as strings. RecBole headers like ``user_id:token`` lose their type suffix."""
+    """Read a whole table as strings. RecBole headers like ``user_id:token`` lose their type suffix.
+
+    The frame's index is where each row came from, for messages: the line of a text file (blank lines are
+    dropped but still counted), or the 1-based row of a Parquet file.
+    """
     path = Path(path)
     _check_file(path)
     suffix = path.suffix.lower()
@@ -54,10 +53,14 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a corrupt file
             raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+        frame.index = np.arange(1, len(frame) + 1)
         return frame
     separator = "\t" if suffix in RECBOLE_SUFFIXES else TEXT_FORMATS.get(suffix)
     try:
-        with path.open(encoding=encoding, newline="") as handle:
+        # utf-8-sig also reads UTF-8 with a byte order mark (as spreadsheets write it) without a stray
+        # '\ufeff' in the first column's name.
+        text_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        with path.open(encoding=text_encoding, newline="") as handle:
             if separator is None:
                 sample = handle.read(4096)
                 handle.seek(0)
@@ -66,23 +69,31 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
                 except csv.Error:
                     separator = ","
             frame = pd.read_csv(handle, sep=separator, dtype=str, keep_default_na=False,
-                                quoting=csv.QUOTE_MINIMAL, engine="c")
-    except UnicodeDecodeError as exc:
-        line = _line_of_byte(path, exc.start)
-        raise DataError(f"{where(path, line)}: cannot decode as {encoding} text (byte 0x{exc.object[exc.start]:02x})") from None
+                                quoting=csv.QUOTE_MINIMAL, engine="c", skip_blank_lines=False)
+    except UnicodeDecodeError:
+        line, byte = _first_undecodable_byte(path, encoding)
+        raise DataError(f"{where(path, line)}: cannot decode as {encoding} text (byte 0x{byte:02x})") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: malformed table ({str(exc).strip().splitlines()[-1]})") from None
     frame.columns = [str(c).split(":", 1)[0] if suffix in RECBOLE_SUFFIXES else str(c) for c in frame.columns]
+    frame.index = np.arange(2, len(frame) + 2)  # line 1 is the header
+    frame = frame.loc[~(frame == "").all(axis=1)]  # blank lines
     if frame.empty:
         raise DataError(f"{path}: no data rows after the header")
     return frame
 
 
-def _line_of_byte(path: Path, offset: int) -> int:
-    with path.open("rb") as handle:
-        return handle.read(offset).count(b"\n") + 1
+def _first_undecodable_byte(path: Path, encoding: str) -> tuple[int, int]:
+    """(line, byte value) of the first byte that does not decode. Decoding the whole file again gives the
+    offset from the start of the file; the error raised while reading holds an offset into one chunk."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return raw.count(b"\n", 0, exc.start) + 1, raw[exc.start]
+    return 1, 0
 
 
 def _require_columns(frame: pd.DataFrame, path: Path, wanted: list[str]) -> None:
@@ -92,16 +103,16 @@ def _require_columns(frame: pd.DataFrame, path: Path, wanted: list[str]) -> None
             raise DataError(f"{where(path, column=column)}: missing column (the file has: {have})")
 
 
-def _require_ids(frame: pd.DataFrame, path: Path, column: str, is_text: bool) -> np.ndarray:
+def _require_ids(frame: pd.DataFrame, path: Path, column: str) -> np.ndarray:
     values = frame[column].astype("string").str.strip()
     missing = values.isna() | (values == "")
     if missing.any():
-        row = int(np.argmax(missing.to_numpy()))
-        raise DataError(f"{where(path, row + _first_data_line(is_text), column)}: missing id")
+        line = int(frame.index[np.argmax(missing.to_numpy())])
+        raise DataError(f"{where(path, line, column)}: missing id")
     return values.to_numpy(dtype=object).astype(str)
 
 
-def _parse_times(frame: pd.DataFrame, path: Path, column: str, is_text: bool) -> np.ndarray:
+def _parse_times(frame: pd.DataFrame, path: Path, column: str) -> np.ndarray:
     """Numeric timestamps, or ISO dates converted to seconds; anything else is refused with its line."""
     raw = frame[column]
     numbers = pd.to_numeric(raw, errors="coerce")
@@ -109,11 +120,13 @@ def _parse_times(frame: pd.DataFrame, path: Path, column: str, is_text: bool) ->
     if bad.any():
         dates = pd.to_datetime(raw, errors="coerce", utc=True, format="ISO8601")
         if not dates.isna().any():
-            return (dates.astype("int64") / 1e9).to_numpy(dtype=np.float64)
+            # Seconds since the epoch whatever the parsed resolution (pandas may pick us or s, not ns).
+            epoch = pd.Timestamp(0, tz="UTC")
+            return ((dates - epoch) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
         row = int(np.argmax(bad.to_numpy()))
         value = str(raw.iloc[row])
         problem = "missing timestamp" if value.strip() == "" else f"non-numeric timestamp '{value}'"
-        raise DataError(f"{where(path, row + _first_data_line(is_text), column)}: {problem}")
+        raise DataError(f"{where(path, int(frame.index[row]), column)}: {problem}")
     return numbers.to_numpy(dtype=np.float64)
 
 
@@ -129,16 +142,15 @@ def read_interactions(
     """
     path = Path(path)
     frame = read_table(path, encoding=encoding)
-    is_text = path.suffix.lower() != ".parquet"
     wanted = [c for c in (columns.user, columns.item, columns.time, columns.rating) if c]
     _require_columns(frame, path, wanted)
     duplicated = frame.duplicated(keep="first").to_numpy()
     if duplicated.any():
         warnings.warn(f"{path}: dropped {int(duplicated.sum())} exact duplicate rows", stacklevel=2)
-        frame = frame.loc[~duplicated].reset_index(drop=True)
-    users = _require_ids(frame, path, columns.user, is_text)
-    items = _require_ids(frame, path, columns.item, is_text)
-    times = _parse_times(frame, path, columns.time, is_text) if columns.time else None
+        frame = frame.loc[~duplicated]
+    users = _require_ids(frame, path, columns.user)
+    items = _require_ids(frame, path, columns.item)
+    times = _parse_times(frame, path, columns.time) if columns.time else None
     ratings = None
     if columns.rating:
         ratings = pd.to_numeric(frame[columns.rating], errors="coerce").to_numpy(dtype=np.float32)

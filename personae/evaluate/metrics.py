@@ -29,7 +29,7 @@ def accuracy_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, 
     """
     hits = hits[:, :k].astype(np.float64)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))  # rank r (0-based) is discounted by log2(r + 2)
-    dcg = hits @ discounts
+    dcg = hits @ discounts[:hits.shape[1]]  # lists are shorter than k when the catalogue is
     ideal_hits = np.minimum(n_targets, k)
     idcg = np.cumsum(discounts)[ideal_hits - 1]
     any_hit = hits.any(axis=1)

@@ -6,7 +6,7 @@ the same place the capping hook acts on, so measured and capped quantities live 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ class ResponseMeanCapture:
             self.means[index] = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (batch, d)
         return hook
 
-    def __enter__(self) -> "ResponseMeanCapture":
+    def __enter__(self) -> Self:
         self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
         return self
 

@@ -154,7 +154,7 @@ class LocalBackend(LLMBackend):
     name = "local"
     supports_hidden_states = True
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 8):
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 16):
         _offline()
         import torch
         import transformers
@@ -205,8 +205,8 @@ class LocalBackend(LLMBackend):
             input_ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in ids])
             mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids])
             torch.manual_seed(seed + start)
-            sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 \
-                else dict(do_sample=False, temperature=None, top_k=None, top_p=None)
+            sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0
+                        else {"do_sample": False, "temperature": None, "top_k": None, "top_p": None})
             with torch.no_grad():
                 gen = self._model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **sampling)
@@ -304,7 +304,7 @@ class OpenAIBackend(LLMBackend):
 
 
 def load_backend(backend: str = "local", *, model_path: str | Path | None = None, base_url: str | None = None,
-                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", batch_size: int = 8) -> LLMBackend:
+                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", batch_size: int = 16) -> LLMBackend:
     """The backend the CLI options name. Local models are cached per process (loading costs seconds)."""
     if backend == "local":
         return _cached_local(str(resolve_model_path(model_path)), batch_size)

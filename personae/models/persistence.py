@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from personae.data.errors import DataError
@@ -92,6 +93,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("model", "options", "files", "n_users", "n_items"):
         if key not in config:
             raise ModelFileError(f"{config_path}: missing field '{key}'")
+    # Every file must be covered by a checksum, or a swapped file would load unchecked.
+    if not isinstance(config["files"], dict) or not {WEIGHTS, ID_MAPS} <= set(config["files"]):
+        raise ModelFileError(f"{config_path}: field 'files' must give the SHA-256 of {WEIGHTS} and {ID_MAPS}")
     return config
 
 
@@ -115,7 +119,10 @@ def load_model(path: str | Path) -> Recommender:
         options = cls.Options(**config["options"])
     except TypeError as exc:
         raise ModelFileError(f"{folder / CONFIG}: field 'options' does not fit model '{cls.name}': {exc}") from None
-    arrays = load_file(str(folder / WEIGHTS))
+    try:
+        arrays = load_file(str(folder / WEIGHTS))
+    except SafetensorError as exc:
+        raise ModelFileError(f"{folder / WEIGHTS}: not a readable safetensors file ({exc})") from None
     id_maps = json.loads((folder / ID_MAPS).read_text(encoding="utf-8"))
     train = _training_data(arrays, id_maps, config)
     state = {k: v for k, v in arrays.items() if not k.startswith(TRAIN_PREFIX)}

@@ -55,7 +55,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
     """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
 
     Each step scores (batch, 1 + negatives) candidate items with ``network(users, items)`` and applies the
-    chosen loss; the network may add its own penalty through an optional ``penalty()`` method.
+    chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
     """
     if options.loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
@@ -83,7 +83,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
             candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
             loss = loss_fn(network(users, candidates))
             if hasattr(network, "penalty"):
-                loss = loss + network.penalty()
+                loss = loss + network.penalty(users)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

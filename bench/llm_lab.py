@@ -1,0 +1,110 @@
+"""Run every LLM persona-lab instrument at its documented default size on the built-in SmolLM2-135M-Instruct,
+then collect the headline numbers, commands, timings and figures for bench/LLM_RESULTS.md.
+
+    python bench/llm_lab.py [--only axis,cap,drift,icc,consistency] [--work /tmp/personae-llm-lab]
+
+Each instrument runs as its own `personae llm ...` command (through `python -m personae.llm.cli`, the same
+Typer app) so the numbers come from exactly the command written next to them. PNGs and result JSONs are
+copied into bench/figures/llm/; bench/figures/llm/lab_results.json holds commands, wall times and numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGS = ROOT / "bench" / "figures" / "llm"
+
+
+def commands(work: Path) -> dict[str, list[str]]:
+    axis = str(work / "axis")
+    return {
+        "axis": ["axis", "--out", axis],
+        "cap": ["cap", "--axis", axis, "--out", str(work / "cap")],
+        "drift": ["drift", "--axis", axis, "--out", str(work / "drift")],
+        "icc": ["icc", "--out", str(work / "icc")],
+        "consistency": ["consistency", "--out", str(work / "consistency")],
+    }
+
+
+def headline(name: str, out: Path) -> dict:
+    """The numbers the results page reports, read from what the command wrote."""
+    if name == "axis":
+        s = json.loads((out / "summary.json").read_text())
+        return {k: s[k] for k in ("layer", "n_roles", "n_prompts", "n_questions", "pc1_explained",
+                                  "axis_pc1_cosine", "default_pc1_position", "default_pc1_rank", "seconds")} | {
+            "explained_first5": s["explained_variance_ratio"][:5],
+            "axis_pc1_cosine_by_layer": s["axis_pc1_cosine_by_layer"]}
+    if name == "cap":
+        r = json.loads((out / "capping.json").read_text())
+        return {k: r[k] for k in ("layer", "cap_layers", "n_replies", "uncapped_role_projection",
+                                  "default_projection", "perplexity_uncapped", "by_percentile", "seconds")}
+    if name == "drift":
+        r = json.loads((out / "drift.json").read_text())
+        return {"layer": r["layer"], "n_turns": r["n_turns"], "personas": r["personas"],
+                "default_projection_level": r["default_projection_level"],
+                "role_projection_level": r["role_projection_level"], "seconds": r["seconds"],
+                "by_type": {k: {kk: v[kk] for kk in ("mean_projection_by_turn", "drift_last_minus_first",
+                                                     "slope_per_turn", "n_conversations", "per_conversation_drift")}
+                            for k, v in r["by_type"].items()}}
+    if name == "icc":
+        r = json.loads((out / "icc.json").read_text())
+        keep = ("icc1_pooled", "icc1_mean", "var_between_pooled", "var_within_pooled",
+                "run_to_run_ge_cross_persona", "items_skipped")
+        return {"personas": r["personas"], "runs": r["runs"], "seconds": r["seconds"],
+                **{k: {kk: r[k][kk] for kk in keep} for k in ("movies", "statements", "free_text")},
+                "mean_answer_by_persona": {k: r[k]["mean_answer_by_persona"] for k in ("movies", "statements")}}
+    if name == "consistency":
+        r = json.loads((out / "consistency.json").read_text())
+        return {k: r[k] for k in ("n_personas", "n_turns", "prompt_to_line", "prompt_to_line_mismatched",
+                                  "judge_discrimination", "line_to_line", "qa", "prompt_to_line_by_turn",
+                                  "drift_slope_per_turn", "drift_first_minus_second_half", "seconds")}
+    raise KeyError(name)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="axis,cap,drift,icc,consistency")
+    ap.add_argument("--work", default="/tmp/personae-llm-lab", help="where the full outputs go (vectors etc.)")
+    args = ap.parse_args()
+    work = Path(args.work)
+    FIGS.mkdir(parents=True, exist_ok=True)
+    results_path = FIGS / "lab_results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for name in args.only.split(","):
+        argv = commands(work)[name]
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-m", "personae.llm.cli", *argv], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+        wall = round(time.time() - t0, 1)
+        if proc.returncode != 0:
+            sys.exit(f"{name} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        out = Path(argv[argv.index("--out") + 1])
+        dest = FIGS / name
+        dest.mkdir(exist_ok=True)
+        for f in out.glob("*.png"):
+            shutil.copy2(f, dest / f.name)
+        for f in out.glob("*.json"):
+            if f.name not in ("transcripts.json",):
+                shutil.copy2(f, dest / f.name)
+        results[name] = {"command": "personae llm " + shlex.join(argv).replace(str(work), "$WORK"),
+                         "wall_seconds": wall, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                         "machine": f"{os.cpu_count()} cores, no GPU, {platform.processor() or platform.machine()}, "
+                                    f"torch threads default", "stdout": proc.stdout.strip(),
+                         "numbers": headline(name, out)}
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{name}: {wall} s\n{proc.stdout.strip()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""`personae llm ...`: the LLM persona lab commands. Thin: parse options, call the library, write --out DIR."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="LLM persona lab: persona space, the default-persona axis, capping, drift, run-to-run "
+                       "variance and text consistency on a local model or an OpenAI-compatible endpoint.",
+                  no_args_is_help=True, add_completion=False)
+
+Backend = Annotated[str, typer.Option("--backend", help="local (Hugging Face model on CPU) or openai")]
+ModelPath = Annotated[Path | None, typer.Option("--model-path", help="local model dir or .gguf file "
+                                                   "[default: built-in SmolLM2-135M-Instruct]")]
+BaseUrl = Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint URL")]
+ModelName = Annotated[str | None, typer.Option("--llm-model", help="model name at the endpoint")]
+KeyEnv = Annotated[str, typer.Option("--api-key-env", help="environment variable holding the API key")]
+Seed = Annotated[int, typer.Option("--seed", help="random seed")]
+Out = Annotated[Path, typer.Option("--out", help="output directory (JSON + PNG)")]
+Tokens = Annotated[int, typer.Option("--max-new-tokens", help="tokens generated per reply")]
+AxisDir = Annotated[Path | None, typer.Option("--axis", help="directory written by 'personae llm axis' "
+                                                 "[default: build a small axis first: 10 roles x 1 prompt x 5 questions]")]
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _errors(fn):
+    """One clear line on stderr and a non-zero exit for any expected failure; never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from personae.llm.backends import BackendError
+        from personae.llm.bank import BankError
+
+        try:
+            return fn(*args, **kwargs)
+        except (BackendError, BankError, FileNotFoundError, ValueError, OSError) as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return wrapper
+
+
+def _backend(backend, model_path, base_url, model, key_env):
+    from personae.llm.backends import load_backend
+
+    return load_backend(backend, model_path=model_path, base_url=base_url, model=model, api_key_env=key_env)
+
+
+def _space(llm, axis: Path | None, seed: int):
+    from personae.llm.bank import load_role_bank
+    from personae.llm.space import PersonaSpace, build_persona_space
+
+    if axis is not None:
+        return PersonaSpace.load(axis)
+    typer.echo("no --axis given: building a small axis (10 roles x 1 prompt x 5 questions)", err=True)
+    return build_persona_space(llm, load_role_bank().subset(10, 1, 5), seed=seed)[0]
+
+
+def _write(out: Path, name: str, result: dict) -> Path:
+    from personae.llm.storage import write_json
+
+    return write_json(out / name, result)
+
+
+@app.command()
+@_errors
+def axis(out: Out, roles: Annotated[int, typer.Option(help="roles from the bank (of 52)")] = 50,
+         prompts: Annotated[int, typer.Option(help="system prompts per role (of 5)")] = 1,
+         questions: Annotated[int, typer.Option(help="questions per prompt (of 20)")] = 4,
+         layer: Annotated[int | None, typer.Option(help="layer to summarise [default: middle]")] = None,
+         max_new_tokens: Tokens = 16, bank: Annotated[Path | None, typer.Option(
+             help="a role bank JSON of the same shape [default: the shipped one]")] = None,
+         backend: Backend = "local", model_path: ModelPath = None, llm_base_url: BaseUrl = None,
+         llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY", seed: Seed = 0) -> None:
+    """Persona space: role vectors, PCA, and the default-persona axis (writes summary.json, vectors, PNGs)."""
+    from personae.llm.bank import load_role_bank
+    from personae.llm.space import build_persona_space, plot_space
+
+    sub = load_role_bank(bank).subset(roles, prompts, questions)
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    space, transcripts = build_persona_space(llm, sub, layer=layer, max_new_tokens=max_new_tokens, seed=seed)
+    space.save(out)
+    summary = space.summary()
+    _write(out, "summary.json", summary)
+    _write(out, "transcripts.json", transcripts)
+    plot_space(space, out)
+    typer.echo(f"layer {summary['layer']}: PC1 explains {summary['pc1_explained']:.3f}; "
+               f"cos(axis, PC1) = {summary['axis_pc1_cosine']:.3f}; default at PC1 z = "
+               f"{summary['default_pc1_position']:+.2f} ({summary['n_roles']} roles, {summary['seconds']} s) -> {out}")
+
+
+@app.command()
+@_errors
+def cap(out: Out, axis: AxisDir = None,
+        roles: Annotated[int, typer.Option(help="roles probed")] = 8,
+        questions: Annotated[int, typer.Option(help="questions probed, taken from the END of the bank "
+                                                    "(held out from an axis built on the first ones)")] = 3,
+        percentiles: Annotated[str, typer.Option(help="tau percentiles, comma-separated")] = "10,25,50",
+        layers: Annotated[str | None, typer.Option(help="capped layers, comma-separated "
+                                                           "[default: 8 layers around the axis layer]")] = None,
+        max_new_tokens: Tokens = 16, backend: Backend = "local", model_path: ModelPath = None,
+        llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
+        seed: Seed = 0) -> None:
+    """Capping: pull-back of role-played replies along the axis, and the perplexity cost (capping.json, PNG)."""
+    from personae.llm.bank import RoleBank, load_role_bank
+    from personae.llm.capping import plot_capping, run_capping
+
+    full = load_role_bank()
+    if not 1 <= questions <= len(full.questions):
+        raise ValueError(f"--questions must be between 1 and {len(full.questions)}, got {questions}")
+    probe = RoleBank(full.subset(roles, 1).roles, full.questions[-questions:])
+    pcts = tuple(float(p) for p in percentiles.split(",") if p.strip())
+    cap_layers = [int(x) for x in layers.split(",")] if layers else None
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    space = _space(llm, axis, seed)
+    result = run_capping(llm, space, probe, layers=cap_layers, percentiles=pcts, max_new_tokens=max_new_tokens,
+                         seed=seed)
+    _write(out, "capping.json", result)
+    plot_capping(result, out / "capping.png")
+    for r in result["by_percentile"]:
+        typer.echo(f"tau@p{r['percentile']:g}: projection {result['uncapped_role_projection']:+.2f} -> "
+                   f"{r['capped_role_projection']:+.2f} (default {result['default_projection']:+.2f}); "
+                   f"perplexity {result['perplexity_uncapped']:.2f} -> {r['perplexity_capped']:.2f}")
+
+
+@app.command()
+@_errors
+def drift(out: Out, axis: AxisDir = None,
+          personas: Annotated[int, typer.Option(help="personas (of 6 in conversations.json)")] = 3,
+          turns: Annotated[int, typer.Option(help="turns per conversation (of 6)")] = 6,
+          scripts: Annotated[int, typer.Option(help="scripts per conversation type (of 3)")] = 2,
+          max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
+          llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
+          seed: Seed = 0) -> None:
+    """Drift: per-turn projection on the axis in factual, emotional and meta-reflective conversations."""
+    from personae.llm.bank import load_conversation_scripts
+    from personae.llm.drift import plot_drift, run_drift
+
+    names, convs = load_conversation_scripts()
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    space = _space(llm, axis, seed)
+    result = run_drift(llm, space, names[:personas], convs, n_turns=turns, n_scripts=scripts,
+                       max_new_tokens=max_new_tokens, seed=seed)
+    _write(out, "drift.json", result)
+    plot_drift(result, out / "drift.png")
+    for kind, r in result["by_type"].items():
+        typer.echo(f"{kind}: drift {r['drift_last_minus_first']:+.3f} (slope {r['slope_per_turn']:+.3f}/turn, "
+                   f"{r['n_conversations']} conversations)")
+
+
+@app.command()
+@_errors
+def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in items.json)")] = 10,
+        runs: Annotated[int, typer.Option(help="repeated sampled runs per persona")] = 5,
+        items: Annotated[int, typer.Option(help="movies and statements rated (of 20 each)")] = 20,
+        open_questions: Annotated[int, typer.Option(help="free-text questions (of 5)")] = 3,
+        temperature: Annotated[float, typer.Option(help="sampling temperature")] = 1.0,
+        max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
+        llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
+        seed: Seed = 0) -> None:
+    """Run-to-run vs cross-persona variance: ICC(1) on ratings and on free-text embeddings (icc.json, PNG)."""
+    from personae.llm.bank import load_items
+    from personae.llm.variance import plot_icc, run_icc
+
+    data = load_items()
+    if not 2 <= personas <= len(data["personas"]) or runs < 2:
+        raise ValueError(f"--personas must be 2..{len(data['personas'])} and --runs at least 2")
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    result = run_icc(llm, data, n_personas=personas, runs=runs, n_items=items, n_open=open_questions,
+                     max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    _write(out, "icc.json", result)
+    plot_icc(result, out / "icc.png")
+    for k in ("movies", "statements", "free_text"):
+        r = result[k]
+        typer.echo(f"{k}: ICC(1) pooled {r['icc1_pooled']:+.3f}, mean over items {r['icc1_mean']:+.3f}; "
+                   f"run-to-run >= cross-persona: {r['run_to_run_ge_cross_persona']}")
+
+
+@app.command()
+@_errors
+def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (of 3 in consistency.json)")] = 3,
+                turns: Annotated[int, typer.Option(help="scripted partner turns (of 8)")] = 6,
+                probes: Annotated[int, typer.Option(help="probe questions asked at start and end (of 3)")] = 2,
+                max_new_tokens: Tokens = 32, backend: Backend = "local", model_path: ModelPath = None,
+                llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
+                judge_base_url: Annotated[str | None, typer.Option(
+                    help="judge endpoint (OpenAI-compatible) [default: the same backend judges]")] = None,
+                judge_model: Annotated[str | None, typer.Option(help="judge model name at that endpoint")] = None,
+                seed: Seed = 0) -> None:
+    """Text consistency of personas over a dialogue, scored by an LLM judge (consistency.json, PNG)."""
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import load_consistency_set
+    from personae.llm.consistency import Judge, plot_consistency, run_consistency
+
+    data = load_consistency_set()
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    judge = Judge(load_backend("openai", base_url=judge_base_url, model=judge_model, api_key_env=api_key_env)
+                  if judge_base_url else llm, seed=seed)
+    result = run_consistency(llm, data["personas"][:personas], data["partner_turns"], data["probes"], judge=judge,
+                             n_turns=turns, n_probes=probes, max_new_tokens=max_new_tokens, seed=seed)
+    _write(out, "consistency.json", result)
+    plot_consistency(result, out / "consistency.png")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    typer.echo(f"prompt-to-line {fmt(result['prompt_to_line'])} (mismatched control "
+               f"{fmt(result['prompt_to_line_mismatched'])}), line-to-line {fmt(result['line_to_line'])}, "
+               f"Q&A {fmt(result['qa'])}, drift slope {fmt(result['drift_slope_per_turn'])}/turn")
+
+
+@app.command()
+@_errors
+def info(backend: Backend = "local", model_path: ModelPath = None) -> None:
+    """Where the built-in model is and how it loads (no generation)."""
+    from personae.llm.backends import resolve_model_path
+
+    typer.echo(json.dumps({"backend": backend, "model_path": str(resolve_model_path(model_path))}))
+
+
+def main() -> None:  # `python -m personae.llm.cli` for use before the main CLI mounts this app
+    app(prog_name="personae llm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data files of the LLM persona lab (role bank, questions, scripts, held-out text)."""

@@ -1,0 +1,265 @@
+"""AMPCF: Attentive Multi-Persona Collaborative Filtering (after arXiv:2010.07042).
+
+Each user holds K persona vectors p_uk. The candidate item decides which personas speak:
+
+    w_uk(i) = softmax_k(<a_uk, q_i> / tau)        attention of candidate i over the user's personas
+    u(i)    = sum_k w_uk(i) p_uk                  the user as seen by this candidate
+    s(u, i) = <u(i), e_i> + b_i
+
+By default keys are tied to the vectors (a_uk = p_uk, q_i = e_i), so the score is a soft maximum over the
+user's personas; ``separate_keys`` learns a_uk and q_i apart. The persona that explains (u, i) is
+argmax_k w_uk(i).
+
+``persona_source="history"`` computes the personas instead of storing them: K learned queries attend over the
+user's own history items (optionally favouring recent ones), so a new user, or a user with new events, gets
+personas without retraining. ``personas="auto"`` trains 8 personas and then prunes, per user, those that no
+candidate among the user's own items and top recommendations ever selects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from personae.data.interactions import Interactions
+from personae.models.base import Explanation, PersonaMix, genre_label
+from personae.models.history import history_matrix
+from personae.models.torch_base import TorchOptions, TorchRecommender
+
+AUTO_MAX_PERSONAS = 8
+ITEM_CHUNK = 4096  # items scored at once in score_all: keeps (B, K, chunk) bounded for big catalogues
+
+
+@dataclass
+class AMPCFOptions(TorchOptions):
+    personas: int | str = field(default=4, metadata={"help": "personas per user K, or 'auto' (8, pruned per user)"})
+    temperature: float = field(default=1.0, metadata={"help": "softmax temperature tau of the persona attention"})
+    separate_keys: bool = field(default=False, metadata={"help": "learn attention keys apart from persona vectors"})
+    persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user) or 'history'"})
+    max_history: int = field(default=100, metadata={"help": "history items used by persona_source=history"})
+    recency: float = field(default=0.0, metadata={"help": "history: logit bonus per unit of recency (0 = none)"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout on persona vectors while training"})
+    diversity: float = field(default=0.0, metadata={"help": "weight of a penalty on cosine between a user's personas"})
+    prune_candidates: int = field(default=50, metadata={"help": "auto K: top recommendations checked when pruning"})
+
+    @property
+    def n_personas(self) -> int:
+        if self.personas == "auto":
+            return AUTO_MAX_PERSONAS
+        try:
+            value = int(self.personas)
+        except (TypeError, ValueError):
+            raise ValueError(f"personas must be a positive integer or 'auto', got {self.personas!r}") from None
+        if value < 1:
+            raise ValueError(f"personas must be a positive integer or 'auto', got {value}")
+        return value
+
+
+class MultiPersonaNetwork(nn.Module):
+    """K personas per user weighed against the candidate item. Knows nothing of training."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, k: int, temperature: float, separate_keys: bool,
+                 dropout: float, history: torch.Tensor | None = None, recency: float = 0.0,
+                 diversity: float = 0.0) -> None:
+        super().__init__()
+        self.k, self.dim, self.temperature, self.diversity = k, dim, temperature, diversity
+        self.items = nn.Embedding(n_items, dim)
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        nn.init.xavier_normal_(self.items.weight)
+        self.from_history = history is not None
+        if self.from_history:
+            # personas from history: K learned queries attend over the user's items (no per-user parameters)
+            self.register_buffer("history", history)  # (n_users, L) item index, -1 = padding
+            self.history_items = nn.Embedding(n_items, dim)
+            self.persona_queries = nn.Parameter(torch.randn(k, dim) / dim ** 0.5)
+            nn.init.xavier_normal_(self.history_items.weight)
+            self.recency = recency
+        else:
+            self.user_personas = nn.Parameter(torch.empty(n_users, k, dim))
+            nn.init.xavier_normal_(self.user_personas)
+        self.user_keys = nn.Parameter(torch.empty(n_users, k, dim)) if separate_keys and not self.from_history else None
+        self.item_queries = nn.Embedding(n_items, dim) if separate_keys else None
+        if self.user_keys is not None:
+            nn.init.xavier_normal_(self.user_keys)
+        if self.item_queries is not None:
+            nn.init.xavier_normal_(self.item_queries.weight)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("persona_mask", torch.ones(n_users, k, dtype=torch.bool))  # pruned personas: False
+
+    # --- personas -------------------------------------------------------------------------------------
+    def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
+        if not self.from_history:
+            return self.dropout(self.user_personas[users])
+        history = self.history[users]  # (B, L)
+        valid = history >= 0
+        if exclude is not None:
+            # the training target must not see itself in the history it is predicted from
+            valid = valid & ~(history[:, :, None] == exclude[:, None, :]).any(dim=2)
+        h = self.history_items(history.clamp(min=0))  # (B, L, dim)
+        logits = torch.einsum("kd,bld->bkl", self.persona_queries, h) / self.dim ** 0.5  # (B, K, L)
+        if self.recency:
+            position = torch.linspace(0.0, 1.0, history.shape[1], device=h.device)  # last slot = newest
+            logits = logits + self.recency * position
+        logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
+        weights = torch.nan_to_num(torch.softmax(logits, dim=2))  # users without history: all-zero weights
+        return self.dropout(torch.einsum("bkl,bld->bkd", weights, h))
+
+    def keys(self, users: torch.Tensor, personas: torch.Tensor) -> torch.Tensor:
+        return self.user_keys[users] if self.user_keys is not None else personas
+
+    def attention(self, users: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        """(B, K, dim) keys, (B, C, dim) candidate queries -> (B, C, K) weights over personas."""
+        logits = torch.einsum("bkd,bcd->bck", keys, queries) / self.temperature
+        logits = logits.masked_fill(~self.persona_mask[users][:, None, :], float("-inf"))
+        return torch.softmax(logits, dim=2)
+
+    # --- scoring ---------------------------------------------------------------------------------------
+    def _score(self, users: torch.Tensor, personas: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        e = self.items(item_idx)  # (B, C, dim) or (C, dim)
+        if e.dim() == 2:
+            e = e.expand(len(users), -1, -1)
+        q = e if self.item_queries is None else self.item_queries(item_idx).expand_as(e)
+        w = self.attention(users, self.keys(users, personas), q)  # (B, C, K)
+        per_persona = torch.einsum("bkd,bcd->bck", personas, e)  # (B, C, K)
+        return (w * per_persona).sum(dim=2) + self.item_bias[item_idx]
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B,) users, (B, C) candidates -> (B, C) scores."""
+        exclude = items if self.training else None
+        return self._score(users, self.personas(users, exclude), items)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        personas = self.personas(users)
+        n_items = self.items.num_embeddings
+        chunks = [self._score(users, personas, torch.arange(s, min(s + ITEM_CHUNK, n_items)))
+                  for s in range(0, n_items, ITEM_CHUNK)]
+        return torch.cat(chunks, dim=1)  # (B, n_items)
+
+    def persona_weights(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B,) users, (B, C) items -> (B, C, K) attention of each item over each user's personas."""
+        personas = self.personas(users)
+        e = self.items(items)
+        q = e if self.item_queries is None else self.item_queries(items)
+        return self.attention(users, self.keys(users, personas), q)
+
+    def penalty(self, users: torch.Tensor) -> torch.Tensor:
+        """Mean squared off-diagonal cosine between each user's personas (a guard against collapse)."""
+        if not self.diversity:
+            return torch.zeros(())
+        return self.diversity * persona_cosine(self.personas(users), squared=True)
+
+
+def persona_cosine(personas: torch.Tensor, squared: bool = False) -> torch.Tensor:
+    """Mean pairwise cosine between the K personas of each user (B, K, dim); 1 means collapsed."""
+    k = personas.shape[1]
+    if k < 2:
+        return torch.zeros(())
+    unit = F.normalize(personas, dim=2)
+    cosine = unit @ unit.transpose(1, 2)  # (B, K, K)
+    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool)]
+    return (off_diagonal ** 2).mean() if squared else off_diagonal.mean()
+
+
+class AMPCF(TorchRecommender):
+    """Multi-persona recommender: the candidate item weighs the user's K personas."""
+
+    name = "ampcf"
+    summary = "attentive multi-persona CF: K personas per user, candidate-conditional attention"
+    Options = AMPCFOptions
+    options: AMPCFOptions
+
+    def build_network(self, train: Interactions) -> nn.Module:
+        o = self.options
+        history = None
+        if o.persona_source == "history":
+            history = torch.as_tensor(history_matrix(train, o.max_history))
+        elif o.persona_source != "embedding":
+            raise ValueError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
+        network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
+                                      o.separate_keys, o.dropout, history=history, recency=o.recency,
+                                      diversity=o.diversity)
+        return network
+
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> AMPCF:
+        super().fit(train, valid)
+        if self.options.personas == "auto":
+            self.prune_personas()
+        return self
+
+    # --- per-user K ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prune_personas(self) -> np.ndarray:
+        """Drop, per user, personas that select none of the user's items nor top recommendations.
+
+        Returns (n_users,) the number of personas each user keeps (at least one).
+        """
+        data, network = self.fitted_data, self.network_
+        n = self.options.prune_candidates
+        keep = torch.zeros_like(network.persona_mask)
+        for start in range(0, data.n_users, 256):
+            users = torch.arange(start, min(start + 256, data.n_users))
+            top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
+            winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
+            keep[users[:, None], winners] = True
+        for user, item in zip(data.users, data.items):
+            w = network.persona_weights(torch.tensor([user]), torch.tensor([[item]]))
+            keep[user, int(w.argmax())] = True
+        network.persona_mask.copy_(keep)
+        return self.personas_per_user()
+
+    def personas_per_user(self) -> np.ndarray:
+        return self.network_.persona_mask.sum(dim=1).numpy()
+
+    # --- explanations ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _history_weights(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        history = self.fitted_data.items[self.fitted_data.users == user]
+        weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(history)[None, :])[0]
+        return history, weights.numpy()  # (n_history,), (n_history, K)
+
+    @torch.no_grad()
+    def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
+        """Per item: attention over the personas, the winning persona, its label and supporting items."""
+        data = self.fitted_data
+        user = data.user_index(user_id)
+        items = data.item_index(item_ids)
+        weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(items)[None, :])[0].numpy()
+        history, history_weights = self._history_weights(user)
+        owner = history_weights.argmax(axis=1)
+        labels = self._labels(history, owner)
+        explanations = []
+        for item, w in zip(items, weights):
+            persona = int(w.argmax())
+            mine = np.flatnonzero(owner == persona)
+            ranked = mine[np.argsort(-history_weights[mine, persona], kind="stable")][:3]
+            support = [str(data.item_ids[history[j]]) for j in ranked]
+            explanations.append(Explanation(str(user_id), str(data.item_ids[item]), persona,
+                                            [float(x) for x in w], labels[persona], support))
+        return explanations
+
+    @torch.no_grad()
+    def user_personas(self, user_id: object) -> PersonaMix:
+        """K persona vectors; prior weight = mean attention over the user's own training items."""
+        user = self.fitted_data.user_index(user_id)
+        vectors = self.network_.personas(torch.tensor([user]))[0].numpy()
+        history, history_weights = self._history_weights(user)
+        prior = history_weights.mean(axis=0) if len(history) else np.full(len(vectors), 1 / len(vectors))
+        labels = self._labels(history, history_weights.argmax(axis=1))
+        mask = self.network_.persona_mask[user].numpy()
+        return PersonaMix(str(user_id), vectors[mask], prior[mask].astype(np.float32),
+                          [label for label, kept in zip(labels, mask) if kept])
+
+    def _labels(self, history: np.ndarray, owner: np.ndarray) -> list[str]:
+        return [genre_label(self.fitted_data, history[owner == k]) if (owner == k).any() else "(no items yet)"
+                for k in range(self.network_.k)]
+
+    @torch.no_grad()
+    def collapse(self) -> float:
+        """Mean pairwise cosine between each user's personas, over all users (1 = all personas identical)."""
+        users = torch.arange(self.fitted_data.n_users)
+        return float(persona_cosine(self.network_.personas(users)))

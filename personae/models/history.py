@@ -1,0 +1,25 @@
+"""Fixed-length user histories for models that read a user's own items (ampcf history variant, din, mind)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from personae.data.interactions import Interactions
+
+
+def history_matrix(train: Interactions, length: int) -> np.ndarray:
+    """(n_users, length) int64: each user's last ``length`` training items, oldest first, left-padded with -1.
+
+    Order is by timestamp where the data has one (ties by row order), else by row order.
+    """
+    rows = np.arange(len(train))
+    times = train.timestamps if train.timestamps is not None else np.zeros(len(train))
+    order = np.lexsort((rows, times, train.users))
+    users, items = train.users[order], train.items[order]
+    counts = np.bincount(users, minlength=train.n_users)
+    ends = np.cumsum(counts)
+    from_end = ends[users] - np.arange(len(users))  # 1 = the user's newest event
+    keep = from_end <= length
+    matrix = np.full((train.n_users, length), -1, dtype=np.int64)
+    matrix[users[keep], length - from_end[keep]] = items[keep]
+    return matrix

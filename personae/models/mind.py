@@ -1,0 +1,129 @@
+"""Multi-interest retrieval from the user's history: ComiRec-SA (Cen et al., 2020, arXiv:2005.09347).
+
+Registered as ``mind`` (the DESIGN name for "K interests extracted from history"); of the two extractors it
+names, MIND's dynamic routing and ComiRec's self-attention, this is the self-attentive one: it is
+deterministic, has no routing iterations to tune, and lets the candidate's own masking be applied exactly.
+
+For a user with history items h_1..h_L (their last ``max_history`` training items, see
+:func:`personae.models.din.history_matrix`) the K interests are
+
+    A = softmax_over_j( W2 tanh(W1 (h_j + p_j)) )      # (K, L), p_j a learned position embedding
+    v_k = sum_j A_kj h_j                                # (K, dim)
+    score(u, i) = max_k <v_k, e_i>
+
+A training positive is usually in the user's own history, so the candidate is masked out of the softmax
+(A is renormalised over the other items) in ``forward`` and ``score_all`` alike. Because the attention
+logits do not depend on the candidate, the masked scores are two batched matrix products:
+<v_k(i), e_i> = sum_j exp(a_kj) m_ij <h_j, e_i> / sum_j exp(a_kj) m_ij with m_ij = [h_j != i].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from personae.data.interactions import Interactions
+from personae.models.base import PersonaMix, genre_label
+from personae.models.din import candidate_mask, history_matrix
+from personae.models.torch_base import TorchOptions, TorchRecommender
+
+SCORE_CHUNK_ELEMENTS = 1 << 23  # floats per (users, items, history) block in score_all
+
+
+@dataclass
+class MINDOptions(TorchOptions):
+    loss: str = field(default="softmax", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
+    negatives: int = field(default=100, metadata={"help": "sampled negatives per positive"})
+    interests: int = field(default=4, metadata={"help": "K, interests extracted per user"})
+    max_history: int = field(default=50, metadata={"help": "most recent training items kept per user"})
+    attention_hidden: int = field(default=256, metadata={"help": "hidden width of the self-attention (W1)"})
+    positional: bool = field(default=True, metadata={"help": "add learned position embeddings before attention"})
+
+
+class SelfAttentiveInterests(nn.Module):
+    """Item embeddings, position embeddings and the K-head self-attention over each user's history buffer."""
+
+    def __init__(self, history: np.ndarray, n_items: int, options: MINDOptions) -> None:
+        super().__init__()
+        if options.interests < 1:
+            raise ValueError(f"mind: interests must be >= 1, got {options.interests}")
+        dim, length = options.dim, history.shape[1]
+        self.n_items, self.options = n_items, options
+        self.register_buffer("history", torch.as_tensor(history, dtype=torch.long))  # (n_users, L)
+        self.items = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
+        self.positions = nn.Parameter(torch.zeros(length, dim))
+        nn.init.normal_(self.items.weight, std=0.1)
+        with torch.no_grad():
+            self.items.weight[n_items].zero_()
+        self.attend_hidden = nn.Linear(dim, options.attention_hidden, bias=False)
+        self.attend_heads = nn.Linear(options.attention_hidden, options.interests, bias=False)
+
+    def attention_logits(self, history: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """(B, K, L) attention logits of history items h (B, L, dim); padding at -inf."""
+        x = h + self.positions if self.options.positional else h
+        logits = self.attend_heads(torch.tanh(self.attend_hidden(x))).transpose(1, 2)  # (B, K, L)
+        return logits.masked_fill((history == self.n_items)[:, None, :], float("-inf"))
+
+    def interest_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history."""
+        history = self.history[users]  # (B, L)
+        h = self.items(history)  # (B, L, dim)
+        logits = self.attention_logits(history, h)  # (B, K, L)
+        top = logits.amax(-1, keepdim=True).clamp_min(-1e30).detach()  # (B, K, 1); detached: a constant
+        # clamp keeps exp > 0 for every real item, so a denominator is zero only with nothing left to attend
+        weights = torch.exp((logits - top).clamp_min(-60.0))  # (B, K, L), 0 at padding
+        weights = weights.masked_fill((history == self.n_items)[:, None, :], 0.0)
+        mask = candidate_mask(history, items, self.n_items).to(h.dtype)  # (B, C, L)
+        similarity = torch.einsum("bld,bcd->bcl", h, self.items(items))  # (B, C, L)
+        numerator = torch.einsum("bkl,bcl->bck", weights, mask * similarity)
+        denominator = torch.einsum("bkl,bcl->bck", weights, mask)
+        return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-30), torch.zeros_like(numerator))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.interest_scores(users, items).amax(-1)  # (B, C)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """(B, n_items), over chunks of the catalogue so (B, chunk, L) blocks stay small."""
+        chunk = max(1, SCORE_CHUNK_ELEMENTS // max(len(users) * self.history.shape[1], 1))
+        parts = []
+        for begin in range(0, self.n_items, chunk):
+            items = torch.arange(begin, min(begin + chunk, self.n_items), device=users.device)
+            parts.append(self(users, items.expand(len(users), -1)))
+        return torch.cat(parts, dim=1)
+
+    @torch.no_grad()
+    def user_interests(self, user: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The user's K interest vectors (K, dim), attention (K, L) and history (L,), nothing masked."""
+        history = self.history[user][None]  # (1, L)
+        h = self.items(history)
+        attention = torch.nan_to_num(torch.softmax(self.attention_logits(history, h), dim=-1), nan=0.0)
+        return (attention @ h)[0], attention[0], history[0]
+
+
+class MIND(TorchRecommender):
+    """K interests per user by self-attention over their history (ComiRec-SA); score = max over interests."""
+
+    name = "mind"
+    summary = "multi-interest (ComiRec-SA self-attention over history), max over K interests"
+    Options = MINDOptions
+    options: MINDOptions
+
+    def build_network(self, train: Interactions) -> nn.Module:
+        return SelfAttentiveInterests(history_matrix(train, self.options.max_history), train.n_items, self.options)
+
+    def user_personas(self, user_id: object) -> PersonaMix:
+        """The K interests; a weight is the share of the user's history items that interest serves best."""
+        data = self.fitted_data
+        vectors, attention, history = self.network_.user_interests(data.user_index(user_id))
+        real = history < data.n_items
+        items = history[real].numpy()
+        k = len(vectors)
+        if not len(items):
+            return PersonaMix(str(user_id), vectors.numpy(), np.full(k, 1.0 / k, dtype=np.float32), ["all items"] * k)
+        owner = (vectors @ self.network_.items.weight[history[real]].T).argmax(0).numpy()  # (n_real,)
+        weights = np.bincount(owner, minlength=k).astype(np.float32) / len(items)
+        labels = [genre_label(data, items[owner == j]) if (owner == j).any() else "unused" for j in range(k)]
+        return PersonaMix(str(user_id), vectors.numpy(), weights, labels)

