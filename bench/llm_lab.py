@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -46,8 +47,9 @@ def headline(name: str, out: Path) -> dict:
             "axis_pc1_cosine_by_layer": s["axis_pc1_cosine_by_layer"]}
     if name == "cap":
         r = json.loads((out / "capping.json").read_text())
+        rows = [{k: v for k, v in b.items() if k != "capped_projections"} for b in r["by_percentile"]]
         return {k: r[k] for k in ("layer", "cap_layers", "n_replies", "uncapped_role_projection",
-                                  "default_projection", "perplexity_uncapped", "by_percentile", "seconds")}
+                                  "default_projection", "perplexity_uncapped", "seconds")} | {"by_percentile": rows}
     if name == "drift":
         r = json.loads((out / "drift.json").read_text())
         return {"layer": r["layer"], "n_turns": r["n_turns"], "personas": r["personas"],
@@ -73,7 +75,7 @@ def headline(name: str, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="axis,cap,drift,icc,consistency")
+    ap.add_argument("--only", default="axis,icc,cap,drift,consistency")
     ap.add_argument("--work", default="/tmp/personae-llm-lab", help="where the full outputs go (vectors etc.)")
     args = ap.parse_args()
     work = Path(args.work)
@@ -84,9 +86,13 @@ def main() -> None:
     for name in args.only.split(","):
         argv = commands(work)[name]
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-m", "personae.llm.cli", *argv], env=env, cwd=ROOT,
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run([sys.executable, "-m", "personae.llm.cli", *argv], check=False, env=env,
+                              cwd=ROOT,
                               capture_output=True, text=True)
         wall = round(time.time() - t0, 1)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = round(cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime, 1)
         if proc.returncode != 0:
             sys.exit(f"{name} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
         out = Path(argv[argv.index("--out") + 1])
@@ -98,7 +104,8 @@ def main() -> None:
             if f.name not in ("transcripts.json",):
                 shutil.copy2(f, dest / f.name)
         results[name] = {"command": "personae llm " + shlex.join(argv).replace(str(work), "$WORK"),
-                         "wall_seconds": wall, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                         "wall_seconds": wall, "cpu_seconds": cpu,
+                         "load_average_after": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                          "machine": f"{os.cpu_count()} cores, no GPU, {platform.processor() or platform.machine()}, "
                                     f"torch threads default", "stdout": proc.stdout.strip(),
                          "numbers": headline(name, out)}

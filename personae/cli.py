@@ -133,7 +133,7 @@ def benchmark(
             raise DataError(f"--param {key}: none of {', '.join(names)} has this option")
         params.update(experiment.parse_params(owners[0], [pair]))
 
-    def progress(name: str, seed: int, entry: dict) -> None:
+    def progress(name: str, seed: int, run: experiment.TrainedRun, entry: dict) -> None:
         print(f"  {name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.1f}s)", file=sys.stderr)
 
     report = experiment.benchmark(source, names, seed_list, params, baseline=baseline, on_result=progress)
@@ -195,7 +195,7 @@ def personas(
 
 
 # --- demo ----------------------------------------------------------------------------------------------
-DEMO_MODEL = "bpr"
+DEMO_MODEL = "ampcf"
 DEMO_USERS = ("1", "42", "405")
 
 
@@ -208,8 +208,8 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the 
     out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split")
     run = experiment.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
     run.model.save(str(out_dir))
-    out.print("[bold]3. recommendations[/bold]")
-    recommend(out_dir, list(DEMO_USERS), k=10, explain=False, as_json=False)
+    out.print("[bold]3. recommendations[/bold], each traced to the persona it serves")
+    recommend(out_dir, list(DEMO_USERS), k=10, explain=True, as_json=False)
     out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
     _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
                     "models": {DEMO_MODEL: experiment.model_report(run)}})

@@ -145,7 +145,9 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0) -> 
 def benchmark(source: DataSource, model_names: list[str], seeds: list[int], params: dict[str, Any] | None = None,
               baseline: str | None = None, split_method: str = "leave-last-out", progress: bool = False,
               on_result=None) -> dict[str, Any]:
-    """Every model x seed on one split. Values are seed means with ``std``; ``vs_baseline`` is the paired
+    """Every model x seed on one split; ``on_result(name, seed, run, entry)`` sees each finished run.
+
+    Values are seed means with ``std``; ``vs_baseline`` is the paired
     NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users).
     """
     data = load_source(source)
@@ -160,7 +162,7 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
             entries.append(model_report(run))
             ndcg_by_user.append(run.result.per_user["ndcg@10"])
             if on_result:
-                on_result(name, seed, entries[-1])
+                on_result(name, seed, run, entries[-1])
         keys = entries[0].keys()
         mean = {k: float(np.mean([e[k] for e in entries])) for k in keys}
         mean["std"] = {k: float(np.std([e[k] for e in entries])) for k in keys}

@@ -6,6 +6,9 @@ import numpy as np
 import scipy.sparse as sp
 
 
+DENSE_LIMIT = 50_000_000  # users x items below which the positives are kept as a dense bool table
+
+
 class NegativeSampler:
     """Draws items a user has not interacted with, uniformly over the catalogue.
 
@@ -18,11 +21,15 @@ class NegativeSampler:
         self.n_items = positives.shape[1]
         self.rng = np.random.default_rng(seed)
         self.max_rounds = max_rounds
-        # Sorted (user * n_items + item) keys make membership a binary search.
+        # Membership test: a dense (users, items) bit table when it is small (a gather per draw), else
+        # sorted (user * n_items + item) keys and a binary search.
+        self.dense = positives.toarray().astype(bool) if positives.shape[0] * self.n_items <= DENSE_LIMIT else None
         rows = np.repeat(np.arange(positives.shape[0], dtype=np.int64), np.diff(self.positives.indptr))
         self.keys = np.sort(rows * self.n_items + self.positives.indices.astype(np.int64))
 
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[users, items]
         keys = users.astype(np.int64) * self.n_items + items
         found = np.searchsorted(self.keys, keys)
         found = np.minimum(found, len(self.keys) - 1)

@@ -226,7 +226,8 @@ class LocalBackend(LLMBackend):
             input_ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(r)) + r for r in ids])
             mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids])
             with torch.no_grad():
-                logits = self._model(input_ids=input_ids, attention_mask=mask).logits[:, -1, first]  # (B, n_options)
+                logits = self._model(input_ids=input_ids, attention_mask=mask,
+                                     logits_to_keep=1).logits[:, -1, first]  # (B, n_options)
             probs.append(torch.softmax(logits / max(temperature, 1e-6), dim=-1).numpy())
         return np.concatenate(probs).astype(np.float64)
 

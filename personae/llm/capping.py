@@ -103,6 +103,7 @@ def run_capping(backend: LLMBackend, space: PersonaSpace, bank: RoleBank, *, lay
     result = {"layer": layer, "cap_layers": layers, "n_replies": len(convs), "max_new_tokens": max_new_tokens,
               "roles": [r.name for r in bank.roles], "questions": list(bank.questions),
               "uncapped_role_projection": float(base_proj.mean()), "default_projection": float(default_proj.mean()),
+              "uncapped_projections": base_proj.tolist(),
               "perplexity_uncapped": ppl_base, "by_percentile": [], "examples": []}
     for pct in percentiles:
         taus = thresholds(space, layers, pct)
@@ -111,9 +112,12 @@ def run_capping(backend: LLMBackend, space: PersonaSpace, bank: RoleBank, *, lay
             ppl_cap = perplexity(backend)
         cap_proj = backend.response_activations(convs, cap_replies)[:, layer] @ u[layer]
         shift = float(cap_proj.mean() - base_proj.mean())
+        diffs = cap_proj - base_proj  # (n,) paired per reply
+        boot = np.random.default_rng(seed).choice(diffs, size=(2000, len(diffs))).mean(1)
         result["by_percentile"].append({
             "percentile": pct, "tau_at_layer": taus.get(layer), "capped_role_projection": float(cap_proj.mean()),
-            "projection_shift": shift,
+            "projection_shift": shift, "projection_shift_ci95": np.percentile(boot, [2.5, 97.5]).tolist(),
+            "capped_projections": cap_proj.tolist(),
             "shift_fraction_of_gap": shift / gap if abs(gap) > 1e-9 else None,  # 1.0 = all the way to default
             "share_replies_moved_toward_default": float((cap_proj > base_proj).mean()),
             "replies_changed": float(np.mean([a != b for a, b in zip(base_replies, cap_replies)])),

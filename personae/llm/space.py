@@ -100,7 +100,10 @@ class PersonaSpace:
         s.pop("pc1")
         per_layer = [space_summary(self.role_vectors[:, i], self.default_vector[i])
                      for i in range(self.role_vectors.shape[1])]
+        order = np.argsort(s["role_pc1_scores"])  # ascending: far from the default first
         return {"layer": layer, "n_layers": int(self.role_vectors.shape[1]), "roles": self.role_names, **s,
+                "pc1_lowest_roles": [self.role_names[i] for i in order[:5]],
+                "pc1_highest_roles": [self.role_names[i] for i in order[::-1][:5]],
                 "axis_pc1_cosine_by_layer": [p["axis_pc1_cosine"] for p in per_layer],
                 "pc1_explained_by_layer": [p["pc1_explained"] for p in per_layer], **self.meta}
 

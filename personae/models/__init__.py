@@ -5,11 +5,13 @@ from __future__ import annotations
 from personae.models.ampcf import AMPCF
 from personae.models.base import Explanation, PersonaMix, Recommendations, Recommender
 from personae.models.bpr import BPR
+from personae.models.din import DIN
 from personae.models.ease import EASE
 from personae.models.itemknn import ItemKNN
+from personae.models.mind import MIND
 from personae.models.pop import Popularity
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, AMPCF)}
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, DIN, MIND, AMPCF)}
 
 
 def model_class(name: str) -> type[Recommender]:

@@ -95,7 +95,10 @@ class MultiPersonaNetwork(nn.Module):
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
         if not self.from_history:
             return self.dropout(self.user_personas[users])
-        history = self.history[users]  # (B, L)
+        return self.dropout(self.pool_history(self.history[users], exclude))
+
+    def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) item indices, oldest first, -1 padding -> (B, K, dim): K queries attend over the items."""
         valid = history >= 0
         if exclude is not None:
             # the training target must not see itself in the history it is predicted from
@@ -107,7 +110,7 @@ class MultiPersonaNetwork(nn.Module):
             logits = logits + self.recency * position
         logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
         weights = torch.nan_to_num(torch.softmax(logits, dim=2))  # users without history: all-zero weights
-        return self.dropout(torch.einsum("bkl,bld->bkd", weights, h))
+        return torch.einsum("bkl,bld->bkd", weights, h)
 
     def keys(self, users: torch.Tensor, personas: torch.Tensor) -> torch.Tensor:
         return self.user_keys[users] if self.user_keys is not None else personas
@@ -190,6 +193,27 @@ class AMPCF(TorchRecommender):
         if self.options.personas == "auto":
             self.prune_personas()
         return self
+
+    # --- test-time personas from a history ---------------------------------------------------------------
+    @torch.no_grad()
+    def score_history(self, item_ids: list | np.ndarray) -> np.ndarray:
+        """(n_items,) scores for a user given only their items, oldest first: no retraining, no user id.
+
+        Needs ``persona_source="history"``; this is how a new user, or a user with new events, is served.
+        """
+        if not self.network_.from_history:
+            raise ValueError("score_history needs an ampcf trained with persona_source='history'")
+        network, length = self.network_, self.options.max_history
+        items = self.fitted_data.item_index(item_ids)[-length:]
+        history = torch.full((1, length), -1, dtype=torch.long)
+        history[0, length - len(items):] = torch.as_tensor(items)
+        personas = network.pool_history(history)  # (1, K, dim)
+        everything = torch.arange(network.items.num_embeddings)
+        e = network.items(everything)[None]  # (1, n_items, dim)
+        q = e if network.item_queries is None else network.item_queries(everything)[None]
+        weights = torch.softmax(torch.einsum("bkd,bcd->bck", personas, q) / network.temperature, dim=2)
+        per_persona = torch.einsum("bkd,bcd->bck", personas, e)
+        return ((weights * per_persona).sum(dim=2) + network.item_bias)[0].numpy()
 
     # --- per-user K ------------------------------------------------------------------------------------
     @torch.no_grad()

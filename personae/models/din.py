@@ -24,28 +24,10 @@ import torch
 from torch import nn
 
 from personae.data.interactions import Interactions
+from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
 SCORE_CHUNK_ELEMENTS = 1 << 23  # floats per (users, items, history, width) block in score_all (~32 MB)
-
-
-def history_matrix(train: Interactions, max_history: int) -> np.ndarray:
-    """(n_users, max_history) int64: each user's last ``max_history`` training items, oldest first.
-
-    Chronological by ``timestamps`` (ties by row order) where present, else row order. Short histories are
-    left-padded with ``n_items`` (an index past the catalogue, the padding row of the embedding tables).
-    """
-    rows = np.arange(len(train))
-    times = train.timestamps if train.timestamps is not None else np.zeros(len(train))
-    order = np.lexsort((rows, times, train.users))  # by user, then time, then row
-    users, items = train.users[order], train.items[order]
-    counts = np.bincount(users, minlength=train.n_users)
-    ends = np.cumsum(counts)
-    from_end = ends[users] - np.arange(len(order))  # 1 = the user's latest event
-    keep = from_end <= max_history
-    history = np.full((train.n_users, max_history), train.n_items, dtype=np.int64)
-    history[users[keep], max_history - from_end[keep]] = items[keep]
-    return history
 
 
 def candidate_mask(history: torch.Tensor, items: torch.Tensor, pad: int) -> torch.Tensor:
@@ -55,11 +37,11 @@ def candidate_mask(history: torch.Tensor, items: torch.Tensor, pad: int) -> torc
 
 @dataclass
 class DINOptions(TorchOptions):
-    max_history: int = field(default=50, metadata={"help": "most recent training items kept per user"})
-    attention_hidden: int = field(default=36, metadata={"help": "hidden units of the local activation unit"})
+    max_history: int = field(default=20, metadata={"help": "most recent training items kept per user"})
+    attention_hidden: int = field(default=16, metadata={"help": "hidden units of the local activation unit"})
     attention: str = field(default="mlp", metadata={
         "help": "'mlp' (the local activation unit) or 'uniform' (plain mean of the history: ablation)"})
-    normalize: bool = field(default=False, metadata={
+    normalize: bool = field(default=True, metadata={
         "help": "softmax the attention weights over the history (the paper keeps raw weights)"})
     scorer: str = field(default="dot", metadata={
         "help": "'dot': <interest, item> + bias; 'mlp': MLP([interest, item, interest*item]) + bias"})
@@ -146,4 +128,4 @@ class DIN(TorchRecommender):
     options: DINOptions
 
     def build_network(self, train: Interactions) -> nn.Module:
-        return DeepInterestNetwork(history_matrix(train, self.options.max_history), train.n_items, self.options)
+        return DeepInterestNetwork(history_matrix(train, self.options.max_history, pad=train.n_items), train.n_items, self.options)

@@ -7,8 +7,8 @@ import numpy as np
 from personae.data.interactions import Interactions
 
 
-def history_matrix(train: Interactions, length: int) -> np.ndarray:
-    """(n_users, length) int64: each user's last ``length`` training items, oldest first, left-padded with -1.
+def history_matrix(train: Interactions, length: int, pad: int = -1) -> np.ndarray:
+    """(n_users, length) int64: each user's last ``length`` training items, oldest first, left-padded with ``pad``.
 
     Order is by timestamp where the data has one (ties by row order), else by row order.
     """
@@ -20,6 +20,6 @@ def history_matrix(train: Interactions, length: int) -> np.ndarray:
     ends = np.cumsum(counts)
     from_end = ends[users] - np.arange(len(users))  # 1 = the user's newest event
     keep = from_end <= length
-    matrix = np.full((train.n_users, length), -1, dtype=np.int64)
+    matrix = np.full((train.n_users, length), pad, dtype=np.int64)
     matrix[users[keep], length - from_end[keep]] = items[keep]
     return matrix

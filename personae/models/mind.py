@@ -5,7 +5,7 @@ names, MIND's dynamic routing and ComiRec's self-attention, this is the self-att
 deterministic, has no routing iterations to tune, and lets the candidate's own masking be applied exactly.
 
 For a user with history items h_1..h_L (their last ``max_history`` training items, see
-:func:`personae.models.din.history_matrix`) the K interests are
+:func:`personae.models.history.history_matrix`) the K interests are
 
     A = softmax_over_j( W2 tanh(W1 (h_j + p_j)) )      # (K, L), p_j a learned position embedding
     v_k = sum_j A_kj h_j                                # (K, dim)
@@ -27,7 +27,8 @@ from torch import nn
 
 from personae.data.interactions import Interactions
 from personae.models.base import PersonaMix, genre_label
-from personae.models.din import candidate_mask, history_matrix
+from personae.models.din import candidate_mask
+from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
 SCORE_CHUNK_ELEMENTS = 1 << 23  # floats per (users, items, history) block in score_all
@@ -36,9 +37,9 @@ SCORE_CHUNK_ELEMENTS = 1 << 23  # floats per (users, items, history) block in sc
 @dataclass
 class MINDOptions(TorchOptions):
     loss: str = field(default="softmax", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
-    negatives: int = field(default=100, metadata={"help": "sampled negatives per positive"})
+    negatives: int = field(default=20, metadata={"help": "sampled negatives per positive"})
     interests: int = field(default=4, metadata={"help": "K, interests extracted per user"})
-    max_history: int = field(default=50, metadata={"help": "most recent training items kept per user"})
+    max_history: int = field(default=30, metadata={"help": "most recent training items kept per user"})
     attention_hidden: int = field(default=256, metadata={"help": "hidden width of the self-attention (W1)"})
     positional: bool = field(default=True, metadata={"help": "add learned position embeddings before attention"})
 
@@ -112,12 +113,12 @@ class MIND(TorchRecommender):
     options: MINDOptions
 
     def build_network(self, train: Interactions) -> nn.Module:
-        return SelfAttentiveInterests(history_matrix(train, self.options.max_history), train.n_items, self.options)
+        return SelfAttentiveInterests(history_matrix(train, self.options.max_history, pad=train.n_items), train.n_items, self.options)
 
     def user_personas(self, user_id: object) -> PersonaMix:
         """The K interests; a weight is the share of the user's history items that interest serves best."""
         data = self.fitted_data
-        vectors, attention, history = self.network_.user_interests(data.user_index(user_id))
+        vectors, _attention, history = self.network_.user_interests(data.user_index(user_id))
         real = history < data.n_items
         items = history[real].numpy()
         k = len(vectors)

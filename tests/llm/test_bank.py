@@ -1,7 +1,13 @@
 import pytest
 
-from personae.llm.bank import (BankError, load_consistency_set, load_conversation_scripts, load_items,
-                               load_role_bank, parse_role_bank)
+from personae.llm.bank import (
+    BankError,
+    load_consistency_set,
+    load_conversation_scripts,
+    load_items,
+    load_role_bank,
+    parse_role_bank,
+)
 
 
 def test_shipped_bank_has_at_least_50_roles_5_prompts_and_20_questions():

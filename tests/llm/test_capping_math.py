@@ -50,4 +50,4 @@ def test_capped_context_hooks_only_the_chosen_layers_and_unhooks_on_exit():
 
 def test_default_cap_layers_stay_inside_the_model():
     assert default_cap_layers(30, 15) == list(range(11, 19))
-    assert default_cap_layers(6, 5) == list(range(0, 6))
+    assert default_cap_layers(6, 5) == list(range(6))

@@ -1,0 +1,163 @@
+"""Multi-persona models against single-vector baselines on MovieLens-100K (leave-last-out, full ranking).
+
+Parts (each writes its own section of RESULTS.md and a JSON under bench/results/):
+  table    `personae benchmark` over the models and seeds, paired NDCG@10 CI against bpr, and
+           NDCG@10 by terciles of a user's genre entropy (where does multi-persona gain?)
+  k        ampcf NDCG@10 as K goes 1, 2, 4, 8 (K=1 is the single-vector bottleneck), collapse per K
+  auto     per-user K (personas=auto): the distribution of K over users
+  collapse ampcf with and without the diversity penalty: persona cosine and NDCG@10
+
+    python bench/personas.py [--parts table,k,auto,collapse] [--seeds 0,1,2] [--models ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from personae import experiment
+from personae.data import DataSource, load_source, make_split
+from results_md import replace_section, stamp
+
+HERE = Path(__file__).parent
+SOURCE = DataSource(dataset="ml-100k")
+MODELS = "pop,itemknn,ease,bpr,din,mind,ampcf"
+COLUMNS = ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10")
+
+
+def genre_entropy(split) -> np.ndarray:
+    """(n_users,) Shannon entropy (bits) of the genre distribution of each user's training items."""
+    train = split.train
+    genres = train.item_genres()
+    vocabulary = sorted(set().union(*genres))
+    column = {g: j for j, g in enumerate(vocabulary)}
+    counts = np.zeros((train.n_users, len(vocabulary)))
+    for user, item in zip(train.users, train.items):
+        for genre in genres[item]:
+            counts[user, column[genre]] += 1
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    return -(share * np.log2(np.where(share > 0, share, 1))).sum(axis=1)
+
+
+def table(seeds: list[int], models: list[str], command: str) -> None:
+    per_user: dict[str, list[np.ndarray]] = {}
+    users: dict[str, np.ndarray] = {}
+
+    def collect(name, seed, run, entry):
+        per_user.setdefault(name, []).append(run.result.per_user["ndcg@10"])
+        users[name] = run.result.users
+        print(f"{name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.0f}s)", flush=True)
+
+    report = experiment.benchmark(SOURCE, models, seeds, baseline="bpr", on_result=collect)
+    experiment.write_json(HERE / "results" / "benchmark.json", report)
+    lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | train s | bytes/user |",
+             "|" + "---|" * (len(COLUMNS) + 4)]
+    for name, entry in report["models"].items():
+        cells = [f"{entry[c]:.4f} ± {entry['std'][c]:.4f}" for c in COLUMNS]
+        ci = entry.get("vs_baseline")
+        gain = f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain} | {entry['train_seconds']:.1f} | "
+                     f"{entry['bytes_per_user']:.0f} |")
+    # NDCG@10 by genre-entropy tercile of the user's training history
+    split = make_split(load_source(SOURCE), "leave-last-out")
+    entropy = genre_entropy(split)
+    any_users = next(iter(users.values()))
+    cuts = np.quantile(entropy[any_users], [1 / 3, 2 / 3])
+    tercile = np.digitize(entropy[any_users], cuts)
+    terciles = ["| model | low entropy | mid entropy | high entropy |", "|---|---|---|---|"]
+    by_tercile = {}
+    for name, arrays in per_user.items():
+        mean = np.mean(arrays, axis=0)
+        by_tercile[name] = [float(mean[tercile == t].mean()) for t in range(3)]
+        terciles.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in by_tercile[name]) + " |")
+    experiment.write_json(HERE / "results" / "entropy_terciles.json",
+                          {"cuts_bits": cuts.tolist(), "ndcg@10": by_tercile})
+    body = "\n".join([
+        "## Multi-persona models against single-vector baselines (ml-100k)", "", stamp(command),
+        "Leave-last-out, full ranking; mean ± std over seeds " + ",".join(map(str, seeds)) + ". The CI is a",
+        "95% bootstrap over the 943 test users of the per-user NDCG@10 difference to `bpr` (seed-averaged).",
+        "Same table: `personae benchmark --dataset ml-100k --models " + ",".join(models) + " --seeds "
+        + ",".join(map(str, seeds)) + " --json out.json`.", "", *lines, "",
+        f"NDCG@10 by tercile of the genre entropy of a user's training history (cuts at {cuts[0]:.2f} and "
+        f"{cuts[1]:.2f} bits; seed-averaged):", "", *terciles])
+    replace_section("personas-table", body)
+    print(body)
+
+
+def k_study(seeds: list[int], command: str) -> None:
+    rows = {}
+    for k in (1, 2, 4, 8):
+        cosines = []
+        report = experiment.benchmark(SOURCE, ["ampcf"], seeds, {"personas": k},
+                                      on_result=lambda n, s, run, e: cosines.append(run.model.collapse()))
+        entry = report["models"]["ampcf"]
+        rows[k] = {"ndcg@10": entry["ndcg@10"], "std": entry["std"]["ndcg@10"], "hr@10": entry["hr@10"],
+                   "ild@10": entry["ild@10"], "persona_cosine": float(np.mean(cosines)),
+                   "train_seconds": entry["train_seconds"]}
+        print(k, rows[k], flush=True)
+    experiment.write_json(HERE / "results" / "k_study.json", rows)
+    lines = ["| K | NDCG@10 | HR@10 | ILD@10 | mean persona cosine | train s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {r['ndcg@10']:.4f} ± {r['std']:.4f} | {r['hr@10']:.4f} | {r['ild@10']:.4f} | "
+              f"{r['persona_cosine']:.3f} | {r['train_seconds']:.1f} |" for k, r in rows.items()]
+    replace_section("personas-k", "\n".join(["## ampcf: NDCG@10 as K grows", "", stamp(command), *lines]))
+
+
+def auto_k(seeds: list[int], command: str) -> None:
+    counts, results = Counter(), []
+
+    def collect(name, seed, run, entry):
+        counts.update(run.model.personas_per_user().tolist())
+        results.append(entry["ndcg@10"])
+
+    experiment.benchmark(SOURCE, ["ampcf"], seeds, {"personas": "auto"}, on_result=collect)
+    total = sum(counts.values())
+    share = {int(k): counts[k] / total for k in sorted(counts)}
+    experiment.write_json(HERE / "results" / "auto_k.json", {"share_of_users_by_k": share, "ndcg@10": results})
+    lines = ["| K kept | share of users |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in share.items()]
+    replace_section("personas-auto", "\n".join([
+        "## ampcf with per-user K (`--personas auto`)", "", stamp(command),
+        f"Up to 8 personas, pruned per user when they win none of the user's training items nor top-50 "
+        f"recommendations. NDCG@10 per seed: {', '.join(f'{r:.4f}' for r in results)}.", "", *lines]))
+
+
+def collapse(seeds: list[int], command: str) -> None:
+    rows = {}
+    for weight in (0.0, 0.1, 1.0):
+        cosines = []
+        report = experiment.benchmark(SOURCE, ["ampcf"], seeds, {"diversity": weight},
+                                      on_result=lambda n, s, run, e: cosines.append(run.model.collapse()))
+        entry = report["models"]["ampcf"]
+        rows[weight] = {"ndcg@10": entry["ndcg@10"], "std": entry["std"]["ndcg@10"],
+                        "persona_cosine": float(np.mean(cosines))}
+        print(weight, rows[weight], flush=True)
+    experiment.write_json(HERE / "results" / "collapse.json", {str(k): v for k, v in rows.items()})
+    lines = ["| diversity weight | mean persona cosine | NDCG@10 |", "|---|---|---|"]
+    lines += [f"| {w} | {r['persona_cosine']:.3f} | {r['ndcg@10']:.4f} ± {r['std']:.4f} |" for w, r in rows.items()]
+    replace_section("personas-collapse", "\n".join([
+        "## ampcf: persona collapse and the diversity penalty", "", stamp(command),
+        "Collapse = mean pairwise cosine between a user's K personas, averaged over users (1 = identical).",
+        "", *lines]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="table,k,auto,collapse")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--models", default=MODELS)
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    (HERE / "results").mkdir(exist_ok=True)
+    parts = args.parts.split(",")
+    for part, run in (("table", lambda c: table(seeds, args.models.split(","), c)), ("k", lambda c: k_study(seeds, c)),
+                      ("auto", lambda c: auto_k(seeds, c)), ("collapse", lambda c: collapse(seeds, c))):
+        if part in parts:
+            run(f"python bench/personas.py --parts {part} --seeds {args.seeds}"
+                + (f" --models {args.models}" if part == "table" else ""))
+
+
+if __name__ == "__main__":
+    main()
