@@ -3,11 +3,12 @@
 Parts (each writes its own section of RESULTS.md and a JSON under bench/results/):
   table    `personae benchmark` over the models and seeds, paired NDCG@10 CI against bpr, and
            NDCG@10 by terciles of a user's genre entropy (where does multi-persona gain?)
+  control  bpr trained with ampcf's loss settings, paired against ampcf
   k        ampcf NDCG@10 as K goes 1, 2, 4, 8 (K=1 is the single-vector bottleneck), collapse per K
   auto     per-user K (personas=auto): the distribution of K over users
   collapse ampcf with and without the diversity penalty: persona cosine and NDCG@10
 
-    python bench/personas.py [--parts table,k,auto,collapse] [--seeds 0,1,2] [--models ...]
+    python bench/personas.py [--parts table,control,k,auto,collapse] [--seeds 0,1,2] [--models ...]
 """
 
 from __future__ import annotations
@@ -88,6 +89,24 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
     print(body)
 
 
+def control(seeds: list[int], command: str) -> None:
+    """bpr trained with ampcf's loss, negatives and learning rate: is the gain the personas or the loss?"""
+    params = {"loss": "softmax", "negatives": 20, "lr": 0.005}
+    report = experiment.benchmark(SOURCE, ["bpr", "ampcf"], seeds, params, baseline="bpr")
+    experiment.write_json(HERE / "results" / "control.json", report)
+    lines = ["| model (loss=softmax, negatives=20, lr=0.005) | NDCG@10 | HR@10 | NDCG@10 vs bpr [95% CI] |",
+             "|---|---|---|---|"]
+    for name, entry in report["models"].items():
+        ci = entry["vs_baseline"]
+        lines.append(f"| {name} | {entry['ndcg@10']:.4f} ± {entry['std']['ndcg@10']:.4f} | {entry['hr@10']:.4f} | "
+                     f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] |")
+    replace_section("personas-control", "\n".join([
+        "## Control: bpr with the same loss as ampcf", "", stamp(command),
+        "Same as `personae benchmark --dataset ml-100k --models bpr,ampcf --seeds " + ",".join(map(str, seeds))
+        + " --param loss=softmax --param negatives=20 --param lr=0.005`.", "", *lines]))
+    print("\n".join(lines))
+
+
 def k_study(seeds: list[int], command: str) -> None:
     rows = {}
     for k in (1, 2, 4, 8):
@@ -145,14 +164,15 @@ def collapse(seeds: list[int], command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="table,k,auto,collapse")
+    parser.add_argument("--parts", default="table,control,k,auto,collapse")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default=MODELS)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     (HERE / "results").mkdir(exist_ok=True)
     parts = args.parts.split(",")
-    for part, run in (("table", lambda c: table(seeds, args.models.split(","), c)), ("k", lambda c: k_study(seeds, c)),
+    for part, run in (("table", lambda c: table(seeds, args.models.split(","), c)),
+                      ("control", lambda c: control(seeds, c)), ("k", lambda c: k_study(seeds, c)),
                       ("auto", lambda c: auto_k(seeds, c)), ("collapse", lambda c: collapse(seeds, c))):
         if part in parts:
             run(f"python bench/personas.py --parts {part} --seeds {args.seeds}"

@@ -147,6 +147,7 @@ def plot_consistency(result: dict, path) -> None:
     keys = ["prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"]
     a1.bar(["prompt-line", "mismatched\n(control)", "line-line", "Q&A"],
            [result[k] if result[k] is not None else 0 for k in keys], color=["C0", "gray", "C1", "C2"])
+    a1.tick_params(axis="x", labelsize=7)
     a1.set(ylim=(0, 1), ylabel="judge score (0-1)", title="Consistency")
     a2.plot(range(1, len(result["prompt_to_line_by_turn"]) + 1), result["prompt_to_line_by_turn"], "o-")
     a2.set(xlabel="turn", ylabel="prompt-to-line", ylim=(0, 1), title="Prompt-to-line over turns")

@@ -36,13 +36,19 @@ ITEM_CHUNK = 4096  # items scored at once in score_all: keeps (B, K, chunk) boun
 
 @dataclass
 class AMPCFOptions(TorchOptions):
+    # Defaults chosen on ml-100k validation NDCG@10 (bench/RESULTS.md): sampled softmax converges in ~15
+    # epochs at lr 5e-3; K persona tables overfit without dropout and a little weight decay.
+    loss: str = field(default="softmax", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
+    negatives: int = field(default=20, metadata={"help": "sampled negatives per positive"})
+    lr: float = field(default=5e-3, metadata={"help": "Adam learning rate"})
+    weight_decay: float = field(default=1e-5, metadata={"help": "Adam weight decay (L2 on all parameters)"})
     personas: int | str = field(default=4, metadata={"help": "personas per user K, or 'auto' (8, pruned per user)"})
     temperature: float = field(default=1.0, metadata={"help": "softmax temperature tau of the persona attention"})
     separate_keys: bool = field(default=False, metadata={"help": "learn attention keys apart from persona vectors"})
     persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user) or 'history'"})
     max_history: int = field(default=100, metadata={"help": "history items used by persona_source=history"})
     recency: float = field(default=0.0, metadata={"help": "history: logit bonus per unit of recency (0 = none)"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout on persona vectors while training"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout on persona vectors while training"})
     diversity: float = field(default=0.0, metadata={"help": "weight of a penalty on cosine between a user's personas"})
     prune_candidates: int = field(default=50, metadata={"help": "auto K: top recommendations checked when pruning"})
 
