@@ -1,5 +1,5 @@
 """Run every LLM persona-lab instrument at its documented default size on the built-in SmolLM2-135M-Instruct,
-then collect the headline numbers, commands, timings and figures for bench/LLM_RESULTS.md.
+then collect the headline numbers, commands, timings and figures for the `llm` section of bench/RESULTS.md.
 
     python bench/llm_lab.py [--only axis,cap,drift,icc,consistency] [--work /tmp/personae-llm-lab]
 
