@@ -54,7 +54,8 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
         print(f"{name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.0f}s)", flush=True)
 
     report = experiment.benchmark(SOURCE, models, seeds, baseline="bpr", on_result=collect)
-    experiment.write_json(HERE / "results" / "benchmark.json", report)
+    tag = "" if models == MODELS.split(",") else "-" + "-".join(models)
+    experiment.write_json(HERE / "results" / f"benchmark{tag}.json", report)
     lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | train s | bytes/user |",
              "|" + "---|" * (len(COLUMNS) + 4)]
     for name, entry in report["models"].items():
@@ -75,17 +76,17 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
         mean = np.mean(arrays, axis=0)
         by_tercile[name] = [float(mean[tercile == t].mean()) for t in range(3)]
         terciles.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in by_tercile[name]) + " |")
-    experiment.write_json(HERE / "results" / "entropy_terciles.json",
+    experiment.write_json(HERE / "results" / f"entropy_terciles{tag}.json",
                           {"cuts_bits": cuts.tolist(), "ndcg@10": by_tercile})
     body = "\n".join([
-        "## Multi-persona models against single-vector baselines (ml-100k)", "", stamp(command),
+        f"## Multi-persona models against single-vector baselines (ml-100k): {', '.join(models)}", "", stamp(command),
         "Leave-last-out, full ranking; mean ± std over seeds " + ",".join(map(str, seeds)) + ". The CI is a",
         "95% bootstrap over the 943 test users of the per-user NDCG@10 difference to `bpr` (seed-averaged).",
         "Same table: `personae benchmark --dataset ml-100k --models " + ",".join(models) + " --seeds "
         + ",".join(map(str, seeds)) + " --json out.json`.", "", *lines, "",
         f"NDCG@10 by tercile of the genre entropy of a user's training history (cuts at {cuts[0]:.2f} and "
         f"{cuts[1]:.2f} bits; seed-averaged):", "", *terciles])
-    replace_section("personas-table", body)
+    replace_section(f"personas-table{tag}", body)
     print(body)
 
 

@@ -31,6 +31,7 @@ class TrainOptions:
     loss: str = field(default="bpr", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
     negatives: int = field(default=1, metadata={"help": "sampled negatives per positive"})
     patience: int = field(default=10, metadata={"help": "epochs without validation gain before stopping"})
+    min_epochs: int = field(default=0, metadata={"help": "epochs always run before early stopping may stop"})
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads while training (1 is fastest at ml-100k size)"})
@@ -111,7 +112,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
                 stale += options.eval_every
         history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
-        if split is not None and stale >= options.patience:
+        if split is not None and stale >= options.patience and epoch >= options.min_epochs:
             break
     bar.close()
     if best_state is not None:

@@ -1,0 +1,50 @@
+"""The one training loop: early stopping, min_epochs, best weights restored, threads restored."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from personae.data import leave_last_out
+from personae.data.splits import validation_split
+from personae.data.synthetic import planted_interests
+from personae.evaluate import evaluate
+from personae.models.bpr import BPR
+
+TINY = dict(dim=4, batch_size=256, progress=False, negatives=1)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return leave_last_out(planted_interests(n_users=80, n_clusters=6, items_per_cluster=10, events_per_user=12))
+
+
+def test_early_stopping_stops_after_patience_epochs_without_gain(split):
+    # lr 0 never improves on epoch 1, so the loop stops after 1 + patience epochs
+    model = BPR(epochs=50, patience=3, lr=0.0, min_epochs=0, **TINY).fit(split.train, split.valid)
+    assert model.report_.best_epoch == 1
+    assert model.report_.epochs_run == 4
+
+
+def test_min_epochs_runs_at_least_that_many_epochs_before_stopping(split):
+    model = BPR(epochs=50, patience=3, lr=0.0, min_epochs=9, **TINY).fit(split.train, split.valid)
+    assert model.report_.epochs_run == 9
+
+
+def test_the_best_validation_weights_are_restored(split):
+    model = BPR(epochs=15, patience=15, lr=0.05, min_epochs=0, **TINY).fit(split.train, split.valid)
+    restored = evaluate(model, validation_split(split.train, split.valid), part="valid", ks=(10,),
+                        beyond_accuracy=False).metrics["ndcg@10"]
+    assert restored == pytest.approx(model.report_.best_valid_ndcg)
+    assert restored == pytest.approx(max(h["valid_ndcg@10"] for h in model.report_.history))
+
+
+def test_training_restores_the_callers_torch_thread_count(split):
+    before = torch.get_num_threads()
+    BPR(epochs=1, threads=1, **TINY).fit(split.train, split.valid)
+    assert torch.get_num_threads() == before
+
+
+def test_an_unknown_loss_is_refused_by_name(split):
+    with pytest.raises(ValueError, match="loss must be one of"):
+        BPR(epochs=1, loss="hinge", **TINY).fit(split.train, split.valid)
