@@ -236,9 +236,11 @@ class AMPCF(TorchRecommender):
             top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
             winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
             keep[users[:, None], winners] = True
-        for user, item in zip(data.users, data.items):
-            w = network.persona_weights(torch.tensor([user]), torch.tensor([[item]]))
-            keep[user, int(w.argmax())] = True
+        for user in range(data.n_users):
+            history = torch.as_tensor(data.items[data.users == user])
+            if len(history):
+                owners = network.persona_weights(torch.tensor([user]), history[None, :])[0].argmax(dim=1)
+                keep[user, owners] = True
         network.persona_mask.copy_(keep)
         return self.personas_per_user()
 

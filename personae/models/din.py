@@ -2,8 +2,10 @@
 
 The user is their recent history, not a learned vector: for a candidate item q, a local activation unit
 weighs each history item k_j by an MLP on [q, k_j, q - k_j, q * k_j], and the user's interest *for that
-candidate* is sum_j w_j k_j. The score is <interest, q> + b_q (``scorer="dot"``, the default: it ranked
-better on ml-100k than the paper's final MLP, ``scorer="mlp"``, which is kept as an option).
+candidate* is sum_j w_j k_j. The score is <interest, q> + b_q (``scorer="dot"``, the default, cheap enough
+for full ranking; the paper's final MLP is kept as ``scorer="mlp"``; neither was tuned on ml-100k).
+Attention weights are softmax-normalised by default (``normalize``): on planted data at dim 4 raw weights
+gave NDCG@10 0.074 against 0.320 normalised.
 
 Two details matter for training on the same events the history is made of:
   * the history is the user's last ``max_history`` *training* items, so a training positive is usually in
