@@ -14,15 +14,14 @@ Parts (each writes its own section of RESULTS.md and a JSON under bench/results/
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from results_md import replace_section, stamp
 
 from personae import experiment
 from personae.data import DataSource, load_source, make_split
-from results_md import replace_section, stamp
 
 HERE = Path(__file__).parent
 SOURCE = DataSource(dataset="ml-100k")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
 DENSE_LIMIT = 50_000_000  # users x items below which the positives are kept as a dense bool table
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
-
-from dataclasses import dataclass, field
 
 from personae.data.interactions import Interactions
 from personae.models.torch_base import TorchOptions, TorchRecommender
