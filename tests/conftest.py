@@ -108,3 +108,13 @@ def clustered() -> Interactions:
 def make_data():
     """The :func:`make_interactions` builder, as a fixture so test modules need not import conftest."""
     return make_interactions
+
+
+@pytest.fixture(scope="session")
+def planted_split() -> Split:
+    """Planted multi-interest data (150 users, 8 clusters, 3 interests each), split leave-last-out."""
+    from personae.data.splits import leave_last_out
+    from personae.data.synthetic import planted_interests
+
+    return leave_last_out(planted_interests(n_users=150, n_clusters=8, items_per_cluster=12,
+                                            interests_per_user=3, events_per_user=18, seed=0))

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from personae.data import leave_last_out
-from personae.data.synthetic import planted_interests
 from personae.evaluate import evaluate
 from personae.models import MODELS
 from personae.models.din import DIN
@@ -18,9 +16,8 @@ FAST = {"dim": 4, "normalize": True, "attention_hidden": 16, "max_history": 20, 
 
 
 @pytest.fixture(scope="module")
-def split():
-    return leave_last_out(planted_interests(n_users=150, n_clusters=8, items_per_cluster=12, interests_per_user=3,
-                                            events_per_user=18, seed=0))
+def split(planted_split):
+    return planted_split
 
 
 @pytest.fixture(scope="module")

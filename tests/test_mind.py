@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from personae.data import leave_last_out
-from personae.data.synthetic import cluster_of_item, planted_interests
+from personae.data.synthetic import cluster_of_item
 from personae.evaluate import evaluate
 from personae.models import MODELS
 from personae.models.mind import MIND
@@ -16,9 +15,8 @@ FAST = {"dim": 16, "attention_hidden": 32, "max_history": 20, "interests": 3, "n
 
 
 @pytest.fixture(scope="module")
-def split():
-    return leave_last_out(planted_interests(n_users=150, n_clusters=8, items_per_cluster=12, interests_per_user=3,
-                                            events_per_user=18, seed=0))
+def split(planted_split):
+    return planted_split
 
 
 @pytest.fixture(scope="module")
