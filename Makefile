@@ -2,7 +2,6 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast bench lint clean
 
@@ -11,23 +10,28 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch is pinned in pyproject.toml to the CPU build that pip finds on this machine.
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev,llm]"
-	touch $(STAMP)
+# The demo needs only the core package; the tests need every extra (LLM lab, service, tuning).
+$(VENV)/.installed-core: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
 
-demo: $(STAMP)
+$(VENV)/.installed-all: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e ".[dev,llm,serve,tune]"
+	touch $@ $(VENV)/.installed-core
+
+demo: $(VENV)/.installed-core
 	$(BIN)/personae demo
 
-test: $(STAMP)
+test: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(VENV)/.installed-all
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-all
 	$(BIN)/python bench/baselines.py
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-all
 	$(BIN)/ruff check personae tests bench
 
 clean:

@@ -102,6 +102,32 @@ class Interactions:
         return matrix
 
     @cached_property
+    def history_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, indptr): event rows sorted by user, then timestamp, then file row; user u's events are
+        ``order[indptr[u]:indptr[u + 1]]``, oldest first. Without timestamps, file row order is time order."""
+        rows = np.arange(len(self.users))
+        times = self.timestamps if self.timestamps is not None else np.zeros(len(self.users))
+        order = np.lexsort((rows, times, self.users))
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.users, minlength=self.n_users), out=indptr[1:])
+        return order, indptr
+
+    def user_history(self, user: int) -> np.ndarray:
+        """Item indices of user index ``user``'s events, oldest first (ties in time keep file row order)."""
+        order, indptr = self.history_index
+        return self.items[order[indptr[user]:indptr[user + 1]]]
+
+    @cached_property
+    def genre_onehot(self) -> tuple[np.ndarray, list[str]] | None:
+        """((n_items, n_genres) 0/1 float32 matrix, genre names), or None when the data has no genres."""
+        from personae.evaluate.metrics import genre_matrix  # the one builder of genre matrices
+
+        genres = self.item_genres()
+        if genres is None:
+            return None
+        return genre_matrix(genres), sorted(set().union(*genres))
+
+    @cached_property
     def item_popularity(self) -> np.ndarray:
         """(n_items,) number of distinct users who interacted with each item."""
         return np.asarray(self.csr.sum(axis=0)).ravel()

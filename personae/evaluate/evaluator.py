@@ -16,7 +16,6 @@ from personae.evaluate.metrics import (
     ACCURACY_METRICS,
     accuracy_at_k,
     coverage,
-    genre_matrix,
     intra_list_distance,
     novelty,
     top_k,
@@ -80,8 +79,7 @@ def evaluate(
 
 def _beyond_accuracy(ranked: np.ndarray, split: Split, ks: tuple[int, ...]) -> dict[str, float]:
     train = split.train
-    genres = train.item_genres()
-    genre_onehot = genre_matrix(genres) if genres is not None else None
+    genre_onehot = train.genre_onehot[0] if train.genre_onehot is not None else None
     out: dict[str, float] = {}
     for k in ks:
         lists = ranked[:, :k]

@@ -21,12 +21,12 @@ from personae.llm.activations import block_hidden, decoder_layers, with_block_hi
 from personae.llm.backends import HiddenStatesUnavailable, LLMBackend
 from personae.llm.bank import RoleBank, read_data_text
 from personae.llm.space import PersonaSpace, default_conversations, role_conversations
+from personae.space import clip_projection
 
 
 def cap_hidden(h: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:
     """h (..., d), v (d,) unit: raise the projection <h, v> to at least tau, leaving the orthogonal part."""
-    proj = h @ v  # (...)
-    return h - v * torch.clamp(proj - tau, max=0.0).unsqueeze(-1)
+    return clip_projection(h, v, low=tau)
 
 
 @contextlib.contextmanager

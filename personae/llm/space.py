@@ -1,4 +1,7 @@
-"""Persona space (after arXiv:2601.10387): role vectors, their PCA, and the default-persona ("Assistant") axis.
+"""A language model's persona space (after arXiv:2601.10387): role vectors and the default-persona axis.
+
+The geometry (PCA, axis statistics, capping) is :mod:`personae.space`, shared with users' personas; this module
+only measures role vectors on a model and keeps them per layer.
 
 A role vector is the mean residual-stream activation over the response tokens of that role's replies
 (all its system prompts x questions). The default-persona axis at a layer is
@@ -17,58 +20,11 @@ import numpy as np
 from personae.llm.backends import Conversation, LLMBackend
 from personae.llm.bank import RoleBank
 from personae.llm.storage import read_arrays, write_arrays, write_json
-
-# ---------------------------------------------------------------------------------------------- math
-
-
-def pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x (n, d) -> (components (k, d) unit rows, explained variance ratio (k,), mean (d,)), k = min(n-1, d)."""
-    mean = x.mean(0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    var = s**2
-    k = max(1, min(len(x) - 1, x.shape[1]))
-    total = var.sum()
-    ratio = var / total if total > 0 else np.zeros_like(var)
-    return vt[:k], ratio[:k], mean
-
+from personae.space import axis_summary, fit_pca, unit
 
 def default_axis(default_vector: np.ndarray, role_vectors: np.ndarray) -> np.ndarray:
-    """(..., d) default minus mean role vector; role_vectors (n_roles, ..., d)."""
+    """(..., d) default minus mean role vector; role_vectors (n_roles, ..., d). Not normalised, per layer."""
     return default_vector - role_vectors.mean(0)
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.where(n > 0, n, 1.0)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(unit(a) @ unit(b))
-
-
-def space_summary(role_vectors: np.ndarray, default_vector: np.ndarray) -> dict:
-    """Role vectors (n_roles, d) and default (d,) at one layer -> PCA and axis statistics.
-
-    PC1's sign is arbitrary; it is oriented so the default persona has a positive score, which makes
-    `axis_pc1_cosine` the cosine with the oriented PC1 (equal to |cos| of the raw one)."""
-    comps, ratio, mean = pca(role_vectors)
-    pc1 = comps[0]
-    if (default_vector - mean) @ pc1 < 0:
-        pc1 = -pc1
-    axis = default_axis(default_vector, role_vectors)
-    scores = (role_vectors - mean) @ pc1  # (n_roles,)
-    default_score = float((default_vector - mean) @ pc1)
-    sd = float(scores.std()) or 1.0
-    return {
-        "pc1_explained": float(ratio[0]),
-        "explained_variance_ratio": ratio.tolist(),
-        "axis_pc1_cosine": cosine(axis, pc1),
-        "default_pc1_position": default_score / sd,  # in role-score standard deviations from the role mean
-        "default_pc1_score": default_score,
-        "default_pc1_rank": float((scores < default_score).mean()),  # share of roles below the default on PC1
-        "role_pc1_scores": scores.tolist(),
-        "pc1": pc1,
-    }
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -96,9 +52,9 @@ class PersonaSpace:
 
     def summary(self, layer: int | None = None) -> dict:
         layer = self.layer if layer is None else layer
-        s = space_summary(self.role_vectors[:, layer], self.default_vector[layer])
+        s = axis_summary(self.role_vectors[:, layer], self.default_vector[layer])
         s.pop("pc1")
-        per_layer = [space_summary(self.role_vectors[:, i], self.default_vector[i])
+        per_layer = [axis_summary(self.role_vectors[:, i], self.default_vector[i])
                      for i in range(self.role_vectors.shape[1])]
         order = np.argsort(s["role_pc1_scores"])  # ascending: far from the default first
         return {"layer": layer, "n_layers": int(self.role_vectors.shape[1]), "roles": self.role_names, **s,
@@ -187,7 +143,7 @@ def plot_space(space: PersonaSpace, out_dir: str | Path) -> list[Path]:
 
     plt = pyplot()
     out_dir = Path(out_dir)
-    s = space_summary(space.role_vectors[:, space.layer], space.default_vector[space.layer])
+    s = axis_summary(space.role_vectors[:, space.layer], space.default_vector[space.layer])
     ratio = np.asarray(s["explained_variance_ratio"])
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     k = np.arange(1, min(len(ratio), 20) + 1)
@@ -199,7 +155,8 @@ def plot_space(space: PersonaSpace, out_dir: str | Path) -> list[Path]:
     paths = [save_figure(fig, out_dir / "explained_variance.png")]
 
     x = space.role_vectors[:, space.layer]
-    comps, _, mean = pca(x)
+    fitted = fit_pca(x)
+    comps, mean = fitted.components, fitted.mean
     pc1 = s["pc1"]
     pc2 = comps[1] if len(comps) > 1 else np.zeros_like(pc1)
     xy = np.stack([(x - mean) @ pc1, (x - mean) @ pc2], 1)

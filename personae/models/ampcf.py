@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from personae.data.interactions import Interactions
-from personae.models.base import Explanation, PersonaMix, genre_label
+from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
@@ -236,11 +236,13 @@ class AMPCF(TorchRecommender):
             top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
             winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
             keep[users[:, None], winners] = True
-        for user in range(data.n_users):
-            history = torch.as_tensor(data.items[data.users == user])
-            if len(history):
-                owners = network.persona_weights(torch.tensor([user]), history[None, :])[0].argmax(dim=1)
-                keep[user, owners] = True
+        order, indptr = data.history_index  # each user's own items through the CSR-style index, no scan
+        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr)))
+        items = torch.as_tensor(data.items[order])
+        for start in range(0, len(users), 65536):
+            u, i = users[start:start + 65536], items[start:start + 65536]
+            owners = network.persona_weights(u, i[:, None])[:, 0].argmax(dim=1)  # (events,)
+            keep[u, owners] = True
         network.persona_mask.copy_(keep)
         return self.personas_per_user()
 
@@ -249,46 +251,82 @@ class AMPCF(TorchRecommender):
 
     # --- explanations ------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _history_weights(self, user: int) -> tuple[np.ndarray, np.ndarray]:
-        history = self.fitted_data.items[self.fitted_data.users == user]
+    def history_weights(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's history (H,) oldest first, and the persona weights (H, K) of each history item."""
+        history = self.fitted_data.user_history(user)
         weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(history)[None, :])[0]
-        return history, weights.numpy()  # (n_history,), (n_history, K)
+        return history, weights.numpy()
+
+    @torch.no_grad()
+    def support_scores(self, user: int, history: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+        """(C, H) how much each history item supports each candidate through the candidate's winning persona.
+
+        With history-derived personas this is the exact linear share of the history item in that persona's
+        score, pooling weight a_kh times <h_h, e_i>. With learned persona vectors the persona is not built
+        from items, so support is the cosine between the history item and the candidate.
+        """
+        network = self.network_
+        candidates = network.items(torch.as_tensor(item_idx))  # (C, dim)
+        if not network.from_history:
+            h = F.normalize(network.items(torch.as_tensor(history)), dim=1)
+            return (F.normalize(candidates, dim=1) @ h.T).numpy()
+        pooled, position = self._pooling(user)  # (K, L), (H,) slot of each history item in the padded row
+        winners = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0].argmax(1)
+        h = network.history_items(torch.as_tensor(history))  # (H, dim)
+        share = pooled[winners][:, position]  # (C, H) pooling weight of each item in the winning persona
+        return (share * (candidates @ h.T)).numpy()
+
+    def _pooling(self, user: int) -> tuple[torch.Tensor, np.ndarray]:
+        """History variant: (K, L) pooling weights of the user's padded history row, and (H,) the slot of each
+        item of ``user_history`` in that row (-1 when the item fell outside ``max_history``)."""
+        network = self.network_
+        row = network.history[user][None]  # (1, L)
+        h = network.history_items(row.clamp(min=0))
+        logits = torch.einsum("kd,bld->bkl", network.persona_queries, h) / network.dim ** 0.5
+        if network.recency:
+            logits = logits + network.recency * torch.linspace(0.0, 1.0, row.shape[1])
+        logits = logits.masked_fill(~(row >= 0)[:, None, :], float("-inf"))
+        pooled = torch.nan_to_num(torch.softmax(logits, dim=2))[0]  # (K, L)
+        n_history = len(self.fitted_data.user_history(user))
+        length = row.shape[1]
+        position = np.arange(n_history) - n_history + length  # newest item sits in the last slot
+        pooled = torch.cat([pooled, torch.zeros(len(pooled), 1)], dim=1)  # slot -1 -> a zero column
+        return pooled, np.where(position >= 0, position, length)
 
     @torch.no_grad()
     def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
-        """Per item: attention over the personas, the winning persona, its label and supporting items."""
+        """Per item: attention over the personas, the winning persona, its lift label and supporting items."""
+        from personae.explain.attribution import build_explanations, persona_labels
+
         data = self.fitted_data
         user = data.user_index(user_id)
         items = data.item_index(item_ids)
         weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(items)[None, :])[0].numpy()
-        history, history_weights = self._history_weights(user)
-        owner = history_weights.argmax(axis=1)
-        labels = self._labels(history, owner)
-        explanations = []
-        for item, w in zip(items, weights):
-            persona = int(w.argmax())
-            mine = np.flatnonzero(owner == persona)
-            ranked = mine[np.argsort(-history_weights[mine, persona], kind="stable")][:3]
-            support = [str(data.item_ids[history[j]]) for j in ranked]
-            explanations.append(Explanation(str(user_id), str(data.item_ids[item]), persona,
-                                            [float(x) for x in w], labels[persona], support))
-        return explanations
+        history, history_weights = self.history_weights(user)
+        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
+        labels = persona_labels(data, history, owner, list(range(self.network_.k)))
+        support = self.support_scores(user, history, items) if len(history) else np.zeros((len(items), 0))
+        eligible = None
+        if not self.network_.from_history:  # learned personas: name items of the winning persona
+            eligible = owner[None, :] == weights.argmax(axis=1)[:, None]  # (C, H)
+        return build_explanations(data, user_id, items, weights, labels, history, support, eligible)
 
     @torch.no_grad()
     def user_personas(self, user_id: object) -> PersonaMix:
         """K persona vectors; prior weight = mean attention over the user's own training items."""
+        from personae.explain.attribution import persona_mix
+
         user = self.fitted_data.user_index(user_id)
         vectors = self.network_.personas(torch.tensor([user]))[0].numpy()
-        history, history_weights = self._history_weights(user)
-        prior = history_weights.mean(axis=0) if len(history) else np.full(len(vectors), 1 / len(vectors))
-        labels = self._labels(history, history_weights.argmax(axis=1))
+        history, history_weights = self.history_weights(user)
+        k = len(vectors)
+        prior = history_weights.mean(axis=0) if len(history) else np.full(k, 1 / k)
         mask = self.network_.persona_mask[user].numpy()
-        return PersonaMix(str(user_id), vectors[mask], prior[mask].astype(np.float32),
-                          [label for label, kept in zip(labels, mask) if kept])
-
-    def _labels(self, history: np.ndarray, owner: np.ndarray) -> list[str]:
-        return [genre_label(self.fitted_data, history[owner == k]) if (owner == k).any() else "(no items yet)"
-                for k in range(self.network_.k)]
+        kept = np.flatnonzero(mask)
+        prior = prior[kept] / max(prior[kept].sum(), 1e-12)
+        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
+        return persona_mix(self.fitted_data, user_id, vectors[kept], prior, history, owner,
+                           support_score=history_weights, persona_ids=kept.tolist())
 
     @torch.no_grad()
     def collapse(self) -> float:

@@ -8,7 +8,6 @@ attributes ending with ``_`` (scikit-learn style). Single-vector models answer `
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -42,18 +41,44 @@ class Explanation:
     item_id: str
     persona: int  # index of the persona that explains the item
     persona_weights: list[float]  # attention over the user's personas for this item (sums to 1)
-    label: str  # readable label of that persona, e.g. its top genres
-    supporting_items: list[str]  # the user's own items behind the persona, external ids
+    label: str  # readable label of that persona: its genres by lift (personae.explain.labels)
+    supporting_items: list[str]  # the user's own items behind the persona, most supporting first
+    supporting_titles: list[str] = field(default_factory=list)  # their titles where known, else their ids
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
 class PersonaMix:
-    """A user's personas: K vectors, their prior weights and readable labels."""
+    """A user's personas: K vectors, their prior weights, readable labels, and the history behind each."""
 
     user_id: str
     vectors: np.ndarray  # (K, dim)
     weights: np.ndarray  # (K,) prior weight of each persona, sums to 1
     labels: list[str]
+    persona_ids: list[int] = field(default_factory=list)  # model index of each persona (pruned ones left out)
+    supporting_items: list[list[str]] = field(default_factory=list)  # per persona: up to 3 most typical items
+    supporting_titles: list[list[str]] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)  # the user's training items, oldest first
+    history_titles: list[str] = field(default_factory=list)
+    history_persona: list[int] = field(default_factory=list)  # persona id each history item is assigned to
+
+    def __post_init__(self) -> None:
+        if not self.persona_ids:
+            self.persona_ids = list(range(len(self.weights)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: personas (id, weight, label, supporting items) and every history item with its persona."""
+        personas = []
+        for k, persona in enumerate(self.persona_ids):
+            support = self.supporting_items[k] if k < len(self.supporting_items) else []
+            titles = self.supporting_titles[k] if k < len(self.supporting_titles) else support
+            personas.append({"persona": persona, "weight": float(self.weights[k]), "label": self.labels[k],
+                             "supporting_items": [{"item": i, "title": t} for i, t in zip(support, titles)]})
+        history = [{"item": i, "title": t, "persona": p}
+                   for i, t, p in zip(self.history, self.history_titles or self.history, self.history_persona)]
+        return {"user": self.user_id, "personas": personas, "history": history}
 
 
 @dataclass
@@ -132,24 +157,25 @@ class Recommender(ABC):
         )
 
     def user_history(self, user_id: object) -> np.ndarray:
-        """Item indices of the user's training events, oldest first."""
+        """Item indices of the user's training events, oldest first (by timestamp, ties by file row)."""
         data = self.fitted_data
-        return data.items[data.users == data.user_index(user_id)]
+        return data.user_history(data.user_index(user_id))
 
     def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
-        """Single-vector default: one persona (weight 1) labelled by the user's most frequent genres."""
-        data = self.fitted_data
-        history = self.user_history(user_id)
-        label = genre_label(data, history)
-        item_idx = data.item_index(item_ids)
-        support = [str(data.item_ids[i]) for i in history[-3:][::-1]]
-        return [Explanation(str(user_id), str(data.item_ids[i]), 0, [1.0], label, support) for i in item_idx]
+        """Single-vector default: one persona (weight 1), labelled by lift over the user's whole history,
+        supported by the user's three most recent items (the usual "because you recently watched")."""
+        from personae.explain.attribution import single_persona_explanations
+
+        return single_persona_explanations(self.fitted_data, user_id, self.user_history(user_id), item_ids)
 
     def user_personas(self, user_id: object) -> PersonaMix:
         """Single-vector default: one persona; its vector is empty for models without user vectors."""
-        data = self.fitted_data
-        label = genre_label(data, self.user_history(user_id))
-        return PersonaMix(str(user_id), np.zeros((1, 0), dtype=np.float32), np.ones(1, dtype=np.float32), [label])
+        from personae.explain.attribution import persona_mix
+
+        history = self.user_history(user_id)
+        return persona_mix(self.fitted_data, user_id, np.zeros((1, 0), dtype=np.float32),
+                           np.ones(1, dtype=np.float32), history, np.zeros(len(history), dtype=np.int64),
+                           support_score=np.arange(len(history), dtype=np.float64)[:, None])
 
     def save(self, path: str) -> None:
         """Write the model to directory ``path`` (safetensors + config.json + id maps), atomically."""
@@ -163,12 +189,3 @@ class Recommender(ABC):
         from personae.models.persistence import load_model
 
         return load_model(path)
-
-
-def genre_label(data: Interactions, item_idx: np.ndarray, top: int = 3) -> str:
-    """The most frequent genres among some items, e.g. ``"Drama / Comedy / Romance"``."""
-    genres = data.item_genres()
-    if genres is None or len(item_idx) == 0:
-        return "all items"
-    counts = Counter(g for i in item_idx for g in genres[i])
-    return " / ".join(g for g, _ in counts.most_common(top)) or "all items"

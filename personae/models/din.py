@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from personae.data.interactions import Interactions
+from personae.models.base import Explanation
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
@@ -131,3 +132,22 @@ class DIN(TorchRecommender):
 
     def build_network(self, train: Interactions) -> nn.Module:
         return DeepInterestNetwork(history_matrix(train, self.options.max_history, pad=train.n_items), train.n_items, self.options)
+
+    @torch.no_grad()
+    def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
+        """One persona (DIN keeps no user vector); support = the history items the candidate attends to most."""
+        from personae.explain.attribution import build_explanations
+        from personae.explain.labels import lift_label
+
+        data, network = self.fitted_data, self.network_
+        user = data.user_index(user_id)
+        items = torch.as_tensor(data.item_index(item_ids))
+        row = network.history[user][None]  # (1, L), newest last, padding = n_items
+        weights = network.attention(network.items(items), network.items(row),
+                                    candidate_mask(row, items[None], network.n_items))[0]  # (C, L)
+        history = data.user_history(user)
+        slot = np.arange(len(history)) - len(history) + row.shape[1]  # slot of each history item in the row
+        padded = torch.cat([weights, torch.zeros(len(items), 1)], dim=1)  # slot -1 -> zero
+        support = padded[:, torch.as_tensor(np.where(slot >= 0, slot, row.shape[1]))].numpy()  # (C, H)
+        return build_explanations(data, user_id, items.numpy(), np.ones((len(items), 1)),
+                                  [lift_label(data, history)], history, support)

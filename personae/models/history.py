@@ -12,9 +12,7 @@ def history_matrix(train: Interactions, length: int, pad: int = -1) -> np.ndarra
 
     Order is by timestamp where the data has one (ties by row order), else by row order.
     """
-    rows = np.arange(len(train))
-    times = train.timestamps if train.timestamps is not None else np.zeros(len(train))
-    order = np.lexsort((rows, times, train.users))
+    order, _ = train.history_index
     users, items = train.users[order], train.items[order]
     counts = np.bincount(users, minlength=train.n_users)
     ends = np.cumsum(counts)

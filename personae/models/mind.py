@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from personae.data.interactions import Interactions
-from personae.models.base import PersonaMix, genre_label
+from personae.models.base import Explanation, PersonaMix
 from personae.models.din import candidate_mask
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
@@ -115,16 +115,39 @@ class MIND(TorchRecommender):
     def build_network(self, train: Interactions) -> nn.Module:
         return SelfAttentiveInterests(history_matrix(train, self.options.max_history, pad=train.n_items), train.n_items, self.options)
 
+    @torch.no_grad()
+    def _interests(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(K, dim) interests, the user's history (H,) oldest first, the interest serving each history item
+        (H,), and (H, K) how strongly each interest scores each history item."""
+        vectors, _attention, _row = self.network_.user_interests(user)
+        history = self.fitted_data.user_history(user)
+        affinity = (vectors @ self.network_.items.weight[torch.as_tensor(history)].T).T.numpy()  # (H, K)
+        owner = affinity.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
+        return vectors.numpy(), history, owner, affinity
+
     def user_personas(self, user_id: object) -> PersonaMix:
         """The K interests; a weight is the share of the user's history items that interest serves best."""
-        data = self.fitted_data
-        vectors, _attention, history = self.network_.user_interests(data.user_index(user_id))
-        real = history < data.n_items
-        items = history[real].numpy()
+        from personae.explain.attribution import persona_mix
+
+        vectors, history, owner, affinity = self._interests(self.fitted_data.user_index(user_id))
         k = len(vectors)
-        if not len(items):
-            return PersonaMix(str(user_id), vectors.numpy(), np.full(k, 1.0 / k, dtype=np.float32), ["all items"] * k)
-        owner = (vectors @ self.network_.items.weight[history[real]].T).argmax(0).numpy()  # (n_real,)
-        weights = np.bincount(owner, minlength=k).astype(np.float32) / len(items)
-        labels = [genre_label(data, items[owner == j]) if (owner == j).any() else "unused" for j in range(k)]
-        return PersonaMix(str(user_id), vectors.numpy(), weights, labels)
+        weights = (np.bincount(owner, minlength=k) / len(history)) if len(history) else np.full(k, 1.0 / k)
+        return persona_mix(self.fitted_data, user_id, vectors, weights, history, owner, support_score=affinity)
+
+    @torch.no_grad()
+    def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
+        """The interest that scores the item highest wins (the score is the max over interests); weights are a
+        softmax over the interests' scores; support = that interest's history items most similar to the item."""
+        from personae.explain.attribution import build_explanations, persona_labels
+
+        data = self.fitted_data
+        user = data.user_index(user_id)
+        items = data.item_index(item_ids)
+        vectors, history, owner, _ = self._interests(user)
+        e = self.network_.items.weight[torch.as_tensor(items)]  # (C, dim)
+        weights = torch.softmax(e @ torch.as_tensor(vectors).T, dim=1).numpy()  # (C, K)
+        h = self.network_.items.weight[torch.as_tensor(history)]  # (H, dim)
+        support = (torch.nn.functional.normalize(e, dim=1) @ torch.nn.functional.normalize(h, dim=1).T).numpy()
+        eligible = owner[None, :] == weights.argmax(axis=1)[:, None]
+        labels = persona_labels(data, history, owner, list(range(len(vectors))))
+        return build_explanations(data, user_id, items, weights, labels, history, support, eligible)
