@@ -20,6 +20,7 @@ from personae import experiment
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.serve.cli import serve as serve_command
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -214,6 +215,9 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the 
     _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
                     "models": {DEMO_MODEL: experiment.model_report(run)}})
     out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")
+
+
+app.command("serve")(serve_command)
 
 
 # --- helpers -------------------------------------------------------------------------------------------

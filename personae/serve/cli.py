@@ -1,0 +1,21 @@
+"""The ``personae serve`` command (registered in personae/cli.py); FastAPI is imported only when it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def serve(
+    model_dir: Path,
+    db: Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: DIR.serve.sqlite)")] = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on (non-loopback needs a key)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="file holding the API key")] = None,
+) -> None:
+    """Serve recommendations, personas that evolve with posted events, and the persona explorer page."""
+    from personae.serve.app import run
+
+    run(model_dir, db, host, port, api_key_file)

@@ -1,0 +1,243 @@
+"""The persona service without HTTP: users, items, events, recommendations and personas.
+
+A user is one of three kinds, and every answer says which (``source``):
+- a known user with no posted events: the trained model answers as it does on the command line (``trained``
+  or ``history``);
+- a user with posted events: their persona state in the store (``online`` for known users, ``history`` for
+  history-derived personas, ``fold-in`` for users the model never saw);
+- an unknown user with no events: the most popular items (``popularity``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from personae.data.errors import DataError
+from personae.explain.attribution import build_explanations, persona_labels, persona_mix
+from personae.models.ampcf import AMPCF
+from personae.models.base import Recommender
+from personae.serve.online import PersonaState, PersonaUpdater, UpdateOptions
+from personae.serve.retrieval import IndexOptions, Retriever, best_k
+from personae.serve.scoring import attention_of
+from personae.serve.store import Event, Store, StoredState, StoreError
+from personae.space import mixture_drift, unit
+
+MAX_K = 1000  # largest k a request may ask for
+MAX_BATCH = 1000  # most events in one POST
+KINDS = ("click", "rate")
+
+
+class UnknownItemError(DataError):
+    """An event or request names an item the model does not know."""
+
+
+class UnknownUserError(DataError):
+    """A request names a user the service knows nothing about."""
+
+
+@dataclass
+class ServeOptions:
+    update: UpdateOptions = field(default_factory=UpdateOptions)
+    index: IndexOptions = field(default_factory=IndexOptions)
+
+
+class PersonaService:
+    """One fitted AMPCF, one store, and every user's current personas in memory."""
+
+    def __init__(self, model: Recommender, store: Store, options: ServeOptions | None = None) -> None:
+        if not isinstance(model, AMPCF):
+            raise DataError(f"serve: needs an ampcf model (multi-persona), got '{model.name}'")
+        torch.set_num_threads(1)  # requests are tiny: extra threads only contend on a shared machine
+        self.model, self.store, self.options = model, store, options or ServeOptions()
+        self.data = model.fitted_data
+        self.updater = PersonaUpdater(model, self.options.update)
+        self.retriever = Retriever(self.updater.items.numpy(), self.updater.bias.numpy(),
+                                   self.updater.temperature, self.options.index)
+        self.popular = np.argsort(-self.data.item_popularity, kind="stable")  # (n_items,) most popular first
+        self.states: dict[str, PersonaState] = {}  # users with posted events
+        self.posted: dict[str, list[int]] = {}  # their posted item indices, oldest first
+        self.last_event: dict[str, int] = {}
+        self._check_store_matches_model()
+        self.replayed = self.restore()
+
+    # --- start-up --------------------------------------------------------------------------------------
+    def _check_store_matches_model(self) -> None:
+        digest = hashlib.sha256(self.updater.items.numpy().tobytes())
+        digest.update("\n".join(self.data.item_ids).encode())
+        fingerprint = digest.hexdigest()
+        if self.store.meta("model", fingerprint) != fingerprint:
+            raise StoreError(f"{getattr(self.store, 'path', 'store')}: written by another model; "
+                             "use a new --db for this model")
+
+    def restore(self) -> int:
+        """Load stored states and fold in events not yet folded (a crash between commit and state, or
+        events imported by another process). Returns the number of events replayed."""
+        for stored in self.store.states():
+            self.states[stored.user] = PersonaState(stored.vectors, stored.mask, stored.source)
+            self.last_event[stored.user] = stored.last_event
+        replayed = 0
+        for user in set(self.states) | set(self.store.users_with_unfolded_events()):
+            events = self.store.events(user)[::-1]  # oldest first
+            folded = [e for e in events if e.id <= self.last_event.get(user, 0)]
+            self.posted[user] = [int(i) for i in self.data.item_index([e.item for e in folded])]
+            pending = [e for e in events if e.id > self.last_event.get(user, 0)]
+            for batch in sorted({e.batch for e in pending}):
+                group = [e for e in pending if e.batch == batch]
+                state = self._fold(user, group)
+                self.store.save_state(StoredState(user, state.vectors, state.mask, state.source, group[-1].id))
+                replayed += len(group)
+        return replayed
+
+    # --- users -------------------------------------------------------------------------------------------
+    def known_index(self, user_id: str) -> int | None:
+        try:
+            return self.data.user_index(user_id)
+        except KeyError:
+            return None
+
+    def history(self, user_id: str) -> np.ndarray:
+        """Item indices the user has interacted with, oldest first: training events, then posted ones."""
+        user = self.known_index(user_id)
+        trained = self.data.user_history(user) if user is not None else np.zeros(0, dtype=np.int64)
+        return np.concatenate([trained, np.asarray(self.posted.get(user_id, []), dtype=np.int64)])
+
+    def state(self, user_id: str) -> PersonaState:
+        if user_id in self.states:
+            return self.states[user_id]
+        user = self.known_index(user_id)
+        return self.updater.trained(user) if user is not None else self.updater.new_user()
+
+    def _fold(self, user_id: str, events: list[Event]) -> PersonaState:
+        """Apply one event batch in memory (used on replay; ``post_events`` stores before applying)."""
+        items = [int(i) for i in self.data.item_index([e.item for e in events])]
+        state = self.updater.update(self.state(user_id), np.concatenate([self.history(user_id), items]),
+                                    len(items), self.known_index(user_id) is not None)
+        self.states[user_id] = state
+        self.posted.setdefault(user_id, []).extend(items)
+        self.last_event[user_id] = events[-1].id
+        return state
+
+    # --- answers -----------------------------------------------------------------------------------------
+    def recommend(self, user_id: str, k: int = 10, explain: bool = True) -> dict[str, Any]:
+        state, history = self.state(user_id), self.history(user_id)
+        seen = np.unique(history)
+        if state.source == "popularity":
+            items = self.popular[~np.isin(self.popular, seen)][:k]
+            scores = self.data.item_popularity[items].astype(float)
+            method = "popularity"
+        else:
+            items, scores = self.retriever.top_k(state.vectors, k, state.mask, exclude=seen)
+            method = self.retriever.method
+        titles = self.data.item_titles(items)
+        entries = [{"item": str(self.data.item_ids[i]), "title": t, "score": float(s)}
+                   for i, t, s in zip(items, titles, scores)]
+        if explain and len(items):
+            for entry, why in zip(entries, self._explain(user_id, state, history, items)):
+                entry.update(why)
+        return {"user": user_id, "source": state.source, "retrieval": method, "items": entries}
+
+    def _explain(self, user_id: str, state: PersonaState, history: np.ndarray, items: np.ndarray) -> list[dict]:
+        if state.source == "popularity":
+            return [{"persona": None, "persona_weights": [], "label": "popular with everyone",
+                     "supporting_items": []} for _ in items]
+        if user_id not in self.states:  # the trained model answers exactly as `personae recommend --explain`
+            explanations = self.model.explain(user_id, self.data.item_ids[items])
+        else:
+            vectors, tau = self.retriever.items, self.updater.temperature
+            weights = attention_of(state.vectors, vectors[items], tau, state.mask)  # (C, K)
+            owner = attention_of(state.vectors, vectors[history], tau, state.mask).argmax(axis=1)  # (H,)
+            labels = persona_labels(self.data, history, owner, list(range(len(state.vectors))))
+            support = unit(vectors[items]) @ unit(vectors[history]).T  # (C, H) cosine, as AMPCF.explain
+            eligible = owner[None, :] == weights.argmax(axis=1)[:, None]
+            explanations = build_explanations(self.data, user_id, items, weights, labels, history, support, eligible)
+        return [{"persona": e.persona, "persona_weights": e.persona_weights, "label": e.label,
+                 "supporting_items": [{"item": i, "title": t} for i, t in zip(e.supporting_items, e.supporting_titles)]}
+                for e in explanations]
+
+    def prior_weights(self, state: PersonaState, history: np.ndarray) -> np.ndarray:
+        """(K,) mean attention of the user's own items over their personas (uniform with no history)."""
+        k = len(state.vectors)
+        if not len(history):
+            return np.full(k, 1.0 / k)
+        return attention_of(state.vectors, self.retriever.items[history], self.updater.temperature,
+                            state.mask).mean(axis=0)
+
+    def personas(self, user_id: str) -> dict[str, Any]:
+        state, history = self.state(user_id), self.history(user_id)
+        meta = {"source": state.source, "posted_events": len(self.posted.get(user_id, [])),
+                "last_event": self.last_event.get(user_id, 0)}
+        if state.source == "popularity":
+            return {"user": user_id, "personas": [], "history": [], **meta}
+        if user_id not in self.states:
+            return {**self.model.user_personas(user_id).to_dict(), **meta}
+        weights = attention_of(state.vectors, self.retriever.items[history], self.updater.temperature,
+                               state.mask)  # (H, K)
+        kept = np.flatnonzero(state.mask)
+        prior = weights.mean(axis=0)[kept]
+        mix = persona_mix(self.data, user_id, state.vectors[kept], prior / max(prior.sum(), 1e-12), history,
+                          weights.argmax(axis=1), support_score=weights, persona_ids=kept.tolist())
+        return {**mix.to_dict(), **meta}
+
+    def post_events(self, user_id: str, events: list[dict]) -> dict[str, Any]:
+        """Validate, update the personas, store events and state in one transaction, then apply in memory."""
+        if not 1 <= len(events) <= MAX_BATCH:
+            raise DataError(f"a batch holds 1 to {MAX_BATCH} events, got {len(events)}")
+        parsed = []
+        for n, raw in enumerate(events):
+            item = str(raw["item"])
+            try:
+                self.data.item_index([item])
+            except KeyError:
+                raise UnknownItemError(f"event {n}: unknown item id '{item}'") from None
+            kind = raw.get("kind") or "click"
+            if kind not in KINDS:
+                raise DataError(f"event {n}: field 'kind' must be one of {', '.join(KINDS)}, got '{kind}'")
+            timestamp = raw.get("timestamp")
+            parsed.append(Event(item, float(time.time() if timestamp is None else timestamp), kind, raw.get("value")))
+        old, history = self.state(user_id), self.history(user_id)
+        items = self.data.item_index([e.item for e in parsed])
+        new = self.updater.update(old, np.concatenate([history, items]), len(items),
+                                  self.known_index(user_id) is not None)
+        stored = self.store.append(user_id, parsed, StoredState(user_id, new.vectors, new.mask, new.source, 0))
+        drift = self._drift(old, new, history, np.concatenate([history, items]))
+        self.states[user_id] = new  # only after the commit: an unacknowledged event changes nothing
+        self.posted.setdefault(user_id, []).extend(int(i) for i in items)
+        self.last_event[user_id] = stored[-1].id
+        return {"user": user_id, "accepted": len(stored), "event_ids": [e.id for e in stored],
+                "source": new.source, "drift": drift}
+
+    def _drift(self, old: PersonaState, new: PersonaState, old_history: np.ndarray,
+               new_history: np.ndarray) -> dict[str, Any]:
+        drift = mixture_drift(old.vectors, new.vectors, self.prior_weights(old, old_history),
+                              self.prior_weights(new, new_history), self.updater.bounds.axis)
+        return drift.to_dict()
+
+    def events(self, user_id: str, limit: int = 100) -> dict[str, Any]:
+        return {"user": user_id, "events": [e.to_dict() for e in self.store.events(user_id, limit)]}
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        try:
+            index = int(self.data.item_index([item_id])[0])
+        except KeyError:
+            raise UnknownItemError(f"unknown item id '{item_id}'") from None
+        genres = self.data.item_genres()
+        return {"item": str(self.data.item_ids[index]), "title": self.data.item_titles([index])[0],
+                "genres": sorted(genres[index]) if genres is not None else [],
+                "popularity": int(self.data.item_popularity[index])}
+
+    def users(self, limit: int = 50) -> dict[str, Any]:
+        """Some user ids to explore: users with posted events first, then known users in id order."""
+        online = sorted(self.states)[:limit]
+        known = [str(u) for u in self.data.user_ids[:max(0, limit - len(online))]]
+        return {"users": online + [u for u in known if u not in self.states]}
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "items": int(self.data.n_items), "users": int(self.data.n_users),
+                "online_users": len(self.states), "retrieval": self.retriever.method,
+                "capping": self.options.update.cap}

@@ -1,0 +1,164 @@
+"""The service's store: every accepted event and each user's current persona state.
+
+The service talks to the small :class:`Store` interface only; :class:`SQLiteStore` is the embedded default (one
+file in WAL mode, ``synchronous=FULL`` so a commit survives a crash of the process or the machine). A store on
+a server database implements the same five methods with the same two tables (README: "Serving").
+
+An event batch and the persona state it produced are written in ONE transaction, and the service answers only
+after it commits. Each state records the id of the last event folded into it; events with larger ids (written
+by another process, or imported) are replayed on start.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from personae.data.errors import DataError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL, item TEXT NOT NULL, timestamp REAL NOT NULL, kind TEXT NOT NULL, value REAL,
+    batch INTEGER NOT NULL  -- id of the first event of the request that posted it: replay folds batches alike
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events (user, id);
+CREATE TABLE IF NOT EXISTS personas (
+    user TEXT PRIMARY KEY, k INTEGER NOT NULL, dim INTEGER NOT NULL,
+    vectors BLOB NOT NULL, mask BLOB NOT NULL,  -- float32 / uint8 little-endian bytes, (k, dim) and (k,)
+    source TEXT NOT NULL, last_event INTEGER NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StoreError(DataError):
+    """The store file cannot be used (unreadable, or written for another model)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    item: str
+    timestamp: float
+    kind: str  # "click" or "rate"
+    value: float | None = None
+    id: int = 0  # assigned by the store
+    batch: int = 0
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "item": self.item, "timestamp": self.timestamp, "kind": self.kind,
+                "value": self.value}
+
+
+@dataclass(frozen=True)
+class StoredState:
+    user: str
+    vectors: np.ndarray  # (K, dim) float32
+    mask: np.ndarray  # (K,) bool
+    source: str
+    last_event: int  # id of the newest event folded into ``vectors``
+
+
+class Store(Protocol):
+    """What the service needs from a store."""
+
+    def append(self, user: str, events: list[Event], state_after: StoredState) -> list[Event]:
+        """Add ``events`` and the state they produced atomically; returns the events with ids."""
+
+    def events(self, user: str, limit: int | None = None, after: int = 0) -> list[Event]:
+        """The user's events with id > ``after``, newest first, at most ``limit``."""
+
+    def states(self) -> list[StoredState]:
+        """Every stored persona state."""
+
+    def users_with_unfolded_events(self) -> list[str]:
+        """Users who have events newer than their stored state (or no state at all)."""
+
+    def meta(self, key: str, value: str | None = None) -> str | None:
+        """Read a setting; with ``value``, write it first if it is not set yet."""
+
+
+class SQLiteStore:
+    """SQLite in WAL mode: readers never block the writer; each append is one durable transaction."""
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable SQLite store ({exc})") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def append(self, user: str, events: list[Event], state_after: StoredState) -> list[Event]:
+        stored = []
+        cursor = self.db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            batch = 0
+            for event in events:
+                cursor.execute("INSERT INTO events (user, item, timestamp, kind, value, batch) VALUES (?, ?, ?, ?, ?, ?)",
+                               (user, event.item, event.timestamp, event.kind, event.value, batch))
+                event_id = int(cursor.lastrowid)
+                if not batch:
+                    batch = event_id
+                    cursor.execute("UPDATE events SET batch = ? WHERE id = ?", (batch, event_id))
+                stored.append(Event(event.item, event.timestamp, event.kind, event.value, event_id, batch))
+            self._write_state(cursor, StoredState(user, state_after.vectors, state_after.mask, state_after.source,
+                                                  stored[-1].id if stored else state_after.last_event))
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        return stored
+
+    def save_state(self, state: StoredState) -> None:
+        """Write one state alone (after replaying events on start)."""
+        cursor = self.db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        self._write_state(cursor, state)
+        cursor.execute("COMMIT")
+
+    @staticmethod
+    def _write_state(cursor: sqlite3.Cursor, state: StoredState) -> None:
+        vectors = np.ascontiguousarray(state.vectors, dtype="<f4")
+        cursor.execute(
+            "INSERT OR REPLACE INTO personas (user, k, dim, vectors, mask, source, last_event, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (state.user, vectors.shape[0], vectors.shape[1], vectors.tobytes(),
+             np.asarray(state.mask, dtype=np.uint8).tobytes(), state.source, state.last_event, time.time()))
+
+    def events(self, user: str, limit: int | None = None, after: int = 0) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT item, timestamp, kind, value, id, batch FROM events WHERE user = ? AND id > ? "
+            "ORDER BY id DESC LIMIT ?", (user, after, -1 if limit is None else limit)).fetchall()
+        return [Event(*row) for row in rows]
+
+    def states(self) -> list[StoredState]:
+        rows = self.db.execute("SELECT user, k, dim, vectors, mask, source, last_event FROM personas").fetchall()
+        return [StoredState(user, np.frombuffer(vectors, dtype="<f4").reshape(k, dim).astype(np.float32),
+                            np.frombuffer(mask, dtype=np.uint8).astype(bool), source, last_event)
+                for user, k, dim, vectors, mask, source, last_event in rows]
+
+    def users_with_unfolded_events(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT e.user FROM events e LEFT JOIN personas p ON p.user = e.user "
+            "WHERE p.user IS NULL OR e.id > p.last_event ORDER BY e.user").fetchall()
+        return [row[0] for row in rows]
+
+    def meta(self, key: str, value: str | None = None) -> str | None:
+        if value is not None:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]

@@ -1,0 +1,142 @@
+"""The service without HTTP: scoring, retrieval, online updates, capping, the store and replay."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from personae.models.persistence import load_model
+from personae.serve.retrieval import IndexOptions, Retriever
+from personae.serve.scoring import score_items
+from personae.serve.online import UpdateOptions
+from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
+from personae.serve.store import SQLiteStore, StoreError
+
+
+@pytest.fixture(scope="module")
+def model(served_model_dir):
+    return load_model(served_model_dir)
+
+
+@pytest.fixture
+def service(model, tmp_path) -> PersonaService:
+    return PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+
+
+def test_service_scoring_reproduces_the_trained_model_for_known_users(model, service):
+    updater = service.updater
+    for user in (0, 7, 42):
+        state = updater.trained(user)
+        ours = score_items(state.vectors, updater.items.numpy(), updater.bias.numpy(), updater.temperature, state.mask)
+        np.testing.assert_allclose(ours, model.score(np.array([user]))[0], rtol=1e-5, atol=1e-6)
+
+
+def test_faiss_path_finds_the_exact_top_10_on_a_small_catalogue():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, 16))
+    items = (centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, 16))).astype(np.float32)
+    bias = rng.normal(scale=0.1, size=4000).astype(np.float32)
+    exact = Retriever(items, bias, 1.0)
+    indexed = Retriever(items, bias, 1.0, IndexOptions(exact_max_items=0, nlist=32, nprobe=8, candidates=50))
+    assert (exact.method, indexed.method) == ("exact", "faiss")
+    recalls = []
+    for _ in range(20):
+        personas = centres[rng.choice(20, 3, replace=False)].astype(np.float32)
+        truth, _ = exact.top_k(personas, 10)
+        found, scores = indexed.top_k(personas, 10)
+        np.testing.assert_allclose(scores, exact.exact(personas)[found], rtol=1e-5)  # re-scored exactly
+        recalls.append(len(set(truth) & set(found)) / 10)
+    assert np.mean(recalls) >= 0.95
+
+
+def test_retrieval_never_returns_excluded_items(service):
+    state = service.updater.trained(3)
+    seen = service.history("3")
+    found, _ = service.retriever.top_k(state.vectors, 50, state.mask, exclude=seen)
+    assert not set(found) & set(seen)
+
+
+def test_an_event_moves_a_known_users_personas_and_is_stored(service):
+    before = service.state("5").vectors.copy()
+    answer = service.post_events("5", [{"item": "3"}])
+    assert answer["source"] == "online" and answer["accepted"] == 1
+    assert not np.allclose(service.state("5").vectors, before)
+    assert service.events("5")["events"][0]["item"] == "3"
+    assert service.personas("5")["history"][-1]["item"] == "3"
+
+
+def test_unknown_user_gets_popularity_then_fold_in_personas(service):
+    assert service.recommend("stranger", 5)["source"] == "popularity"
+    service.post_events("stranger", [{"item": "0"}, {"item": "1"}])
+    answer = service.recommend("stranger", 5)
+    assert answer["source"] == "fold-in"
+    assert {"0", "1"}.isdisjoint(i["item"] for i in answer["items"])  # posted items count as seen
+
+
+def test_unknown_item_is_refused_and_nothing_is_stored(service):
+    with pytest.raises(UnknownItemError, match="event 1: unknown item id 'nope'"):
+        service.post_events("5", [{"item": "3"}, {"item": "nope"}])
+    assert service.events("5")["events"] == []
+
+
+def test_capping_holds_every_step_of_an_injected_burst_to_the_learned_bounds(model, tmp_path):
+    strict = ServeOptions(update=UpdateOptions(step_percentile=50.0))  # at most a median honest step
+    capped = PersonaService(model, SQLiteStore(tmp_path / "capped.sqlite"), strict)
+    free = PersonaService(model, SQLiteStore(tmp_path / "free.sqlite"), ServeOptions(update=UpdateOptions(cap=False)))
+    bounds = capped.updater.bounds
+    burst = np.random.default_rng(1).choice(len(model.fitted_data.item_ids), 20)
+    capped_steps, free_steps, projections = [], [], []
+    for item in burst:
+        for service, steps in ((capped, capped_steps), (free, free_steps)):
+            before = service.state("9").vectors.copy()
+            service.post_events("9", [{"item": str(item)}])
+            steps.append(np.linalg.norm(service.state("9").vectors - before, axis=1).max())
+        projections.append(capped.state("9").vectors @ bounds.axis)
+    assert max(capped_steps) <= bounds.max_step + 1e-5
+    assert min(np.concatenate(projections)) >= bounds.low - 1e-5 and max(np.concatenate(projections)) <= bounds.high + 1e-5
+    assert max(free_steps) > bounds.max_step  # without capping the same burst oversteps
+
+
+def test_capping_leaves_an_update_inside_the_bounds_untouched(service):
+    bounds = service.updater.bounds
+    old = service.updater.trained(2).vectors.astype(np.float64)
+    old = bounds.apply(old)  # a state inside the projection range
+    small = old + 0.1 * bounds.max_step * np.eye(old.shape[1])[: len(old)]  # a step well under the bound
+    small = bounds.apply(small)  # (idempotent projection)
+    np.testing.assert_allclose(bounds.apply(small, old), small)
+
+
+def test_restart_restores_state_and_replays_events_written_without_a_state(model, service, tmp_path):
+    service.post_events("7", [{"item": "2"}])
+    folded = service.state("7").vectors.copy()
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:  # as if the process died after committing events only
+        db.execute("INSERT INTO events (user, item, timestamp, kind, value, batch) VALUES ('7', '4', 1, 'click', NULL, 99)")
+    restarted = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+    assert restarted.replayed == 1
+    assert restarted.personas("7")["posted_events"] == 2
+    assert not np.allclose(restarted.state("7").vectors, folded)
+    again = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+    assert again.replayed == 0
+    np.testing.assert_allclose(again.state("7").vectors, restarted.state("7").vectors)
+
+
+def test_a_store_written_for_another_model_is_refused(model, planted_split, tmp_path):
+    from personae.models.ampcf import AMPCF
+
+    PersonaService(model, SQLiteStore(tmp_path / "s.sqlite"))
+    other = AMPCF(epochs=1, dim=8, personas=2, progress=False).fit(planted_split.train)
+    with pytest.raises(StoreError, match="another model"):
+        PersonaService(other, SQLiteStore(tmp_path / "s.sqlite"))
+
+
+def test_history_personas_are_recomputed_from_posted_events(planted_split, tmp_path):
+    from personae.models.ampcf import AMPCF
+
+    history_model = AMPCF(epochs=1, dim=8, personas=2, persona_source="history", progress=False)
+    service = PersonaService(history_model.fit(planted_split.train), SQLiteStore(tmp_path / "h.sqlite"))
+    service.updater.options.cap = False
+    service.post_events("new", [{"item": "12"}, {"item": "13"}])
+    expected = service.updater._pool(np.array(service.posted["new"]))
+    np.testing.assert_allclose(service.state("new").vectors, expected, rtol=1e-6)
