@@ -1,0 +1,42 @@
+"""The persona explorer page, end to end in Debian's headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import ARTIFACTS
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+def test_clicking_a_recommendation_updates_the_personas_on_the_page(served_model_dir, start_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(served_model_dir, tmp_path / "page.sqlite")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(server.url + "/")
+            page.fill("#user", "4")
+            page.click("#load")
+            page.wait_for_selector("#personas .persona")
+            page.wait_for_selector("#recommendations button.item")
+            before = page.inner_text("#personas")
+            clicked = page.get_attribute("#recommendations button.item >> nth=0", "data-item")
+            page.click("#recommendations button.item >> nth=0")
+            page.wait_for_function("(before) => document.querySelector('#personas').innerText !== before", arg=before)
+            page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('clicked')")
+            assert "online, 1 posted events" in page.inner_text("#source")
+            assert page.inner_text("#events").strip() == f"click {clicked}"
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "persona-explorer.png"), full_page=True)
+        finally:
+            browser.close()
+    server.stop()
+    assert (ARTIFACTS / "persona-explorer.png").stat().st_size > 10_000
