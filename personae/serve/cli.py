@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def serve(
     model_dir: Path,
-    db: Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: DIR.serve.sqlite)")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="SQLite store (default: DIR.serve.sqlite)")] = None,
     host: Annotated[str, typer.Option("--host", help="address to listen on (non-loopback needs a key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
-    api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="file holding the API key")] = None,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file holding the API key")] = None,
 ) -> None:
     """Serve recommendations, personas that evolve with posted events, and the persona explorer page."""
     from personae.serve.app import run

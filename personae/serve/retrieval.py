@@ -17,7 +17,7 @@ import numpy as np
 
 from personae.serve.scoring import score_items
 
-EXACT_MAX_ITEMS = 50_000  # catalogues up to this size are scored exactly (see README and bench/RESULTS.md)
+EXACT_MAX_ITEMS = 20_000  # catalogues up to this size are scored exactly (see README and bench/RESULTS.md)
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Retriever:
         faiss.omp_set_num_threads(o.threads)
         n, dim = self.items.shape
         augmented = np.hstack([self.items, self.bias[:, None]])  # (n, dim + 1): <[p, 1], [e, b]> = <p, e> + b
-        nlist = o.nlist or int(round(2 * np.sqrt(n)))
+        nlist = o.nlist or round(2 * float(np.sqrt(n)))
         quantizer = faiss.IndexFlatIP(dim + 1)
         index = faiss.IndexIVFFlat(quantizer, dim + 1, nlist, faiss.METRIC_INNER_PRODUCT)
         sample = np.random.default_rng(0).choice(n, size=min(n, max(o.train_size, 40 * nlist)), replace=False)

@@ -23,7 +23,7 @@ from personae.explain.attribution import build_explanations, persona_labels, per
 from personae.models.ampcf import AMPCF
 from personae.models.base import Recommender
 from personae.serve.online import PersonaState, PersonaUpdater, UpdateOptions
-from personae.serve.retrieval import IndexOptions, Retriever, best_k
+from personae.serve.retrieval import IndexOptions, Retriever
 from personae.serve.scoring import attention_of
 from personae.serve.store import Event, Store, StoredState, StoreError
 from personae.space import mixture_drift, unit
@@ -96,10 +96,14 @@ class PersonaService:
 
     # --- users -------------------------------------------------------------------------------------------
     def known_index(self, user_id: str) -> int | None:
+        """The user's index when the model learned from their events; None for anyone else (a user in the id
+        map with no training events, e.g. one who appears only after a temporal cut, has no trained personas)."""
         try:
-            return self.data.user_index(user_id)
+            user = self.data.user_index(user_id)
         except KeyError:
             return None
+        _, indptr = self.data.history_index
+        return user if indptr[user + 1] > indptr[user] else None
 
     def history(self, user_id: str) -> np.ndarray:
         """Item indices the user has interacted with, oldest first: training events, then posted ones."""

@@ -4,10 +4,9 @@ real server; none may get a 5xx or a stack trace. Bounded to a few dozen cases p
 from __future__ import annotations
 
 import pytest
+from conftest import API_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-
-from conftest import API_KEY
 
 CASES_PER_OPERATION = 15
 

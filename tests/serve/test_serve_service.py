@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from personae.models.persistence import load_model
+from personae.serve.online import UpdateOptions
 from personae.serve.retrieval import IndexOptions, Retriever
 from personae.serve.scoring import score_items
-from personae.serve.online import UpdateOptions
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
 

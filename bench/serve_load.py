@@ -1,0 +1,170 @@
+"""Load test of `personae serve` on an ml-100k model: the server in its own process, load from this one.
+
+Three runs, each ``--seconds`` long (default 60):
+1. open loop, ``--rate`` (200) explained top-10 requests per second: GET /users/{u}/recommendations?k=10&explain=true
+2. open loop, ``--post-rate`` (100) events per second: POST /users/{u}/events
+3. closed loop, ``--clients`` (50) concurrent clients sending explained top-10 requests back to back
+
+Open-loop latency is measured from each request's scheduled send time, so a stalled server is charged for the
+queue it causes (no coordinated omission). Control: GET /healthz at the same open-loop rate (the cost of
+HTTP, the event loop and the load generator themselves) is reported beside run 1.
+
+    python bench/serve_load.py runs/ml100k-ampcf --json bench/results/serve_load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from personae.experiment import write_json
+from personae.models.persistence import read_config
+
+
+def start_server(model_dir: str, db: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "personae.cli", "serve", model_dir, "--db", str(db),
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(1200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def summary(latencies: list[float], errors: int, seconds: float, offered: float | None) -> dict:
+    ms = np.asarray(latencies) * 1000
+    return {"requests": len(ms) + errors, "ok": len(ms), "errors": errors, "seconds": seconds,
+            "offered_per_s": offered, "achieved_per_s": len(ms) / seconds,
+            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+            "p90_ms": float(np.percentile(ms, 90)) if len(ms) else None,
+            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
+            "max_ms": float(ms.max()) if len(ms) else None}
+
+
+async def open_loop(client: httpx.AsyncClient, rate: float, seconds: float, request) -> dict:
+    """Send ``request(n)`` at fixed intervals regardless of answers; latency from the scheduled time."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+
+    async def one(n: int, scheduled: float) -> None:
+        nonlocal errors
+        try:
+            response = await request(client, n)
+            if response.status_code == 200:
+                latencies.append(time.perf_counter() - scheduled)
+            else:
+                errors += 1
+        except httpx.HTTPError:
+            errors += 1
+
+    tasks = []
+    n = 0
+    while (scheduled := start + n / rate) < start + seconds:
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n, scheduled)))
+        n += 1
+    await asyncio.gather(*tasks)
+    return summary(latencies, errors, seconds, rate)
+
+
+async def closed_loop(client: httpx.AsyncClient, clients: int, seconds: float, request) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        nonlocal errors
+        n = w
+        while time.perf_counter() < stop:
+            sent = time.perf_counter()
+            try:
+                response = await request(client, n)
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            n += clients
+
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    result = summary(latencies, errors, seconds, None)
+    result["clients"] = clients
+    return result
+
+
+async def run(args: argparse.Namespace, url: str, users: list[str], items: list[str]) -> dict:
+    rng = np.random.default_rng(0)
+    user_of = rng.choice(users, size=1_000_000)
+    item_of = rng.choice(items, size=1_000_000)
+
+    async def recommend(client, n):
+        return await client.get(f"/users/{user_of[n]}/recommendations", params={"k": 10, "explain": "true"})
+
+    async def health(client, n):
+        return await client.get("/healthz")
+
+    async def post(client, n):
+        return await client.post(f"/users/load-{n % 500}/events" if n % 2 else f"/users/{user_of[n]}/events",
+                                 json={"item": str(item_of[n]), "kind": "click"})
+
+    limits = httpx.Limits(max_connections=args.clients + 50, max_keepalive_connections=args.clients + 50)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        for n in range(50):  # warm-up
+            await recommend(client, n)
+        report = {"healthz_control": await open_loop(client, args.rate, min(args.seconds, 20), health)}
+        report["recommend_open_loop"] = await open_loop(client, args.rate, args.seconds, recommend)
+        report["post_open_loop"] = await open_loop(client, args.post_rate, args.seconds, post)
+        report["recommend_closed_loop"] = await closed_loop(client, args.clients, args.seconds, recommend)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--post-rate", type=float, default=100)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--json", default="bench/results/serve_load.json")
+    args = parser.parse_args()
+    config = read_config(args.model_dir)
+    from personae.models.persistence import load_model
+
+    data = load_model(args.model_dir).fitted_data
+    users, items = [str(u) for u in data.user_ids], [str(i) for i in data.item_ids]
+    with tempfile.TemporaryDirectory() as scratch:
+        server = start_server(args.model_dir, Path(scratch) / "load.sqlite", args.port)
+        try:
+            report = asyncio.run(run(args, f"http://127.0.0.1:{args.port}", users, items))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    report.update({"model": config["model"], "model_dir": args.model_dir, "n_items": config["n_items"],
+                   "server": "one uvicorn worker, loopback, SQLite synchronous=FULL",
+                   "machine": f"{platform.machine()}, 2 cores, 24 GiB, shared with other jobs",
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    write_json(args.json, report)
+    for name in ("healthz_control", "recommend_open_loop", "post_open_loop", "recommend_closed_loop"):
+        r = report[name]
+        print(f"{name}: {r['achieved_per_s']:.0f}/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms errors {r['errors']}")
+
+
+if __name__ == "__main__":
+    main()
