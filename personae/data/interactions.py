@@ -175,8 +175,12 @@ class Interactions:
         """Titles of items where known, else their external ids."""
         if self.item_info is None or "title" not in self.item_info:
             return [str(self.item_ids[i]) for i in item_idx]
-        titles = self.item_info["title"]  # one column lookup, not one per item (the service calls this per request)
-        return [str(titles.iat[i]) for i in item_idx]
+        return [self._titles[i] for i in item_idx]
+
+    @cached_property
+    def _titles(self) -> list[str]:
+        """Every item's title as str, built once: the service names items on every request."""
+        return [str(t) for t in self.item_info["title"]]
 
     def item_genres(self) -> list[frozenset[str]] | None:
         """Genre set per item index, or None when the data has no genres."""

@@ -31,6 +31,7 @@ from personae.space import mixture_drift, unit
 MAX_K = 1000  # largest k a request may ask for
 MAX_BATCH = 1000  # most events in one POST
 KINDS = ("click", "rate")
+CACHED_USERS = 100_000  # trained states and explanation contexts kept in memory (oldest dropped first)
 
 
 class UnknownItemError(DataError):
@@ -39,6 +40,14 @@ class UnknownItemError(DataError):
 
 class UnknownUserError(DataError):
     """A request names a user the service knows nothing about."""
+
+
+@dataclass
+class ExplanationContext:
+    state: PersonaState  # the state these were computed for (a new state object means recompute)
+    owner: np.ndarray  # (H,) persona of each history item
+    labels: list[str]  # (K,) lift label of each persona
+    unit_history: np.ndarray  # (H, dim) unit item vectors of the history
 
 
 @dataclass
@@ -63,6 +72,8 @@ class PersonaService:
         self.states: dict[str, PersonaState] = {}  # users with posted events
         self.posted: dict[str, list[int]] = {}  # their posted item indices, oldest first
         self.last_event: dict[str, int] = {}
+        self._trained: dict[str, PersonaState] = {}
+        self._contexts: dict[str, ExplanationContext] = {}
         self._check_store_matches_model()
         self.replayed = self.restore()
 
@@ -114,8 +125,12 @@ class PersonaService:
     def state(self, user_id: str) -> PersonaState:
         if user_id in self.states:
             return self.states[user_id]
-        user = self.known_index(user_id)
-        return self.updater.trained(user) if user is not None else self.updater.new_user()
+        if user_id not in self._trained:
+            user = self.known_index(user_id)
+            if len(self._trained) >= CACHED_USERS:
+                self._trained.pop(next(iter(self._trained)))
+            self._trained[user_id] = self.updater.trained(user) if user is not None else self.updater.new_user()
+        return self._trained[user_id]
 
     def _fold(self, user_id: str, events: list[Event]) -> PersonaState:
         """Apply one event batch in memory (used on replay; ``post_events`` stores before applying)."""
@@ -150,19 +165,34 @@ class PersonaService:
         if state.source == "popularity":
             return [{"persona": None, "persona_weights": [], "label": "popular with everyone",
                      "supporting_items": []} for _ in items]
-        if user_id not in self.states:  # the trained model answers exactly as `personae recommend --explain`
-            explanations = self.model.explain(user_id, self.data.item_ids[items])
-        else:
-            vectors, tau = self.retriever.items, self.updater.temperature
-            weights = attention_of(state.vectors, vectors[items], tau, state.mask)  # (C, K)
-            owner = attention_of(state.vectors, vectors[history], tau, state.mask).argmax(axis=1)  # (H,)
-            labels = persona_labels(self.data, history, owner, list(range(len(state.vectors))))
-            support = unit(vectors[items]) @ unit(vectors[history]).T  # (C, H) cosine, as AMPCF.explain
-            eligible = owner[None, :] == weights.argmax(axis=1)[:, None]
-            explanations = build_explanations(self.data, user_id, items, weights, labels, history, support, eligible)
+        if self.updater.from_history and user_id not in self.states:
+            explanations = self.model.explain(user_id, self.data.item_ids[items])  # its exact pooling shares
+        else:  # AMPCF.explain's rule for learned personas, on the state the service holds
+            context = self._context(user_id, state, history)
+            candidates = self.retriever.items[items]
+            weights = attention_of(state.vectors, candidates, self.updater.temperature, state.mask)  # (C, K)
+            support = unit(candidates) @ context.unit_history.T  # (C, H) cosine
+            eligible = context.owner[None, :] == weights.argmax(axis=1)[:, None]
+            explanations = build_explanations(self.data, user_id, items, weights, context.labels, history, support,
+                                              eligible)
         return [{"persona": e.persona, "persona_weights": e.persona_weights, "label": e.label,
                  "supporting_items": [{"item": i, "title": t} for i, t in zip(e.supporting_items, e.supporting_titles)]}
                 for e in explanations]
+
+    def _context(self, user_id: str, state: PersonaState, history: np.ndarray) -> ExplanationContext:
+        """What every explanation for this persona state shares, computed once per state (labels by lift are
+        the costly part of an explained request)."""
+        cached = self._contexts.get(user_id)
+        if cached is not None and cached.state is state:
+            return cached
+        owner = attention_of(state.vectors, self.retriever.items[history], self.updater.temperature,
+                             state.mask).argmax(axis=1)  # (H,) the persona each history item belongs to
+        labels = persona_labels(self.data, history, owner, list(range(len(state.vectors))))
+        context = ExplanationContext(state, owner, labels, unit(self.retriever.items[history]))
+        if len(self._contexts) >= CACHED_USERS:
+            self._contexts.pop(next(iter(self._contexts)))  # oldest first
+        self._contexts[user_id] = context
+        return context
 
     def prior_weights(self, state: PersonaState, history: np.ndarray) -> np.ndarray:
         """(K,) mean attention of the user's own items over their personas (uniform with no history)."""
