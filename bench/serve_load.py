@@ -6,7 +6,8 @@ Three runs, each ``--seconds`` long (default 60):
 3. closed loop, ``--clients`` (50) concurrent clients sending explained top-10 requests back to back
 
 Open-loop latency is measured from each request's scheduled send time, so a stalled server is charged for the
-queue it causes (no coordinated omission). Control: GET /healthz at the same open-loop rate (the cost of
+queue it causes (no coordinated omission); an answer later than 10 s counts as an error. The server's own CPU
+time per answered request is reported beside each run (a figure that does not depend on the other jobs). Control: GET /healthz at the same open-loop rate (the cost of
 HTTP, the event loop and the load generator themselves) is reported beside run 1.
 
     python bench/serve_load.py runs/ml100k-ampcf --json bench/results/serve_load.json
@@ -36,6 +37,8 @@ def start_server(model_dir: str, db: Path, port: int) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "personae.cli", "serve", model_dir, "--db", str(db),
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(1200):
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode} (port {port} in use?)")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
@@ -53,6 +56,15 @@ def summary(latencies: list[float], errors: int, seconds: float, offered: float 
             "p90_ms": float(np.percentile(ms, 90)) if len(ms) else None,
             "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
             "max_ms": float(ms.max()) if len(ms) else None}
+
+
+TIMEOUT_S = 10.0  # an answer later than this counts as an error (and bounds the drain of an overloaded run)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Connections:
@@ -89,6 +101,10 @@ class Connections:
             writer.close()
             self.opened -= 1
             raise OSError("connection failed") from None
+        except asyncio.CancelledError:  # timed out: the answer may still come, so this connection is spent
+            writer.close()
+            self.opened -= 1
+            raise
         self.idle.put_nowait((reader, writer))
         return int(answer[9:12])
 
@@ -96,8 +112,8 @@ class Connections:
 async def attempt(client: Connections, request, n: int, since: float, latencies: list[float]) -> bool:
     """Send request ``n``; on a 200 record the latency from ``since`` and return True."""
     try:
-        status = await request(client, n)
-    except OSError:
+        status = await asyncio.wait_for(request(client, n), TIMEOUT_S)
+    except (TimeoutError, OSError):
         return False
     if status != 200:
         return False
@@ -113,7 +129,8 @@ async def open_loop(client: Connections, rate: float, seconds: float, request) -
 
     async def one(n: int, scheduled: float) -> None:
         nonlocal errors
-        errors += not await attempt(client, request, n, scheduled, latencies)
+        if not await attempt(client, request, n, scheduled, latencies):
+            errors += 1  # (not `errors += not await ...`: that reads errors before the await and loses counts)
 
     tasks = []
     n = 0
@@ -136,7 +153,8 @@ async def closed_loop(client: Connections, clients: int, seconds: float, request
         nonlocal errors
         n = w
         while time.perf_counter() < stop:
-            errors += not await attempt(client, request, n, time.perf_counter(), latencies)
+            if not await attempt(client, request, n, time.perf_counter(), latencies):
+                errors += 1
             n += clients
 
     await asyncio.gather(*(worker(w) for w in range(clients)))
@@ -145,7 +163,7 @@ async def closed_loop(client: Connections, clients: int, seconds: float, request
     return result
 
 
-async def run(args: argparse.Namespace, users: list[str], items: list[str]) -> dict:
+async def run(args: argparse.Namespace, users: list[str], items: list[str], server_pid: int) -> dict:
     rng = np.random.default_rng(0)
     user_of = rng.choice(users, size=1_000_000)
     item_of = rng.choice(items, size=1_000_000)
@@ -164,10 +182,17 @@ async def run(args: argparse.Namespace, users: list[str], items: list[str]) -> d
     client = Connections(args.port, args.clients + 50)
     for n in range(50):  # warm-up
         await recommend(client, n)
-    report = {"healthz_control": await open_loop(client, args.rate, min(args.seconds, 20), health)}
-    report["recommend_open_loop"] = await open_loop(client, args.rate, args.seconds, recommend)
-    report["post_open_loop"] = await open_loop(client, args.post_rate, args.seconds, post)
-    report["recommend_closed_loop"] = await closed_loop(client, args.clients, args.seconds, recommend)
+    phases = [("healthz_control", open_loop(client, args.rate, min(args.seconds, 20), health)),
+              ("recommend_open_loop", open_loop(client, args.rate, args.seconds, recommend)),
+              ("post_open_loop", open_loop(client, args.post_rate, args.seconds, post)),
+              ("recommend_closed_loop", closed_loop(client, args.clients, args.seconds, recommend))]
+    report = {}
+    for name, phase in phases:
+        before = cpu_seconds(server_pid)
+        report[name] = await phase
+        report[name]["server_cpu_ms_per_ok_request"] = (cpu_seconds(server_pid) - before) * 1000 / max(
+            report[name]["ok"], 1)
+        print(name, report[name], flush=True)
     return report
 
 
@@ -189,7 +214,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         server = start_server(args.model_dir, Path(scratch) / "load.sqlite", args.port)
         try:
-            report = asyncio.run(run(args, users, items))
+            report = asyncio.run(run(args, users, items, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)

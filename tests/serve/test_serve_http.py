@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import pytest
 from conftest import API_KEY
@@ -80,14 +77,14 @@ def test_limits_and_bad_input_get_a_4xx_without_a_stack_trace(api, request_args,
     assert "Traceback" not in answer.text and 'File "' not in answer.text
 
 
-def test_refuses_to_listen_beyond_loopback_without_a_key(served_model_dir, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "personae.cli", "serve", str(served_model_dir),
-                             "--host", "0.0.0.0", "--db", str(tmp_path / "s.sqlite")],
-                            check=False, capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
+def test_refuses_to_listen_beyond_loopback_without_a_key(served_model_dir, tmp_path, capsys):
+    from personae.cli import main
+
+    status = main(["serve", str(served_model_dir), "--host", "0.0.0.0", "--db", str(tmp_path / "s.sqlite")])
+    assert status != 0 and not (tmp_path / "s.sqlite").exists()
     expected = ("personae: error: --host 0.0.0.0: refusing to listen on a non-loopback address without "
                 "--api-key-file (use 127.0.0.1, or give a key)")
-    assert result.stderr.strip().splitlines() == [expected]
+    assert capsys.readouterr().err.strip().splitlines() == [expected]
 
 
 def test_the_openapi_spec_lists_every_endpoint(api):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import ARTIFACTS
+from conftest import API_KEY, ARTIFACTS
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -13,16 +13,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
-def test_clicking_a_recommendation_updates_the_personas_on_the_page(served_model_dir, start_server, tmp_path):
+def test_clicking_a_recommendation_updates_the_personas_on_the_page(keyed_server):
     from playwright.sync_api import sync_playwright
 
-    server = start_server(served_model_dir, tmp_path / "page.sqlite")
+    server = keyed_server
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(server.url + "/")
-            page.fill("#user", "4")
+            page.wait_for_selector("#key", state="visible")  # the server has a key: the page asks for it
+            page.fill("#key", API_KEY)
+            page.fill("#user", "131")
             page.click("#load")
             page.wait_for_selector("#personas .persona")
             page.wait_for_selector("#recommendations button.item")
@@ -37,5 +39,4 @@ def test_clicking_a_recommendation_updates_the_personas_on_the_page(served_model
             page.screenshot(path=str(ARTIFACTS / "persona-explorer.png"), full_page=True)
         finally:
             browser.close()
-    server.stop()
     assert (ARTIFACTS / "persona-explorer.png").stat().st_size > 10_000

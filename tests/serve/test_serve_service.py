@@ -33,6 +33,15 @@ def test_service_scoring_reproduces_the_trained_model_for_known_users(model, ser
         np.testing.assert_allclose(ours, model.score(np.array([user]))[0], rtol=1e-5, atol=1e-6)
 
 
+def test_service_explanations_match_the_models_own_for_trained_users(model, service):
+    answer = service.recommend("11", 5, explain=True)["items"]
+    expected = model.explain("11", [entry["item"] for entry in answer])
+    for entry, why in zip(answer, expected):
+        assert (entry["persona"], entry["label"]) == (why.persona, why.label)
+        assert [s["item"] for s in entry["supporting_items"]] == why.supporting_items
+        np.testing.assert_allclose(entry["persona_weights"], why.persona_weights, rtol=1e-5)
+
+
 def test_faiss_path_finds_the_exact_top_10_on_a_small_catalogue():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(20, 16))
