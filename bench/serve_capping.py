@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--clicks", type=int, default=50)
+    parser.add_argument("--step-percentile", type=float, default=UpdateOptions.step_percentile)
     parser.add_argument("--json", default="bench/results/serve_capping.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -46,7 +47,8 @@ def main() -> None:
     attacked = [str(u) for u in rng.choice(data.user_ids, args.users, replace=False)]
     result = {}
     with tempfile.TemporaryDirectory() as scratch:
-        services = {"capped": PersonaService(model, SQLiteStore(Path(scratch) / "c.sqlite", synchronous="OFF")),
+        capped = ServeOptions(update=UpdateOptions(step_percentile=args.step_percentile))
+        services = {"capped": PersonaService(model, SQLiteStore(Path(scratch) / "c.sqlite", synchronous="OFF"), capped),
                     "uncapped": PersonaService(model, SQLiteStore(Path(scratch) / "u.sqlite", synchronous="OFF"),
                                                ServeOptions(update=UpdateOptions(cap=False)))}
         before = {u: top10(services["capped"], u) for u in attacked}
@@ -67,7 +69,7 @@ def main() -> None:
         "model_dir": args.model_dir, "attacked_users": args.users, "clicks_per_user": args.clicks,
         "clicks": "uniformly random unseen-or-seen catalogue items, posted one event at a time",
         "bounds": {"low": bounds.low, "high": bounds.high, "max_step": bounds.max_step,
-                   "percentiles": list(UpdateOptions().percentiles), "step_percentile": UpdateOptions().step_percentile},
+                   "percentiles": list(UpdateOptions().percentiles), "step_percentile": args.step_percentile},
         "overlap@10": {name: float(r["overlap"].mean()) for name, r in result.items()},
         "persona_distance_moved_mean": {name: float(r["moved"].mean()) for name, r in result.items()},
         "overlap@10_capped_minus_uncapped": paired_bootstrap(result["capped"]["overlap"] - result["uncapped"]["overlap"]),
