@@ -8,7 +8,7 @@ from conftest import API_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-CASES_PER_OPERATION = 15
+CASES_PER_OPERATION = 10
 
 
 @pytest.mark.slow

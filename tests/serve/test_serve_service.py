@@ -20,9 +20,12 @@ def model(served_model_dir):
     return load_model(served_model_dir)
 
 
+FAST = ServeOptions(update=UpdateOptions(calibration_users=50))  # fewer honest steps to learn the step bound
+
+
 @pytest.fixture
 def service(model, tmp_path) -> PersonaService:
-    return PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+    return PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"), FAST)
 
 
 def test_service_scoring_reproduces_the_trained_model_for_known_users(model, service):
@@ -122,11 +125,11 @@ def test_restart_restores_state_and_replays_events_written_without_a_state(model
     folded = service.state("7").vectors.copy()
     with sqlite3.connect(tmp_path / "store.sqlite") as db:  # as if the process died after committing events only
         db.execute("INSERT INTO events (user, item, timestamp, kind, value, batch) VALUES ('7', '4', 1, 'click', NULL, 99)")
-    restarted = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+    restarted = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"), FAST)
     assert restarted.replayed == 1
     assert restarted.personas("7")["posted_events"] == 2
     assert not np.allclose(restarted.state("7").vectors, folded)
-    again = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"))
+    again = PersonaService(model, SQLiteStore(tmp_path / "store.sqlite"), FAST)
     assert again.replayed == 0
     np.testing.assert_allclose(again.state("7").vectors, restarted.state("7").vectors)
 
