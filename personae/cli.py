@@ -20,11 +20,13 @@ from personae import experiment
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.simulate.command import simulate_command
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 datasets_app = typer.Typer(help="Built-in datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.command("simulate")(simulate_command)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 # --- shared options -----------------------------------------------------------------------------------
