@@ -8,8 +8,8 @@ random numbers), so differences between candidates are differences of parameters
   tuning users. The anchor stays 0: this is the *free* simulator. ``no_choice`` is not fitted: logs of rated
   items say nothing about slates a user passed over, so it stays at its meaning "beat my typical past item".
 - ``learn_anchoring``: the inversion of arXiv:2511.00222 on vectors: the reward is the mean of the three
-  consistency metrics; the optimiser moves the anchor (pull of the taste back toward the session mix) and the
-  stickiness, under the constraint that the realism AUC does not rise above the free simulator's by more than
+  consistency metrics; the optimiser moves the anchor (pull of the taste back toward the session mix; the
+  realism-fitted stickiness stays, else freezing the persona would be a trivial answer), under the constraint that the realism AUC does not rise above the free simulator's by more than
   ``tolerance`` (the constraint enters as a penalty).
 """
 
@@ -21,15 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from personae.simulate.consistency import METRICS, consistency
-from personae.simulate.realism import discriminator_auc, session_features, simulated_sessions
+from personae.simulate.realism import REALISM_TURN_FACTOR, discriminator_auc, session_features, simulated_sessions
 from personae.simulate.simulator import SimulatorParams, simulate
 from personae.simulate.world import Population, World
 
 REALISM_BOUNDS = {"temperature": (0.1, 3.0), "pop_weight": (0.0, 3.0), "position_bias": (0.0, 2.0),
                   "base_leave": (0.0, 0.6), "fatigue": (0.0, 0.5),
-                  "stickiness": (0.0, 1.0), "drift": (0.0, 1.0), "rating_shift": (-1.5, 1.5),
+                  "stickiness": (0.0, 1.0), "drift": (0.0, 1.0), "activity_power": (0.0, 2.0), "rating_shift": (-1.5, 1.5),
                   "rating_spread": (0.2, 1.5)}
-ANCHOR_BOUNDS = {"anchor": (0.0, 1.0), "stickiness": (0.0, 1.0)}
+ANCHOR_BOUNDS = {"anchor": (0.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,16 @@ class Setup:
 
     world: World
     population: Population
-    ranking: np.ndarray  # (U, >= turns * slate)
+    ranking: np.ndarray  # (U, >= REALISM_TURN_FACTOR * turns * slate)
     real: np.ndarray  # (S, F) features of real sessions of held-out users
     turns: int
     slate: int = 10
     seed: int = 0
 
     def realism_auc(self, params: SimulatorParams) -> float:
-        sessions = simulate(self.world, self.population, self.ranking, params, self.turns, self.slate, self.seed)
-        features = session_features(self.world, *simulated_sessions(sessions))
+        sessions = simulate(self.world, self.population, self.ranking, params, REALISM_TURN_FACTOR * self.turns,
+                            self.slate, self.seed)
+        features = session_features(self.world, *simulated_sessions(sessions, self.turns))
         result = discriminator_auc(self.real, features, folds=3, seed=self.seed, resamples=1)["auc"]
         return 1.0 if np.isnan(result) else result
 
@@ -93,7 +94,7 @@ def fit_realism(setup: Setup, start: SimulatorParams | None = None, iterations: 
 
 def learn_anchoring(setup: Setup, free: SimulatorParams, tolerance: float = 0.01, iterations: int = 6,
                     samples: int = 12) -> tuple[SimulatorParams, dict]:
-    """Anchor and stickiness that maximise consistency while the realism AUC stays within ``tolerance`` of the
+    """The anchor that maximises consistency while the realism AUC stays within ``tolerance`` of the
     free simulator's (on the tuning users)."""
     limit = setup.realism_auc(free) + tolerance
 

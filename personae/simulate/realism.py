@@ -1,7 +1,8 @@
 """Realism: are simulated sessions distinguishable from real ones?
 
 Real sessions are runs of a real user's events with no gap over ``gap`` seconds (30 minutes), cut to the first
-T events. Each session, real or simulated, becomes a feature vector: genre shares of its items, mean and spread
+T events; a simulated session runs for up to ``REALISM_TURN_FACTOR`` x T turns and keeps its first T picks (real
+logs hold the items consumed, not the slates passed over). Each session, real or simulated, becomes a feature vector: genre shares of its items, mean and spread
 of log popularity, number of items, mean and spread of ratings. Two tests:
 - per-feature distances (Kolmogorov-Smirnov statistic and Wasserstein distance) for session length, popularity
   and genre share, each beside the same distance between two random halves of the real sessions (the null);
@@ -21,11 +22,14 @@ from personae.simulate.simulator import Sessions
 from personae.simulate.world import World
 
 SESSION_GAP = 1800.0  # seconds without an event that end a real session
+REALISM_TURN_FACTOR = 3  # simulated turns per real event slot when comparing sessions
 
 
 def real_sessions(data: Interactions, user_ids: list[str], max_events: int,
-                  gap: float = SESSION_GAP) -> tuple[np.ndarray, np.ndarray]:
-    """(S, max_events) items (-1 padding) and ratings (NaN padding) of every real session of ``user_ids``."""
+                  gap: float = SESSION_GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S, max_events) items (-1 padding) and ratings (NaN padding) of every real session of ``user_ids``, and
+    (S,) the position in ``user_ids`` of each session's user (simulate each user once per real session, so both
+    sides weigh heavy users alike)."""
     if data.timestamps is None:
         raise ValueError(f"{data.name}: real sessions need timestamps")
     rows = np.asarray([data.user_index(u) for u in user_ids])
@@ -41,13 +45,18 @@ def real_sessions(data: Interactions, user_ids: list[str], max_events: int,
     rating = np.full(chosen.shape, np.nan)
     chosen[session[first], position[first]] = items[first]
     rating[session[first], position[first]] = ratings[first]
-    return chosen, rating
+    owner = np.zeros(len(chosen), dtype=np.int64)
+    owner[session] = np.searchsorted(np.sort(rows), users)  # rows sorted; map back to user_ids order below
+    return chosen, rating, np.argsort(rows)[owner]
 
 
-def simulated_sessions(sessions: Sessions) -> tuple[np.ndarray, np.ndarray]:
-    """(S, T) picks and ratings of the simulated sessions that picked anything (an empty visit leaves no log)."""
+def simulated_sessions(sessions: Sessions, max_items: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(S, max_items) the first ``max_items`` picks and their ratings of each simulated session that picked
+    anything (an empty visit leaves no log), as a real session holds its first events."""
     keep = sessions.picked.any(axis=1)
-    return sessions.chosen[keep], sessions.rating[keep]
+    order = np.argsort(~sessions.picked[keep], axis=1, kind="stable")[:, :max_items]  # picks first, in order
+    return (np.take_along_axis(sessions.chosen[keep], order, axis=1),
+            np.take_along_axis(sessions.rating[keep], order, axis=1))
 
 
 def session_features(world: World, chosen: np.ndarray, rating: np.ndarray) -> np.ndarray:
@@ -138,9 +147,9 @@ def distribution_distances(real: np.ndarray, simulated: np.ndarray, genres: int)
     return out
 
 
-def realism(world: World, real: np.ndarray, sessions: Sessions, seed: int = 0) -> dict:
+def realism(world: World, real: np.ndarray, sessions: Sessions, max_items: int, seed: int = 0) -> dict:
     """The realism report of simulated ``sessions`` against real session features ``real`` (n, F)."""
-    simulated = session_features(world, *simulated_sessions(sessions))
+    simulated = session_features(world, *simulated_sessions(sessions, max_items))
     halves = np.random.default_rng(seed).permutation(len(real))
     a, b = real[halves[: len(real) // 2]], real[halves[len(real) // 2:]]
     g = world.genres.shape[1]

@@ -12,7 +12,7 @@ where z_j = (<v_t, e_j> + pop_weight * b_j - m_u) / s_u is the affinity standard
 items (m_u, s_u), so ``no_choice = 0`` means "take nothing unless it beats my typical past item"
 (intent browse = the no-choice option, click/rate = a pick), rates the pick on its own 1-5 scale, answers a
 genre probe (its rating of each genre's centroid item), and leaves with hazard
-base_leave + fatigue * (turns so far without a pick). Everything is vectorised over users and seeded.
+base_leave * (activity / median activity) ** -activity_power + fatigue * (turns so far without a pick). Everything is vectorised over users and seeded.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class SimulatorParams:
     no_choice: float = 0.0  # standardised affinity the slate must beat to be picked from (see module docstring)
     base_leave: float = 0.02  # leave hazard per turn
     fatigue: float = 0.1  # extra leave hazard per turn without a pick
+    activity_power: float = 0.0  # base hazard scales as (activity / median activity) ** -activity_power
     rate_prob: float = 1.0  # P(a pick is rated)
     rating_shift: float = 0.0  # added to every rating before rounding (picks are better than the history mean)
     rating_spread: float = 1.0  # multiplies the user's rating spread
@@ -91,7 +92,7 @@ def to_scale(affinity: np.ndarray, population: Population, mean: np.ndarray | No
 
 def genre_profile(world: World, population: Population) -> np.ndarray:
     """(U, G) the genre probe answers of each user's session mix as a whole (no active persona, no drift)."""
-    centroids, bias = world.genre_centroids()
+    centroids, bias = world.centroids
     per_persona = np.einsum("ukd,gd->ukg", population.personas, centroids) + bias  # (U, K, G)
     return np.einsum("uk,ukg->ug", population.weights, per_persona)
 
@@ -106,7 +107,7 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
     rng = np.random.default_rng(seed)
     n, g = len(population), world.genres.shape[1]
     users = np.arange(n)
-    centroids, centroid_bias = world.genre_centroids()  # (G, dim), (G,)
+    centroids, centroid_bias = world.centroids  # (G, dim), (G,)
     profile = genre_profile(world, population)  # (U, G): a genre probe is rated relative to the user's genres
     probe_mean, probe_std = profile.mean(axis=1), np.maximum(profile.std(axis=1), 1e-6)
     step = params.drift * _mean_norm(population) / np.sqrt(world.items.shape[1])  # (U,) per coordinate
@@ -114,6 +115,8 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
     deviation = np.zeros((n, world.items.shape[1]))
     in_session = np.ones(n, dtype=bool)
     misses = np.zeros(n)
+    activity = np.maximum(population.activity, 1.0)
+    base_hazard = params.base_leave * (activity / np.median(activity)) ** -params.activity_power  # (U,)
     out = Sessions(np.asarray([ranking[:, t * slate:(t + 1) * slate] for t in range(turns)]).transpose(1, 0, 2),
                    np.full((n, turns), -1), np.full((n, turns), -1), np.full((n, turns), np.nan),
                    np.full((n, turns), GONE), np.zeros((n, turns), dtype=np.int64), np.zeros((n, turns, g)),
@@ -148,7 +151,7 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
         intent = np.where(rated, RATE, np.where(picked, CLICK, BROWSE))
         misses = np.where(picked, 0.0, misses + 1.0)
         if allow_leave:
-            hazard = np.clip(params.base_leave + params.fatigue * misses, 0.0, 1.0)
+            hazard = np.clip(base_hazard + params.fatigue * misses, 0.0, 1.0)
             leaving = in_session & (rng.random(n) < hazard)
             intent = np.where(leaving, LEAVE, intent)
         else:

@@ -10,6 +10,7 @@ spread of affinities over the user's own history).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,8 @@ class World:
     def n_items(self) -> int:
         return len(self.items)
 
-    def genre_centroids(self) -> tuple[np.ndarray, np.ndarray]:
+    @cached_property
+    def centroids(self) -> tuple[np.ndarray, np.ndarray]:
         """(G, dim) mean item vector and (G,) mean bias of each genre: the items a genre probe asks about."""
         counts = np.maximum(self.genres.sum(axis=0), 1.0)  # (G,)
         return (self.genres.T @ self.items) / counts[:, None], (self.genres.T @ self.bias) / counts
@@ -51,6 +53,7 @@ class Population:
     rating_std: np.ndarray  # (U,) their spread
     affinity_mean: np.ndarray  # (U,) mean affinity of the user's own history items under their best persona
     affinity_std: np.ndarray  # (U,) its spread: ratings are affinities rescaled onto the user's rating scale
+    activity: np.ndarray  # (U,) the real user's number of training events (heavy users leave later)
     profile: pd.DataFrame | None = None  # (U, ...) age, gender, occupation where known
 
     def __len__(self) -> int:
@@ -62,6 +65,7 @@ class Population:
         return replace(self, personas=self.personas[index], weights=self.weights[index], proxy=self.proxy[index],
                        rating_mean=self.rating_mean[index], rating_std=self.rating_std[index],
                        affinity_mean=self.affinity_mean[index], affinity_std=self.affinity_std[index],
+                       activity=self.activity[index],
                        profile=None if self.profile is None else self.profile.iloc[index].reset_index(drop=True))
 
     def mix_vectors(self) -> np.ndarray:
@@ -111,8 +115,9 @@ def population_from_model(model: Recommender, data: Interactions, world: World,
         columns = [c for c in ("age", "gender", "occupation") if c in data.user_info]
         if columns:
             profile = data.user_info.iloc[[data.user_index(u) for u in user_ids]][columns].reset_index(drop=True)
+    activity = np.bincount(fitted.users, minlength=fitted.n_users)[rows].astype(np.float64)
     return Population(personas, weights, np.asarray(user_ids, dtype=object), rating_mean, rating_std,
-                      affinity_mean, affinity_std, profile)
+                      affinity_mean, affinity_std, activity, profile)
 
 
 @torch.no_grad()
