@@ -21,7 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from personae.simulate.consistency import METRICS, consistency
-from personae.simulate.realism import REALISM_TURN_FACTOR, discriminator_auc, session_features, simulated_sessions
+from personae.simulate.realism import (
+    REALISM_TURN_FACTOR,
+    discriminator_auc,
+    session_features,
+    simulated_sessions,
+)
 from personae.simulate.simulator import SimulatorParams, simulate
 from personae.simulate.world import Population, World
 
@@ -68,7 +73,7 @@ def cross_entropy_method(objective: Callable[[dict[str, float]], float], bounds:
     mean = np.array([start[n] for n in names]) if start else (low + high) / 2
     spread = (high - low) / 2
     best, best_value, history = dict(zip(names, mean)), objective(dict(zip(names, mean))), []
-    n_elite = max(2, int(round(elite * samples)))
+    n_elite = max(2, round(elite * samples))
     for _ in range(iterations):
         candidates = np.clip(mean + spread * rng.standard_normal((samples, len(names))), low, high)
         values = np.array([objective(dict(zip(names, c))) for c in candidates])

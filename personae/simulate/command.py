@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,7 +18,7 @@ def simulate_command(
     turns: Annotated[int, typer.Option("--turns", min=2, help="turns per session")] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     iterations: Annotated[int, typer.Option("--iterations", min=0, help="optimiser iterations per fit")] = 6,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="write the full report as JSON")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
     """Simulate persona-conditioned users against saved models: realism, consistency, drift, ICC, coverage,
     and click-through / rating / session length / coverage / filter bubble per model."""
@@ -34,9 +34,9 @@ def simulate_command(
 def summary_text(report: dict) -> str:
     """The headline figures, one per line, each with its null or control."""
     r, c, d = report["realism"], report["consistency"], report["drift"]
-    lines = [f"realism AUC (free / anchored / random simulator; 0.5 = indistinguishable): "
+    lines = [(f"realism AUC (free / anchored / random simulator; 0.5 = indistinguishable): "
              f"{r['free']['discriminator']['auc']:.3f} / {r['anchored']['discriminator']['auc']:.3f} / "
-             f"{r['random']['discriminator']['auc']:.3f}  (real vs real: {r['free']['discriminator_null']['auc']:.3f})"]
+             f"{r['random']['discriminator']['auc']:.3f}  (real vs real: {r['free']['discriminator_null']['auc']:.3f})")]
     for metric in ("prompt_to_line", "line_to_line", "qa"):
         lines.append(f"{metric}: free {c['free'][metric]['mean']:.3f}  anchored {c['anchored'][metric]['mean']:.3f}"
                      f"  random {c['random'][metric]['mean']:.3f}  null {c['free'][metric]['null']:.3f}")

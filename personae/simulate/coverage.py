@@ -82,7 +82,7 @@ def dispersion(personas: np.ndarray, points: np.ndarray) -> float:
 def coverage_report(personas: np.ndarray, points: np.ndarray, radius: float) -> dict:
     return {"support_coverage": support_coverage(personas, points, radius),
             "min_pairwise_distance": min_pairwise_distance(personas), "dispersion": dispersion(personas, points),
-            "size": int(len(personas))}
+            "size": len(personas)}
 
 
 def density_generator(traits: np.ndarray, size: int, seed: int = 0) -> np.ndarray:

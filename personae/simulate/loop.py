@@ -25,6 +25,9 @@ def ranked_lists(model: Recommender, user_ids: np.ndarray, depth: int, item_ids:
     data = model.fitted_data
     if not np.array_equal(data.item_ids, item_ids):
         raise DataError(f"model '{model.name}' was trained on another catalogue than the simulator's world")
+    if depth > len(item_ids):
+        raise DataError(f"{depth} recommended items per user are needed (turns x slate, x3 for realism) but the "
+                        f"catalogue has {len(item_ids)}: use fewer --turns")
     unique, inverse = np.unique(np.asarray(user_ids, dtype=str), return_inverse=True)
     rows = np.asarray([data.user_index(u) for u in unique])
     out = np.zeros((len(unique), depth), dtype=np.int64)

@@ -158,4 +158,4 @@ def realism(world: World, real: np.ndarray, sessions: Sessions, max_items: int, 
             "distances": distribution_distances(real, simulated, g),
             "distances_null": distribution_distances(a, b, g),
             "empty_sessions": float(1.0 - len(simulated) / max(len(sessions.chosen), 1)),
-            "real_sessions": int(len(real))}
+            "real_sessions": len(real)}

@@ -148,7 +148,7 @@ def _run_study(model_dirs: list[str | Path], options: StudyOptions, log) -> dict
     held_pop, held_rank = everyone.take(held), ranking[held]  # consistency: each held-out user once
     held_real, held_owner = real_features(held)  # realism: each user once per real session
     report: dict = {"world_model": source_model.name, "users": o.users, "turns": o.turns, "slate": o.slate,
-                    "seed": o.seed, "tuning_users": int(len(tune)), "held_out_users": int(len(held)),
+                    "seed": o.seed, "tuning_users": len(tune), "held_out_users": len(held),
                     "params": {"free": free.to_dict(), "anchored": anchored.to_dict()},
                     "fit": {"free": free_fit, "anchored": anchor_fit}}
     log("realism and consistency on held-out users")
@@ -213,7 +213,7 @@ def coverage_study(data: Interactions, everyone: Population, models: dict[str, R
            "sobol_reference": cov.coverage_report(sobol, eval_points, radius),
            "real_users": cov.coverage_report(real, eval_points, radius)}
     rare = cov.rare_personas(evolved, density, radius)
-    out["rare_personas"] = int(len(rare))
+    out["rare_personas"] = len(rare)
     if len(rare):
         groups = {"density": decode_traits(density, traits, everyone, world, o.seed),
                   "rare": decode_traits(evolved[rare], traits, everyone, world, o.seed)}
