@@ -2,9 +2,9 @@
 
 The *world* is the trained model's item vectors and biases (affinity of taste v for item i is <v, e_i> + b_i),
 the catalogue's genres and popularity. A *population* holds, per simulated user, the session-level latent:
-K persona vectors with prior weights (from ``model.user_personas``), the profile (age, gender, occupation where
-the data has them), and the calibration of ratings (the real user's mean and spread of ratings, matched to the
-spread of affinities over the user's own history).
+K persona vectors with prior weights (what ``model.user_personas`` gives, computed for all users at once), the
+profile (age, gender, occupation where the data has them), and the calibration of ratings (the real user's mean
+and spread of ratings, matched to the spread of affinities over the user's own history).
 """
 
 from __future__ import annotations
@@ -90,8 +90,7 @@ def world_from_model(model: Recommender, data: Interactions) -> World:
         raise DataError(f"model '{model.name}': its data has no item genres; the simulator's probes need them")
     matrix, names = onehot
     aligned = data.item_index(fitted.item_ids) if data is not fitted else np.arange(fitted.n_items)
-    popularity = np.zeros(fitted.n_items)
-    popularity[:] = data.item_popularity[aligned]
+    popularity = data.item_popularity[aligned].astype(np.float64)
     return World(vectors, bias, matrix.astype(np.float64), list(names), popularity)
 
 
