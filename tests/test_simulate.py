@@ -195,3 +195,4 @@ def test_cli_refuses_models_without_item_vectors_in_one_line(tmp_path, planted, 
     assert main(["simulate", str(tmp_path / "pop"), "--users", "5", "--turns", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "item vectors" in err[0]
+

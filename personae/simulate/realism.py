@@ -78,7 +78,8 @@ def session_features(world: World, chosen: np.ndarray, rating: np.ndarray) -> np
 
 
 def _expand(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    z = (x - mean) / scale
+    """Standardised features (clipped to +-5: a rare genre must not dominate), their squares, an intercept."""
+    z = np.clip((x - mean) / scale, -5.0, 5.0)
     return np.concatenate([z, z ** 2, np.ones((len(z), 1))], axis=1)
 
 
@@ -92,6 +93,7 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 25
         grad = x.T @ (p - y) + penalty @ w
         hessian = (x * (p * (1 - p))[:, None]).T @ x + penalty + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(hessian, grad)
+        step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-12))  # damped: no runaway on separable folds
         w -= step
         if np.abs(step).max() < 1e-6:
             break
