@@ -152,16 +152,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=6, help="CEM iterations of each fit")
     args = parser.parse_args()
-    options = StudyOptions(users=args.users, turns=args.turns, seed=args.seed)
+    options = StudyOptions(users=args.users, turns=args.turns, seed=args.seed, iterations=args.iterations)
     report = run_study([args.runs / m for m in MODELS], options, log=lambda m: print(m, file=sys.stderr, flush=True))
     control = home_advantage(args.runs, report["params"]["anchored"], options)
     report["home_advantage_control"] = control
     write_json(HERE / "results" / "simulate.json", report)
     command = (f"OPENBLAS_NUM_THREADS=1 python bench/simulate.py RUNS --users {args.users} --turns {args.turns} "
-               f"--seed {args.seed}")
+               f"--seed {args.seed} --iterations {args.iterations}")
     cli = (f"personae simulate RUNS/ampcf RUNS/bpr RUNS/pop --users {args.users} --turns {args.turns} "
-           f"--json simulate.json")
+           f"--iterations {args.iterations} --json simulate.json")
     replace_section("simulate", section(report, control, command, cli))
 
 
