@@ -142,8 +142,18 @@ def section(report: dict, control: dict, command: str, cli: str) -> str:
     out += ["", f"### Recommenders in the loop ({report['users']} simulated users, anchored simulator, same seed)",
             "", *loop_table(report["models"]), "",
             "Control for home advantage (simulated users made of bpr's vectors instead of ampcf's):", "",
-            *loop_table(control)]
+            *loop_table(control), "", "CTR against ampcf in both worlds: " + "; ".join(
+                f"{name}: {robust(report['models'][name]['vs_ampcf']['ctr'], control[name]['vs_ampcf']['ctr'])}"
+                for name in report["models"] if name != "ampcf") + "."]
     return "\n".join(out)
+
+
+def robust(a: dict, b: dict) -> str:
+    """A difference the simulator can claim only if it holds, same sign, whichever model the users are made of."""
+    sure = [e["ci_low"] > 0 or e["ci_high"] < 0 for e in (a, b)]
+    if all(sure) and np.sign(a["diff"]) == np.sign(b["diff"]):
+        return f"{'higher' if a['diff'] > 0 else 'lower'} in both worlds"
+    return "not ranked (the sign or the CI depends on which model the users are made of)"
 
 
 def main() -> None:
