@@ -148,19 +148,14 @@ def recommend(
     model_dir: Path,
     user: Annotated[list[str], typer.Option("--user", help="external user id (repeatable)")],
     k: Annotated[int, typer.Option("--k", min=1)] = 10,
-    explain: Annotated[bool, typer.Option("--explain", help="show the persona behind each item")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="the persona behind each item and its supporting items")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Top-k recommendations for users of a saved model (titles shown when known)."""
+    from personae.explain import explained_recommendations
+
     model = load_model(model_dir)
-    recs = model.recommend(user, k=k)
-    payload = recs.to_dict()
-    if explain:
-        for entry in payload:
-            explanations = model.explain(entry["user"], [i["item"] for i in entry["items"]])
-            for item, why in zip(entry["items"], explanations):
-                item["persona"], item["persona_label"] = why.persona, why.label
-                item["persona_weights"], item["supporting_items"] = why.persona_weights, why.supporting_items
+    payload = explained_recommendations(model, user, k) if explain else model.recommend(user, k=k).to_dict()
     if as_json:
         print(json.dumps(payload, indent=2))
         return
@@ -174,24 +169,38 @@ def recommend(
                 row.append(f"{item['persona']}: {item['persona_label']}")
             table.add_row(*row)
         out.print(table)
+        if explain:
+            _print_persona_groups(entry["items"])
+
+
+def _print_persona_groups(items: list[dict]) -> None:
+    """The list grouped by persona: which items each persona brought, and the user's items behind it."""
+    groups: dict[int, list[dict]] = {}
+    for rank, item in enumerate(items, 1):
+        groups.setdefault(item["persona"], []).append({**item, "rank": rank})
+    for persona, members in groups.items():
+        support = "; ".join(members[0]["supporting_titles"][:3]) or "-"
+        ranks = ", ".join(f"#{m['rank']} {m['title']}" for m in members)
+        out.print(f"  persona {persona} [bold]{members[0]['persona_label']}[/bold]: {ranks}", highlight=False)
+        out.print(f"      because of: {support}", highlight=False)
 
 
 @app.command("personas")
 def personas(
     model_dir: Path,
     user: Annotated[str, typer.Option("--user", help="external user id")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, with every history item and its persona")] = False,
 ) -> None:
-    """A user's personas: prior weights and labels."""
-    mix = load_model(model_dir).user_personas(user)
-    payload = {"user": mix.user_id, "personas": [
-        {"persona": k, "weight": float(w), "label": label}
-        for k, (w, label) in enumerate(zip(mix.weights, mix.labels))]}
+    """A user's personas: prior weights, lift labels and the history items that support each."""
+    payload = load_model(model_dir).user_personas(user).to_dict()
     if as_json:
         print(json.dumps(payload, indent=2))
         return
     for entry in payload["personas"]:
-        out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  {entry['label']}")
+        support = "; ".join(s["title"] for s in entry["supporting_items"]) or "-"
+        out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  [bold]{entry['label']}[/bold]",
+                  highlight=False)
+        out.print(f"    supported by: {support}", highlight=False)
 
 
 # --- demo ----------------------------------------------------------------------------------------------

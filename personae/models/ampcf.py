@@ -258,8 +258,9 @@ class AMPCF(TorchRecommender):
         return history, weights.numpy()
 
     @torch.no_grad()
-    def support_scores(self, user: int, history: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """(C, H) how much each history item supports each candidate through the candidate's winning persona.
+    def support_scores(self, user: int, history: np.ndarray, item_idx: np.ndarray, rank: int = 0) -> np.ndarray:
+        """(C, H) how much each history item supports each candidate through the candidate's winning persona
+        (``rank=1``: through its runner-up persona).
 
         With history-derived personas this is the exact linear share of the history item in that persona's
         score, pooling weight a_kh times <h_h, e_i>. With learned persona vectors the persona is not built
@@ -271,7 +272,8 @@ class AMPCF(TorchRecommender):
             h = F.normalize(network.items(torch.as_tensor(history)), dim=1)
             return (F.normalize(candidates, dim=1) @ h.T).numpy()
         pooled, position = self._pooling(user)  # (K, L), (H,) slot of each history item in the padded row
-        winners = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0].argmax(1)
+        weights = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0]  # (C, K)
+        winners = torch.argsort(weights, dim=1, descending=True, stable=True)[:, min(rank, weights.shape[1] - 1)]
         h = network.history_items(torch.as_tensor(history))  # (H, dim)
         share = pooled[winners][:, position]  # (C, H) pooling weight of each item in the winning persona
         return (share * (candidates @ h.T)).numpy()
