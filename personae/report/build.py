@@ -58,7 +58,7 @@ def _gather(model: Recommender, model_dir: str | Path, figure_files: list[Figure
         chosen = choose_examples(mixes, EXAMPLE_USERS)
         percentiles = ", ".join(f"{q:.0%}" for q in example_quantiles(EXAMPLE_USERS))
         rule = (f"{len(chosen)} users chosen by a fixed rule: among the sampled users with at least "
-                f"{MIN_EXAMPLE_HISTORY} training items, ranked by the weight of their strongest persona, the "
+                f"{MIN_EXAMPLE_HISTORY} training items (all of them when none has), ranked by the weight of their strongest persona, the "
                 f"users at {percentiles} of that ranking (ties to the longer history), from the most evenly "
                 f"mixed to the one most dominated by a single persona.")
     chosen_mixes = {u: mixes.get(u) or model.user_personas(u) for u in chosen}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from personae.data.errors import DataError
+from personae.data.sources import DataSource
 from personae.explain.labels import NO_ITEMS
 from personae.models.base import Explanation, PersonaMix, Recommender
 from personae.space import fit_pca, silhouette
@@ -143,7 +144,7 @@ class ModelFacts:
     name: str
     summary: str
     options: dict[str, Any]
-    dataset: str
+    dataset: str  # "" when the saved model does not record its data source
     n_users: int
     n_items: int
     n_events: int
@@ -158,8 +159,8 @@ def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = 
     data = model.fitted_data
     config = getattr(model, "saved_config_", {}) or {}
     source = config.get("source") or {}
-    dataset = source.get("dataset") or source.get("data") or data.name
-    facts = ModelFacts(model.name, model.summary, model.get_params(), str(dataset), data.n_users, data.n_items,
+    dataset = DataSource.from_dict(source).label() if source else ""
+    facts = ModelFacts(model.name, model.summary, model.get_params(), dataset, data.n_users, data.n_items,
                        len(data))
     if not with_metrics:
         facts.metrics_note = "not computed (--no-metrics)"

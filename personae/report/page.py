@@ -56,7 +56,7 @@ def fmt(value: Any) -> str:
 
 def render_page(report: Report) -> str:
     facts = report.facts
-    title = f"{facts.name} on {facts.dataset}"
+    title = f"{facts.name} on {facts.dataset}" if facts.dataset else facts.name
     body = "\n".join([_hero(report, title), _space_section(report), _users_section(report),
                       _figures_section(report.figures), _model_section(facts), _footer(report)])
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -222,7 +222,7 @@ def _key_values(values: dict[str, Any]) -> str:
 def _model_section(facts: ModelFacts) -> str:
     metrics = {k: facts.metrics[k] for k in SHOWN_METRICS if k in facts.metrics}
     metrics_html = (_key_values(metrics) if metrics else f'<p class="muted">Test metrics {escape(facts.metrics_note)}.</p>')
-    data = _key_values({"dataset": facts.dataset, "users": facts.n_users, "items": facts.n_items,
+    data = _key_values({"dataset": facts.dataset or "not recorded", "users": facts.n_users, "items": facts.n_items,
                         "training events": facts.n_events})
     return (f'<section id="model"><h2>Model</h2><div class="card"><h4>Data</h4>{data}'
             f"<h4>Test metrics (leave-last-out, full ranking)</h4>{metrics_html}"
