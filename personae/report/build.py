@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from personae.files import write_text_atomic
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
 from personae.report.content import (
@@ -25,7 +26,7 @@ from personae.report.content import (
 )
 from personae.report.figure_files import FigureFile, read_figure_file
 from personae.report.figures import group_colours, persona_map_figure, png_base64
-from personae.report.page import Report, render_page, write_text_atomic
+from personae.report.page import Report, render_page
 
 
 def build_report(model_dir: str | Path, out: str | Path, figures: list[str | Path] | None = None,

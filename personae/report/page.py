@@ -7,12 +7,9 @@ so it opens offline, from an e-mail attachment, or from a CI artifact.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from personae.models.base import Explanation, PersonaMix
@@ -65,22 +62,6 @@ def render_page(report: Report) -> str:
             f"<body><main>\n{body}\n</main></body></html>\n")
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(scratch, 0o644)  # mkstemp makes the file private; a report is meant to be read by others
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return target
-
-
 # --- sections -------------------------------------------------------------------------------------------
 def _hero(report: Report, title: str) -> str:
     facts = report.facts
@@ -102,8 +83,8 @@ def _space_section(report: Report) -> str:
     head = '<section id="space"><h2>Persona space</h2>'
     if space is None or report.map_png is None:
         return (head + f'<div class="empty" id="no-map"><strong>No persona map for this model.</strong> '
-                f"<code>{escape(name)}</code> has no persona vectors: it explains with one persona per user, "
-                f"built from the user's history, so there is no space of personas to draw.</div></section>")
+                f"<code>{escape(name)}</code> has no persona vectors: it describes each user as one persona, "
+                f"labelled from the user's history, so there is no space of personas to draw.</div></section>")
     sample = (f"all {space.n_users:,} users" if space.n_users == space.n_population else
               f"a random sample of {space.n_users:,} of {space.n_population:,} users (seed {space.seed})")
     intro = (f'<p class="intro">Every dot is one persona of one user, from {sample}: its vector projected on the '
