@@ -20,6 +20,7 @@ from personae.models.base import PersonaMix
 from personae.models.pop import Popularity
 from personae.report.content import choose_examples, persona_map
 from personae.report.figure_files import read_figure_file
+from personae.report.page import fmt
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -155,6 +156,12 @@ def test_figure_file_with_only_a_table_is_titled_by_its_file_name(tmp_path):
     path.write_text(json.dumps({"table": [{"model": "ampcf", "ild@10": 0.8}]}))
     figure = read_figure_file(path)
     assert figure.title == "diversity" and figure.command == "" and figure.columns == ["model", "ild@10"]
+
+
+def test_figure_cells_show_intervals_and_round_floats():
+    assert fmt({"diff": 0.00612, "ci_low": -0.0013, "ci_high": 0.01294}) == "0.00612 [-0.0013, 0.01294]"
+    assert fmt(0.123456) == "0.1235" and fmt(1234) == "1,234" and fmt(None) == "–"
+    assert fmt({"a": 1}) == '{"a": 1}'
 
 
 def test_missing_model_directory_is_one_error_line(tmp_path, capsys):

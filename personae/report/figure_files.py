@@ -4,8 +4,9 @@ A figure file is a JSON object with any of these keys::
 
     {"title": str, "command": str, "table": [{column: value, ...}, ...], "summary": {key: value, ...}}
 
-The report renders whatever is there, generically; a file that is not of this shape is refused with one line
-naming the file and the field.
+The report renders whatever is there, generically: the command in monospace, the summary as key/value pairs,
+the table with the union of its rows' columns. A value ``{"diff" (or "mean"), "ci_low", "ci_high"}`` shows as
+``diff [low, high]``. A file that is not of this shape is refused with one line naming the file and the field.
 """
 
 from __future__ import annotations

@@ -37,7 +37,12 @@ class Report:
 
 
 def fmt(value: Any) -> str:
-    """A cell value as text: floats to 4 significant digits, containers as compact JSON, None as a dash."""
+    """A cell value as text: floats to 4 significant digits, an interval ``{"diff"|"mean"|"value", "ci_low",
+    "ci_high"}`` as ``x [low, high]``, other containers as compact JSON, None as a dash."""
+    if isinstance(value, dict) and {"ci_low", "ci_high"} <= set(value):
+        centre = next((value[k] for k in ("diff", "mean", "value") if k in value), None)
+        interval = f"[{fmt(value['ci_low'])}, {fmt(value['ci_high'])}]"
+        return f"{fmt(centre)} {interval}" if centre is not None else interval
     if value is None:
         return "–"
     if isinstance(value, bool):
