@@ -71,7 +71,7 @@ def persona_map(mixes: dict[str, PersonaMix], n_population: int, seed: int = 0,
     """Project the personas of ``mixes`` (the sample) onto their first two principal components.
 
     ``extra`` users (e.g. chosen examples outside the sample) are projected onto the same components without
-    shaping them. Returns None for models without persona vectors (empty vectors: pop, itemknn, ease, bpr).
+    shaping them. Returns None for models without persona vectors (empty vectors: pop, itemknn, ease, bpr, din).
     """
     if not mixes or any(mix.vectors.size == 0 for mix in mixes.values()):
         return None
