@@ -20,6 +20,7 @@ from personae import experiment
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.report.command import report as report_command
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -201,6 +202,9 @@ def personas(
         out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  [bold]{entry['label']}[/bold]",
                   highlight=False)
         out.print(f"    supported by: {support}", highlight=False)
+
+
+app.command("report")(report_command)
 
 
 # --- demo ----------------------------------------------------------------------------------------------

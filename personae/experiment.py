@@ -6,9 +6,7 @@ The CLI only parses arguments and calls these; a notebook can call them too.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,6 +18,7 @@ from personae.data.errors import DataError
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import Split, make_split
 from personae.evaluate.evaluator import EvaluationResult, evaluate
+from personae.files import write_text_atomic
 from personae.models import model_class
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
@@ -189,13 +188,4 @@ def peak_rss_mb() -> float:
 
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically: a temporary file in the same folder, then rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(payload, out, indent=2)
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=2))
