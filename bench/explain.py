@@ -90,14 +90,14 @@ def faithfulness(runs: Path, command: str) -> None:
                "NEG@10", "DEL", "INS", "beats other persona"]
     replace_section("explain-faithfulness", "\n".join([
         "## Faithfulness of explanations (issue 7)", "", stamp(command), "",
-        "LXR-style deletion on every test user's top-10 (ml-100k, leave-last-out, seed 0 models). *Share beats "
+        ("LXR-style deletion on every test user's top-10 (ml-100k, leave-last-out, seed 0 models). *Share beats "
         "control*: how often removing what the explanation names pushes the item further down than removing as "
         "many random features (ties count 1/2; 0.5 = no better than random), 95% CI by bootstrap over users. "
         "POS@10: share still in the top 10 after removing the explanation (lower = more faithful); NEG@10: after "
         "removing the least important features (higher = more faithful); DEL / INS: in-top-10 share averaged "
         "over deleting / keeping only the top m features. bpr's explanations are re-scored by folding its user "
         f"vector in from the remaining history (ridge with implicit negatives; its top-10 overlaps the trained "
-        f"bpr's top-10 by {fidelity:.2f}).", "", *markdown_table(rows, columns)]))
+        f"bpr's top-10 by {fidelity:.2f})."), "", *markdown_table(rows, columns)]))
 
 
 def fold_in_fidelity(bpr, users: np.ndarray) -> float:
@@ -145,19 +145,19 @@ def stability(runs: Path, command: str) -> None:
                                  summary))
     replace_section("explain-stability", "\n".join([
         "## Personas across seeds, and the persona space (issue 7)", "", stamp(command), "",
-        "ampcf (defaults: K=4, dim 64) trained with seeds 0, 1, 2 on ml-100k. Run B's item space is rotated onto "
+        ("ampcf (defaults: K=4, dim 64) trained with seeds 0, 1, 2 on ml-100k. Run B's item space is rotated onto "
         "run A's (orthogonal Procrustes on the item vectors), then each user's personas are matched one-to-one "
         "(Hungarian on cosine). Null: the same matching against a randomly paired other user. Difference = "
         "matched minus random-pair cosine with a paired bootstrap CI over users. Assignment ARI compares which "
         "persona each history item goes to in the two runs (rotation-free), over users that use two personas or "
-        "more in either run; null = shuffled assignment.", "",
+        "more in either run; null = shuffled assignment."), "",
         *markdown_table(rows, ["seeds", "matched cosine", "random-pair cosine", "difference", "CI low", "CI high",
                                "assignment ARI", "shuffled ARI"]), "",
-        "Silhouette (cosine) of seed 0's persona vectors grouped by the first genre of their lift label, against "
-        "the same vectors with shuffled labels; groups under 5 members left out, 2,000 sampled:", "",
+        ("Silhouette (cosine) of seed 0's persona vectors grouped by the first genre of their lift label, against "
+        "the same vectors with shuffled labels; groups under 5 members left out, 2,000 sampled:"), "",
         *markdown_table(silhouettes, ["personas", "vectors", "groups", "silhouette", "shuffled_silhouette"]), "",
-        f"Share of personas that own none of their user's history items: "
-        f"{summary['share of personas owning no history item']:.3f}."]))
+        (f"Share of personas that own none of their user's history items: "
+        f"{summary['share of personas owning no history item']:.3f}.")]))
 
 
 PLANTED_OPTIONS = {  # name -> ampcf options (everything else at its default: K=4, dim 64, ...)
@@ -191,11 +191,11 @@ def planted(command: str, options: list[str]) -> None:
         "Planted persona recovery (2,000 users, 1,500 items, 1-3 interests)", command, rows))
     replace_section("explain-planted", "\n".join([
         "## Planted persona recovery (issue 7)", "", stamp(command), "",
-        "`planted_interests(n_users=2000, n_clusters=50, items_per_cluster=30, interests_per_user=(1, 3), "
+        ("`planted_interests(n_users=2000, n_clusters=50, items_per_cluster=30, interests_per_user=(1, 3), "
         "events_per_user=30, seed=0)`: 1,500 items, each user's events drawn from 1-3 planted clusters. ARI "
         "between each history item's planted cluster and its assigned persona (argmax of its persona weights), "
         "per user, averaged; a one-interest user scores 1 only if all items go to one persona. Null: the "
-        "assignment shuffled within each user. Target: ARI >= 0.6.", "",
+        "assignment shuffled within each user. Target: ARI >= 0.6."), "",
         *markdown_table(rows, ["options", "ARI", "ARI, 2-3 interests", "ARI, 1 interest", "shuffled ARI",
                                "valid ndcg@10", "seconds"])]))
 

@@ -17,7 +17,7 @@ from personae.explain.faithfulness import (
 from personae.models.ampcf import AMPCF
 from personae.models.bpr import BPR
 
-FAST = dict(epochs=20, patience=20, lr=0.02, batch_size=256, loss="softmax", negatives=20, progress=False)
+FAST = {"epochs": 20, "patience": 20, "lr": 0.02, "batch_size": 256, "loss": "softmax", "negatives": 20, "progress": False}
 USERS = np.arange(40)
 
 

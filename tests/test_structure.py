@@ -8,9 +8,16 @@ import pytest
 from personae.data import leave_last_out
 from personae.data.synthetic import cluster_of_item, planted_interests
 from personae.models.ampcf import AMPCF
-from personae.space import dominant_axis, fit_cap_bounds, fit_pca, persona_silhouette, planted_recovery, seed_stability
+from personae.space import (
+    dominant_axis,
+    fit_cap_bounds,
+    fit_pca,
+    persona_silhouette,
+    planted_recovery,
+    seed_stability,
+)
 
-FAST = dict(epochs=20, patience=20, lr=0.02, batch_size=256, loss="softmax", negatives=20, progress=False)
+FAST = {"epochs": 20, "patience": 20, "lr": 0.02, "batch_size": 256, "loss": "softmax", "negatives": 20, "progress": False}
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,7 @@ class Faithfulness:
         """Headline share with its CI, POS@k / NEG@k for explanation and control, DEL / INS."""
         beats = (self.rank_explained > self.rank_control) + 0.5 * (self.rank_explained == self.rank_control)
         share = _per_user_bootstrap(self.users, beats, seed)
-        out = {"cases": int(len(self.users)), "users": int(len(np.unique(self.users))), "k": self.k,
+        out = {"cases": len(self.users), "users": len(np.unique(self.users)), "k": self.k,
                "share_beats_control": share["diff"], "share_ci": [share["ci_low"], share["ci_high"]],
                "pos@k_explained": float(np.mean(self.rank_explained < self.k)),
                "pos@k_control": float(np.mean(self.rank_control < self.k)),

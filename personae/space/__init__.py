@@ -19,13 +19,13 @@ from personae.space.geometry import (
     positions,
     unit,
 )
-from personae.space.structure import persona_silhouette, planted_recovery, seed_stability
 from personae.space.stability import (
     adjusted_rand_index,
     match_personas,
     procrustes_rotation,
     silhouette,
 )
+from personae.space.structure import persona_silhouette, planted_recovery, seed_stability
 
 __all__ = [
     "PCA", "CapBounds", "MixDrift", "adjusted_rand_index", "axis_summary", "clip_projection", "clip_step",

@@ -55,7 +55,7 @@ def seed_stability(model_a, model_b, users: np.ndarray, seed: int = 0) -> dict:
             continue  # both runs put every item in one persona: agreement by construction, no information
         ari.append(adjusted_rand_index(first, second))
         shuffled.append(adjusted_rand_index(first, rng.permutation(second)))
-    return {"users": int(len(users)), "matched_cosine": float(matched.mean()),
+    return {"users": len(users), "matched_cosine": float(matched.mean()),
             "random_pair_cosine": float(random_pair.mean()), "assignment_ari": float(np.mean(ari)),
             "shuffled_ari": float(np.mean(shuffled)), "per_user_matched_cosine": matched,
             "per_user_random_pair_cosine": random_pair}
@@ -79,7 +79,7 @@ def planted_recovery(model, true_cluster: np.ndarray, users: np.ndarray, seed: i
         null.append(adjusted_rand_index(truth, rng.permutation(assigned)))
         multi.append(len(np.unique(truth)) > 1)
     ari, null, multi = np.asarray(ari), np.asarray(null), np.asarray(multi)
-    return {"users": int(len(ari)), "ari": float(ari.mean()), "shuffled_ari": float(null.mean()),
+    return {"users": len(ari), "ari": float(ari.mean()), "shuffled_ari": float(null.mean()),
             "ari_multi_interest_users": float(ari[multi].mean()) if multi.any() else None,
             "ari_single_interest_users": float(ari[~multi].mean()) if (~multi).any() else None}
 
@@ -96,5 +96,5 @@ def persona_silhouette(vectors: np.ndarray, labels: list[str], seed: int = 0, sa
     if len(vectors) > sample:
         chosen = rng.choice(len(vectors), sample, replace=False)
         vectors, labels = vectors[chosen], labels[chosen]
-    return {"vectors": int(len(vectors)), "groups": int(len(np.unique(labels))),
+    return {"vectors": len(vectors), "groups": len(np.unique(labels)),
             "silhouette": silhouette(vectors, labels), "shuffled_silhouette": silhouette(vectors, rng.permutation(labels))}
