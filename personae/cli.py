@@ -1,11 +1,14 @@
 """The `personae` command: a thin shell that parses arguments, calls the library and prints.
 
-Every error from bad input is printed as one line on stderr (``personae: error: ...``) with a non-zero exit.
+Every error from bad input (the project's own :class:`DataError` and its subclasses) is printed as one line
+on stderr (``personae: error: ...``) with a non-zero exit. Any other exception is a bug and shows its
+traceback; ``PERSONAE_DEBUG=1`` shows the traceback of every error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -264,12 +267,6 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"personae: warning: {message}", file=sys.stderr)
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc) or type(exc).__name__
-
-
 def _cli_exceptions() -> tuple[type, type, type]:
     """(ClickException, Abort, Exit) as raised by the installed typer (recent typer bundles its own click)."""
     try:
@@ -296,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         print(f"personae: error: {exc.format_message()}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2) or 2)
-    except (DataError, ValueError, KeyError, OSError, RuntimeError) as exc:
-        print(f"personae: error: {_message(exc)}", file=sys.stderr)
+    except DataError as exc:
+        if os.environ.get("PERSONAE_DEBUG") == "1":
+            raise
+        print(f"personae: error: {exc}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
 

@@ -22,7 +22,7 @@ from personae.data.splits import Split, make_split
 from personae.evaluate.evaluator import EvaluationResult, evaluate
 from personae.models import model_class
 from personae.models.base import Recommender
-from personae.models.persistence import load_model
+from personae.models.persistence import check_same_events, events_fingerprint, load_model
 
 PROTOCOL_SUFFIX = "full"
 REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
@@ -101,7 +101,8 @@ def train_and_evaluate(source: DataSource, model_name: str, params: dict[str, An
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     seconds = time.perf_counter() - start
-    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed}
+    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed,
+                         "events": {"valid": events_fingerprint(split.valid), "test": events_fingerprint(split.test)}}
     return TrainedRun(model, split, evaluate(model, split), seconds)
 
 
@@ -122,6 +123,8 @@ def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
         raise DataError(f"{Path(path) / 'config.json'}: no field 'source'; cannot rebuild its test split")
     source = DataSource.from_dict(config["source"])
     split = make_split(load_source(source), config.get("split", "leave-last-out"), seed=config.get("seed", 0))
+    check_same_events(config, {"train": split.train, "valid": split.valid, "test": split.test},
+                      model.fitted_data, f"the data at {source.data or source.dataset}")
     if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:
         raise DataError(f"{path}: the data at {source.label()} no longer matches the saved model's id maps")
     result = evaluate(model, split)
@@ -190,12 +193,18 @@ def peak_rss_mb() -> float:
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically: a temporary file in the same folder, then rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    except OSError as exc:
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(payload, out, indent=2)
         os.replace(scratch, target)
+    except OSError as exc:
+        Path(scratch).unlink(missing_ok=True)
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise

@@ -34,10 +34,11 @@ def saved(tiny_split, tmp_path) -> Path:
     return path
 
 
-def _rewrite_checksums(path: Path) -> None:
-    """Make config.json agree with the files again, as an attacker or a careless edit might."""
-    config = json.loads((path / "config.json").read_text())
+def _rewrite_checksums(path: Path, config: dict | None = None) -> None:
+    """Make config.json (``config`` if given) agree with the files and itself again, as an attacker might."""
+    config = config or json.loads((path / "config.json").read_text())
     config["files"] = {name: persistence._sha256(path / name) for name in config["files"]}
+    config[persistence.CONFIG_SHA] = persistence.config_checksum(config)
     (path / "config.json").write_text(json.dumps(config))
 
 
@@ -82,14 +83,14 @@ def test_a_failed_save_leaves_neither_the_model_nor_scratch_files(tiny_split, tm
         raise OSError("disk full")
 
     monkeypatch.setattr(persistence, "save_file", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelFileError, match=r"cannot write the model \(disk full\)"):
         save_model(Popularity().fit(tiny_split.train), tmp_path / "model")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_save_over_an_existing_model_keeps_the_old_one(saved, tiny_split, monkeypatch):
     monkeypatch.setattr(persistence, "_write_json", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError):
+    with pytest.raises(ModelFileError):
         save_model(Popularity().fit(tiny_split.train), saved)
     assert load_model(saved).name == "ease"
     assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
@@ -142,7 +143,7 @@ def test_loading_a_config_of_another_format_is_refused(saved):
 def test_loading_a_config_naming_an_unknown_model_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["model"] = "nope"
-    (saved / "config.json").write_text(json.dumps(config))
+    _rewrite_checksums(saved, config)
     with pytest.raises(ModelFileError, match=r"config\.json: field 'model': unknown model 'nope'"):
         load_model(saved)
 
@@ -150,7 +151,7 @@ def test_loading_a_config_naming_an_unknown_model_is_refused(saved):
 def test_loading_options_that_do_not_fit_the_model_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["options"]["dim"] = 8  # ease has no 'dim'
-    (saved / "config.json").write_text(json.dumps(config))
+    _rewrite_checksums(saved, config)
     with pytest.raises(ModelFileError, match=r"field 'options' does not fit model 'ease'"):
         load_model(saved)
 

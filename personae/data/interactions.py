@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from personae.data.errors import UnknownIdError
+
 
 def sorted_ids(values: np.ndarray) -> np.ndarray:
     """Unique external ids as strings, in numeric order when every id is an integer, else lexicographic.
@@ -133,20 +135,20 @@ class Interactions:
         return np.asarray(self.csr.sum(axis=0)).ravel()
 
     def user_index(self, user_id: object) -> int:
-        """Index of an external user id; raises KeyError with the id when unknown."""
+        """Index of an external user id; raises UnknownIdError (a KeyError) naming the id when unknown."""
         if not self._user_index:
             self._user_index.update({uid: i for i, uid in enumerate(self.user_ids)})
         try:
             return self._user_index[str(user_id)]
         except KeyError:
-            raise KeyError(f"unknown user id '{user_id}'") from None
+            raise UnknownIdError(f"unknown user id '{user_id}'") from None
 
     def item_index(self, item_ids: list | np.ndarray) -> np.ndarray:
-        """Indices of external item ids; raises KeyError naming the first unknown id."""
+        """Indices of external item ids; raises UnknownIdError (a KeyError) naming the first unknown id."""
         wanted = np.asarray([str(i) for i in item_ids], dtype=object)
         found = pd.Index(self.item_ids).get_indexer(wanted)
         if (found < 0).any():
-            raise KeyError(f"unknown item id '{wanted[np.argmax(found < 0)]}'")
+            raise UnknownIdError(f"unknown item id '{wanted[np.argmax(found < 0)]}'")
         return found.astype(np.int64)
 
     def subset(self, mask: np.ndarray, name: str | None = None) -> Interactions:

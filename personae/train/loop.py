@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.data.negatives import NegativeSampler
 from personae.data.splits import validation_split
@@ -60,7 +61,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
     chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
     """
     if options.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
+        raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
     # Small embedding models spend more time synchronising threads than computing; on a shared 2-core
     # machine several threads per process made an epoch ~8x slower than one thread.
     previous_threads = torch.get_num_threads()
