@@ -114,6 +114,23 @@ class Interactions:
         np.cumsum(np.bincount(self.users, minlength=self.n_users), out=indptr[1:])
         return order, indptr
 
+    def without_repeats(self) -> tuple[Interactions, int]:
+        """(these events keeping only the last of each repeated (user, item) pair, the number dropped).
+
+        Last means latest in time, ties going to the later file row, as in :attr:`history_index`; kept events
+        stay in file row order. A repeat left in place could be a user's test target while an earlier copy
+        sits in train and masks it as seen, so that user could never score.
+        """
+        order, _ = self.history_index
+        pairs = self.users[order] * self.n_items + self.items[order]  # in (user, time, row) order
+        by_pair = np.argsort(pairs, kind="stable")  # keeps time order within a pair
+        grouped = pairs[by_pair]
+        is_last = np.append(grouped[1:] != grouped[:-1], True)
+        keep = np.zeros(len(self), dtype=bool)
+        keep[order[by_pair[is_last]]] = True
+        dropped = int(len(self) - keep.sum())
+        return (self.subset(keep) if dropped else self), dropped
+
     def user_history(self, user: int) -> np.ndarray:
         """Item indices of user index ``user``'s events, oldest first (ties in time keep file row order)."""
         order, indptr = self.history_index
