@@ -237,14 +237,12 @@ def _print_metrics(report: dict) -> None:
     if has_ci:
         table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
     for name, entry in report["models"].items():
-        std = entry.get("std", {})
         cells = []
         for column in columns:
             if column not in entry:
                 cells.append("-")
                 continue
-            value = f"{entry[column]:.4f}" if column != "train_seconds" else f"{entry[column]:.1f}"
-            cells.append(value + (f" ± {std[column]:.4f}" if column in std and column != "train_seconds" else ""))
+            cells.append(f"{entry[column]:.1f}" if column == "train_seconds" else experiment.mean_std(entry, column))
         if has_ci:
             ci = entry.get("vs_baseline")
             cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")

@@ -185,6 +185,14 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
     return {"dataset": source.label(), "protocol": f"{method}/{PROTOCOL_SUFFIX}", "models": per_model}
 
 
+def mean_std(entry: dict[str, Any], metric: str) -> str:
+    """``0.1234 ± 0.0100`` for a benchmark entry; the mean alone when it comes from one seed (no spread)."""
+    text = f"{entry[metric]:.4f}"
+    if len(entry.get("seeds", ())) > 1 and metric in entry.get("std", {}):
+        text += f" ± {entry['std'][metric]:.4f}"
+    return text
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
