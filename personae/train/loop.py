@@ -53,6 +53,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """(negative sampling, epoch order): two independent streams spawned from one seed.
+
+    Two generators seeded with the same integer would draw the same numbers, tying each epoch's order to the
+    negatives drawn beside it.
+    """
+    sampling, order = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(sampling), np.random.default_rng(order)
+
+
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
                   seed: int) -> TrainReport:
     """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
@@ -75,8 +85,8 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
     network: torch.nn.Module = model.network_
     loss_fn = LOSSES[options.loss]
-    sampler = NegativeSampler(train.csr, seed=seed)
-    rng = np.random.default_rng(seed)
+    sampling_rng, rng = random_streams(seed)
+    sampler = NegativeSampler(train.csr, seed=sampling_rng)
     optimizer = torch.optim.Adam(network.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     split = validation_split(train, valid) if valid is not None and len(valid) else None
     users_all = torch.as_tensor(train.users)
