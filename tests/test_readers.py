@@ -253,8 +253,8 @@ def test_a_parquet_list_column_is_refused_in_one_line_through_the_cli(tmp_path, 
                    "--model", "pop", "--out", str(tmp_path / "model")])
     err = capsys.readouterr().err
     assert status != 0
-    assert err.splitlines() == [f"personae: error: {path}, line 1, column 'i': holds a list (a Parquet list "
-                                f"column?); expected one value per row"]
+    message = f"{path}, line 1, column 'i': holds a list (a Parquet list column?); expected one value per row"
+    assert err.splitlines() == [f"personae: error: {message}"]
 
 
 def test_parquet_list_genres_in_an_item_file_are_read_as_genres(tmp_path):

@@ -13,11 +13,10 @@ import json
 import os
 import shutil
 import tempfile
+import types
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-
-import types
 
 import numpy as np
 import pandas as pd
