@@ -119,10 +119,17 @@ def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
     """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
     model = load_model(path)
     config = model.saved_config_
+    where = Path(path) / "config.json"
     if "source" not in config:
-        raise DataError(f"{Path(path) / 'config.json'}: no field 'source'; cannot rebuild its test split")
-    source = DataSource.from_dict(config["source"])
-    split = make_split(load_source(source), config.get("split", "leave-last-out"), seed=config.get("seed", 0))
+        raise DataError(f"{where}: no field 'source'; cannot rebuild its test split")
+    method, seed = config.get("split", "leave-last-out"), config.get("seed", 0)
+    if not isinstance(method, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        raise DataError(f"{where}: fields 'split' and 'seed' must be a string and an integer, got {method!r}, {seed!r}")
+    try:
+        source = DataSource.from_dict(config["source"])
+    except DataError as exc:
+        raise DataError(f"{where}: field 'source': {exc}") from None
+    split = make_split(load_source(source), method, seed=seed)
     check_same_events(config, {"train": split.train, "valid": split.valid, "test": split.test},
                       model.fitted_data, f"the data at {source.data or source.dataset}")
     if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:

@@ -296,3 +296,11 @@ def test_a_single_seed_table_shows_no_spread(events_csv, capsys):
 def test_a_table_over_two_seeds_shows_the_spread(events_csv, capsys):
     status, out, _ = _run(capsys, ["benchmark", *_data_args(events_csv), "--models", "pop", "--seeds", "0,1"])
     assert status == 0 and "± 0.0000" in out  # pop is deterministic: no spread over seeds, shown as such
+
+
+def test_a_saved_source_of_the_wrong_type_is_one_error_line(trained, capsys):
+    config = json.loads((trained / "config.json").read_text())
+    config["source"]["user_col"] = 3
+    _reseal(trained, config)
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    _assert_one_error_line(status, err, "field 'source': field 'user_col' must be text or null, got 3")

@@ -198,3 +198,39 @@ def test_a_config_whose_checksums_leave_out_a_file_is_refused(saved):
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"field 'files' must give the SHA-256 of weights\.safetensors"):
         load_model(saved)
+
+
+def test_id_maps_missing_a_key_are_refused_in_one_line(saved):
+    id_maps = json.loads((saved / "id_maps.json").read_text())
+    del id_maps["user_ids"]
+    (saved / "id_maps.json").write_text(json.dumps(id_maps))
+    _rewrite_checksums(saved)
+    with pytest.raises(ModelFileError, match=r"id_maps\.json: missing field 'user_ids'"):
+        load_model(saved)
+
+
+def test_weights_missing_the_training_events_are_refused_in_one_line(saved):
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(saved / "weights.safetensors"))
+    del arrays["train.users"]
+    save_file(arrays, str(saved / "weights.safetensors"))
+    _rewrite_checksums(saved)
+    with pytest.raises(ModelFileError, match=r"weights\.safetensors: missing array 'train\.users'"):
+        load_model(saved)
+
+
+def test_a_saved_model_keeps_the_digest_of_its_training_events(saved, tiny_split):
+    config = json.loads((saved / "config.json").read_text())
+    assert config["events"]["train"] == persistence.events_fingerprint(tiny_split.train)
+    assert config["events"]["train"]["events"] == len(tiny_split.train)
+
+
+def test_the_events_digest_follows_the_events_not_the_index_maps(make_data):
+    events = [("a", 1, 1), ("b", 2, 2)]
+    alone = make_data(events)
+    with_more = make_data([("0", 0, 0), *events])  # other id maps: user "0" and item 0 come first
+    same_events = with_more.subset(np.array([False, True, True]))
+    changed = make_data([("a", 1, 1), ("b", 3, 2)])
+    assert persistence.events_fingerprint(same_events) == persistence.events_fingerprint(alone)
+    assert persistence.events_fingerprint(changed) != persistence.events_fingerprint(alone)
