@@ -124,7 +124,7 @@ def benchmark(
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
-    names = [m.strip() for m in models.split(",") if m.strip()]
+    names = [m.strip() for m in models.split(",") if m.strip()] or [models]  # nothing given: an unknown model
     for name in names:
         model_class(name)
     seed_list = _int_list(seeds, "--seeds")
@@ -222,9 +222,12 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the 
 # --- helpers -------------------------------------------------------------------------------------------
 def _int_list(text: str, option: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise DataError(f"{option} {text}: expected comma-separated integers") from None
+        values = []
+    if not values:
+        raise DataError(f"{option} {text}: expected comma-separated integers")
+    return values
 
 
 def _print_metrics(report: dict) -> None:

@@ -304,3 +304,9 @@ def test_a_saved_source_of_the_wrong_type_is_one_error_line(trained, capsys):
     _reseal(trained, config)
     status, _, err = _run(capsys, ["evaluate", str(trained)])
     _assert_one_error_line(status, err, "field 'source': field 'user_col' must be text or null, got 3")
+
+
+def test_an_out_of_range_training_option_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "bpr", "--dim", "-1",
+                                   "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "dim must be at least 1, got -1")

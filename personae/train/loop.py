@@ -37,6 +37,15 @@ class TrainOptions:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads while training (1 is fastest at ml-100k size)"})
 
+    def __post_init__(self) -> None:
+        """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
+        at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
+                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1}
+        for name, low in at_least.items():
+            value = getattr(self, name, low)
+            if isinstance(value, (int, float)) and value < low:
+                raise OptionError(f"{name} must be at least {low}, got {value}")
+
 
 @dataclass
 class TrainReport:
