@@ -1,11 +1,14 @@
 """The `personae` command: a thin shell that parses arguments, calls the library and prints.
 
-Every error from bad input is printed as one line on stderr (``personae: error: ...``) with a non-zero exit.
+Every error from bad input (the project's own :class:`DataError` and its subclasses) is printed as one line
+on stderr (``personae: error: ...``) with a non-zero exit. Any other exception is a bug and shows its
+traceback; ``PERSONAE_DEBUG=1`` shows the traceback of every error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -122,7 +125,7 @@ def benchmark(
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
-    names = [m.strip() for m in models.split(",") if m.strip()]
+    names = [m.strip() for m in models.split(",") if m.strip()] or [models]  # nothing given: an unknown model
     for name in names:
         model_class(name)
     seed_list = _int_list(seeds, "--seeds")
@@ -236,9 +239,12 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the 
 # --- helpers -------------------------------------------------------------------------------------------
 def _int_list(text: str, option: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise DataError(f"{option} {text}: expected comma-separated integers") from None
+        values = []
+    if not values:
+        raise DataError(f"{option} {text}: expected comma-separated integers")
+    return values
 
 
 def _print_metrics(report: dict) -> None:
@@ -251,14 +257,12 @@ def _print_metrics(report: dict) -> None:
     if has_ci:
         table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
     for name, entry in report["models"].items():
-        std = entry.get("std", {})
         cells = []
         for column in columns:
             if column not in entry:
                 cells.append("-")
                 continue
-            value = f"{entry[column]:.4f}" if column != "train_seconds" else f"{entry[column]:.1f}"
-            cells.append(value + (f" ± {std[column]:.4f}" if column in std and column != "train_seconds" else ""))
+            cells.append(f"{entry[column]:.1f}" if column == "train_seconds" else experiment.mean_std(entry, column))
         if has_ci:
             ci = entry.get("vs_baseline")
             cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
@@ -279,12 +283,6 @@ _mount_optional_apps()
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"personae: warning: {message}", file=sys.stderr)
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc) or type(exc).__name__
 
 
 def _cli_exceptions() -> tuple[type, type, type]:
@@ -313,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         print(f"personae: error: {exc.format_message()}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2) or 2)
-    except (DataError, ValueError, KeyError, OSError, RuntimeError) as exc:
-        print(f"personae: error: {_message(exc)}", file=sys.stderr)
+    except DataError as exc:
+        if os.environ.get("PERSONAE_DEBUG") == "1":
+            raise
+        print(f"personae: error: {exc}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
 

@@ -21,7 +21,7 @@ from personae.evaluate.evaluator import EvaluationResult, evaluate
 from personae.files import write_text_atomic
 from personae.models import model_class
 from personae.models.base import Recommender
-from personae.models.persistence import load_model
+from personae.models.persistence import check_same_events, events_fingerprint, load_model
 
 PROTOCOL_SUFFIX = "full"
 REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
@@ -100,7 +100,8 @@ def train_and_evaluate(source: DataSource, model_name: str, params: dict[str, An
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     seconds = time.perf_counter() - start
-    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed}
+    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed,
+                         "events": {"valid": events_fingerprint(split.valid), "test": events_fingerprint(split.test)}}
     return TrainedRun(model, split, evaluate(model, split), seconds)
 
 
@@ -117,10 +118,19 @@ def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
     """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
     model = load_model(path)
     config = model.saved_config_
+    where = Path(path) / "config.json"
     if "source" not in config:
-        raise DataError(f"{Path(path) / 'config.json'}: no field 'source'; cannot rebuild its test split")
-    source = DataSource.from_dict(config["source"])
-    split = make_split(load_source(source), config.get("split", "leave-last-out"), seed=config.get("seed", 0))
+        raise DataError(f"{where}: no field 'source'; cannot rebuild its test split")
+    method, seed = config.get("split", "leave-last-out"), config.get("seed", 0)
+    if not isinstance(method, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        raise DataError(f"{where}: fields 'split' and 'seed' must be a string and an integer, got {method!r}, {seed!r}")
+    try:
+        source = DataSource.from_dict(config["source"])
+    except DataError as exc:
+        raise DataError(f"{where}: field 'source': {exc}") from None
+    split = make_split(load_source(source), method, seed=seed)
+    check_same_events(config, {"train": split.train, "valid": split.valid, "test": split.test},
+                      model.fitted_data, f"the data at {source.data or source.dataset}")
     if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:
         raise DataError(f"{path}: the data at {source.label()} no longer matches the saved model's id maps")
     result = evaluate(model, split)
@@ -179,6 +189,14 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
             per_model[name]["vs_baseline"] = {"baseline": reference, **paired_bootstrap(diff)}
     method = next(iter(splits.values())).method
     return {"dataset": source.label(), "protocol": f"{method}/{PROTOCOL_SUFFIX}", "models": per_model}
+
+
+def mean_std(entry: dict[str, Any], metric: str) -> str:
+    """``0.1234 ± 0.0100`` for a benchmark entry; the mean alone when it comes from one seed (no spread)."""
+    text = f"{entry[metric]:.4f}"
+    if len(entry.get("seeds", ())) > 1 and metric in entry.get("std", {}):
+        text += f" ± {entry['std'][metric]:.4f}"
+    return text
 
 
 def peak_rss_mb() -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from personae.data.errors import DataError, OptionError
 from personae.data.interactions import Interactions
 
 
@@ -39,9 +40,9 @@ def planted_interests(
     """
     low, high = (interests_per_user, interests_per_user) if isinstance(interests_per_user, int) else interests_per_user
     if not 1 <= low <= high <= n_clusters:
-        raise ValueError(f"interests_per_user must be in 1..n_clusters={n_clusters}, got {interests_per_user}")
+        raise OptionError(f"interests_per_user must be in 1..n_clusters={n_clusters}, got {interests_per_user}")
     if not high <= events_per_user <= low * items_per_cluster:
-        raise ValueError(
+        raise OptionError(
             f"events_per_user must be in {high}..{low * items_per_cluster} "
             f"(interests_per_user..interests_per_user * items_per_cluster), got {events_per_user}"
         )
@@ -90,5 +91,5 @@ def planted_interests(
 def cluster_of_item(data: Interactions) -> np.ndarray:
     """(n_items,) planted cluster index of each item index, read from ``item_info.genres`` (``cluster<c>``)."""
     if data.item_info is None or "genres" not in data.item_info:
-        raise ValueError(f"{data.name}: no item_info.genres; cluster_of_item needs data from planted_interests")
+        raise DataError(f"{data.name}: no item_info.genres; cluster_of_item needs data from planted_interests")
     return np.asarray([int(g[0].removeprefix("cluster")) for g in data.item_info["genres"]], dtype=np.int64)

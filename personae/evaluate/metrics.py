@@ -12,10 +12,25 @@ BEYOND_METRICS = ("coverage", "ild", "novelty")
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """(batch, n_items) scores -> (batch, k) item indices, best first; ties go to the lower item index."""
-    k = min(k, scores.shape[1])
-    # A stable sort on the negated scores keeps equal scores in index order.
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    """(batch, n_items) scores -> (batch, k) item indices, best first; ties go to the lower item index.
+
+    A partial sort: ``argpartition`` finds each row's k-th best score; every item above it, and the
+    lowest-indexed items equal to it, make exactly k candidates, and only those are sorted (stably, so equal
+    scores keep index order). The result equals a full stable sort cut at k.
+    """
+    n_items = scores.shape[1]
+    k = min(k, n_items)
+    if k <= 0 or k == n_items or np.isnan(scores).any():  # NaN equals nothing, so no cut-off: sort it all
+        return np.argsort(-scores, axis=1, kind="stable")[:, :max(k, 0)]
+    negated = -scores  # ascending order of negated scores = best first
+    cut = np.take_along_axis(negated, np.argpartition(negated, k - 1, axis=1)[:, k - 1:k], axis=1)  # (batch, 1)
+    above = negated < cut
+    tied = negated == cut
+    room = k - above.sum(axis=1, keepdims=True)  # places left for items tied at the cut-off
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))  # exactly k per row
+    candidates = np.nonzero(chosen)[1].reshape(-1, k)  # (batch, k) in index order
+    order = np.argsort(np.take_along_axis(negated, candidates, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(candidates, order, axis=1)
 
 
 def accuracy_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, np.ndarray]:

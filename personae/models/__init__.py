@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from personae.data.errors import DataError
 from personae.models.ampcf import AMPCF
 from personae.models.base import Explanation, PersonaMix, Recommendations, Recommender
 from personae.models.bpr import BPR
@@ -18,7 +19,7 @@ def model_class(name: str) -> type[Recommender]:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})") from None
+        raise DataError(f"unknown model '{name}' (known: {', '.join(MODELS)})") from None
 
 
 __all__ = ["MODELS", "Explanation", "PersonaMix", "Recommendations", "Recommender", "model_class"]

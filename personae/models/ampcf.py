@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
@@ -59,9 +60,9 @@ class AMPCFOptions(TorchOptions):
         try:
             value = int(self.personas)
         except (TypeError, ValueError):
-            raise ValueError(f"personas must be a positive integer or 'auto', got {self.personas!r}") from None
+            raise OptionError(f"personas must be a positive integer or 'auto', got {self.personas!r}") from None
         if value < 1:
-            raise ValueError(f"personas must be a positive integer or 'auto', got {value}")
+            raise OptionError(f"personas must be a positive integer or 'auto', got {value}")
         return value
 
 
@@ -188,7 +189,7 @@ class AMPCF(TorchRecommender):
         if o.persona_source == "history":
             history = torch.as_tensor(history_matrix(train, o.max_history))
         elif o.persona_source != "embedding":
-            raise ValueError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
+            raise OptionError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
         network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
                                       o.separate_keys, o.dropout, history=history, recency=o.recency,
                                       diversity=o.diversity)

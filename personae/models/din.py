@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation
 from personae.models.history import history_matrix
@@ -57,9 +58,9 @@ class DeepInterestNetwork(nn.Module):
     def __init__(self, history: np.ndarray, n_items: int, options: DINOptions) -> None:
         super().__init__()
         if options.attention not in ("mlp", "uniform"):
-            raise ValueError(f"din: attention must be 'mlp' or 'uniform', got {options.attention!r}")
+            raise OptionError(f"din: attention must be 'mlp' or 'uniform', got {options.attention!r}")
         if options.scorer not in ("dot", "mlp"):
-            raise ValueError(f"din: scorer must be 'dot' or 'mlp', got {options.scorer!r}")
+            raise OptionError(f"din: scorer must be 'dot' or 'mlp', got {options.scorer!r}")
         dim, hidden = options.dim, options.attention_hidden
         self.n_items, self.options = n_items, options
         self.register_buffer("history", torch.as_tensor(history, dtype=torch.long))  # (n_users, L)

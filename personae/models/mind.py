@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
 from personae.models.din import candidate_mask
@@ -50,7 +51,7 @@ class SelfAttentiveInterests(nn.Module):
     def __init__(self, history: np.ndarray, n_items: int, options: MINDOptions) -> None:
         super().__init__()
         if options.interests < 1:
-            raise ValueError(f"mind: interests must be >= 1, got {options.interests}")
+            raise OptionError(f"mind: interests must be >= 1, got {options.interests}")
         dim, length = options.dim, history.shape[1]
         self.n_items, self.options = n_items, options
         self.register_buffer("history", torch.as_tensor(history, dtype=torch.long))  # (n_users, L)
