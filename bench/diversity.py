@@ -5,6 +5,8 @@ Four top-10 lists per user:
   bpr                 bpr's plain ranking (defaults)
   bpr+mmr             bpr re-ranked by MMR (genre Jaccard), lambda tuned on VALIDATION so that its validation
                       NDCG@10 (seed mean) is closest to ampcf's
+  bpr+mmr ild-matched the same, lambda tuned so that its validation ild@10 is closest to the proportional list's:
+                      what re-ranking costs in NDCG to buy that diversity
   ampcf proportional  slots shared out among ampcf's personas by prior weight (largest remainder)
 Measured on test: NDCG@10 (the one evaluator), ild@10, coverage@10, genres per list, persona share (ampcf's
 personas of the same seed read every list) and calibration (JS distance of list vs history genre mix).
@@ -28,7 +30,7 @@ from results_md import machine, replace_section, stamp
 
 from personae.data import load_dataset
 from personae.data.splits import Split, leave_last_out
-from personae.evaluate import evaluate
+from personae.evaluate import EvaluationResult, evaluate
 from personae.evaluate.evaluator import seen_items
 from personae.evaluate.metrics import (
     calibration_distance,
@@ -41,7 +43,6 @@ from personae.evaluate.rerank import (
     FixedLists,
     masked_scores,
     mmr_lists,
-    plain_lists,
     proportional_lists,
     winning_personas,
 )
@@ -51,14 +52,15 @@ from personae.models.persistence import load_model
 
 HERE = Path(__file__).parent
 K = 10
-LAMBDAS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
+# coarse over [0, 0.9], fine near 1 where MMR's small steps in diversity happen
+LAMBDAS = tuple(float(x) for x in np.round(np.r_[np.arange(0.0, 0.9, 0.1), np.arange(0.9, 1.0001, 0.01)], 2))
 CANDIDATES = 100  # MMR re-ranks each user's top 100 unseen items
-LISTS = ("ampcf", "bpr", "bpr+mmr", "ampcf proportional")
+LISTS = ("ampcf", "bpr", "bpr+mmr", "bpr+mmr ild-matched", "ampcf proportional")
 PER_USER = ("ndcg@10", "ild@10", "genres@10", "persona_share@10", "calibration_js@10")
 HIGHER_IS_BETTER = {"ndcg@10": True, "ild@10": True, "genres@10": True, "persona_share@10": True,
                     "calibration_js@10": False}
 COMPARISONS = (("ampcf", "bpr+mmr"), ("ampcf", "bpr"), ("ampcf proportional", "ampcf"),
-               ("ampcf proportional", "bpr+mmr"))
+               ("ampcf proportional", "bpr+mmr"), ("ampcf proportional", "bpr+mmr ild-matched"))
 
 
 def fitted(name: str, seed: int, split: Split, cache: Path) -> Recommender:
@@ -73,30 +75,45 @@ def fitted(name: str, seed: int, split: Split, cache: Path) -> Recommender:
     return model
 
 
-def build_lists(models: dict[str, Recommender], split: Split, part: str, lam: float) -> dict[str, np.ndarray]:
-    """(n_users, K) item indices of every list, for rankings of ``part`` ('valid' or 'test')."""
+def build_lists(models: dict[str, Recommender], split: Split, part: str,
+                mmr_lambdas: dict[str, float]) -> dict[str, np.ndarray]:
+    """(n_users, K) item indices of every list, for rankings of ``part`` ('valid' or 'test').
+
+    ``mmr_lambdas`` names the bpr+MMR lists to build and gives each its lambda.
+    """
     users = np.arange(split.train.n_users)
     seen = seen_items(split, part)
     genres = split.train.genre_onehot[0]
     ampcf_scores, bpr_scores = (masked_scores(models[n], users, seen) for n in ("ampcf", "bpr"))
-    return {
-        "ampcf": top_k(ampcf_scores, K),
-        "bpr": top_k(bpr_scores, K),
-        "bpr+mmr": mmr_lists(bpr_scores, genres, K, lam, CANDIDATES),
-        "ampcf proportional": proportional_lists(models["ampcf"], users, seen, K),
-    }
+    lists = {"ampcf": top_k(ampcf_scores, K), "bpr": top_k(bpr_scores, K),
+             "ampcf proportional": proportional_lists(models["ampcf"], users, seen, K)}
+    for name, lam in mmr_lambdas.items():
+        lists[name] = mmr_lists(bpr_scores, genres, K, lam, CANDIDATES)
+    return lists
 
 
-def ndcg(lists: np.ndarray, split: Split, part: str) -> float:
-    return evaluate(FixedLists(lists, split.train.n_items), split, part, ks=(K,), beyond_accuracy=False).metrics["ndcg@10"]
+def valid_result(lists: np.ndarray, split: Split) -> EvaluationResult:
+    """Validation metrics of one list builder, from the one evaluator."""
+    return evaluate(FixedLists(lists, split.train.n_items), split, "valid", ks=(K,))
 
 
-def validation_curve(model: Recommender, split: Split) -> dict[float, float]:
-    """Validation NDCG@10 of MMR-re-ranked lists at every lambda of the grid."""
+def valid_metrics(lists: np.ndarray, split: Split) -> tuple[float, float]:
+    """Validation (NDCG@10, ild@10) of one list builder."""
+    metrics = valid_result(lists, split).metrics
+    return metrics["ndcg@10"], metrics["ild@10"]
+
+
+def validation_curve(model: Recommender, split: Split) -> dict[float, tuple[float, float]]:
+    """Validation (NDCG@10, ild@10) of bpr+MMR lists at every lambda of the grid."""
     users = np.arange(split.train.n_users)
     scores = masked_scores(model, users, seen_items(split, "valid"))
     genres = split.train.genre_onehot[0]
-    return {float(lam): ndcg(mmr_lists(scores, genres, K, lam, CANDIDATES), split, "valid") for lam in LAMBDAS}
+    return {float(lam): valid_metrics(mmr_lists(scores, genres, K, lam, CANDIDATES), split) for lam in LAMBDAS}
+
+
+def closest(curve: dict[float, float], target: float) -> float:
+    """The lambda whose value is closest to ``target``; ties go to the milder re-ranking (larger lambda)."""
+    return min(curve, key=lambda lam: (abs(curve[lam] - target), -lam))
 
 
 def measure(lists: np.ndarray, split: Split, instrument: Recommender) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
@@ -133,27 +150,31 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
     split = leave_last_out(load_dataset("ml-100k"))
     models = {seed: {name: fitted(name, seed, split, cache) for name in ("ampcf", "bpr")} for seed in seeds}
 
-    # --- lambda on validation: bpr+MMR's validation NDCG@10 closest to ampcf's (seed means) -------------
-    everyone, seen_valid = np.arange(split.train.n_users), seen_items(split, "valid")
-    target = float(np.mean([ndcg(plain_lists(models[s]["ampcf"], everyone, seen_valid, K), split, "valid")
-                            for s in seeds]))
+    # --- lambda on validation (seed means): matched to ampcf's NDCG@10, and to the proportional list's ild@10 ---
+    valid = {seed: build_lists(models[seed], split, "valid", {}) for seed in seeds}
+    target_ndcg = float(np.mean([valid_metrics(valid[s]["ampcf"], split)[0] for s in seeds]))
+    target_ild = float(np.mean([valid_metrics(valid[s]["ampcf proportional"], split)[1] for s in seeds]))
     curves = [validation_curve(models[s]["bpr"], split) for s in seeds]
-    curve = {lam: float(np.mean([c[lam] for c in curves])) for lam in curves[0]}
-    lam = min(curve, key=lambda x: (abs(curve[x] - target), -x))  # ties: the milder re-ranking
-    print(f"validation ndcg@10: ampcf {target:.4f}; bpr+mmr at lambda {lam}: {curve[lam]:.4f}", flush=True)
+    ndcg_curve = {lam: float(np.mean([c[lam][0] for c in curves])) for lam in curves[0]}
+    ild_curve = {lam: float(np.mean([c[lam][1] for c in curves])) for lam in curves[0]}
+    lambdas = {"bpr+mmr": closest(ndcg_curve, target_ndcg), "bpr+mmr ild-matched": closest(ild_curve, target_ild)}
+    print(f"validation: ampcf ndcg@10 {target_ndcg:.4f}, proportional ild@10 {target_ild:.4f}; lambdas {lambdas}",
+          flush=True)
 
     # --- test ---------------------------------------------------------------------------------------------
     per_seed: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in LISTS}
     coverages: dict[str, list[float]] = {name: [] for name in LISTS}
-    valid_ndcg: dict[str, list[float]] = {name: [] for name in LISTS}
+    valid_ndcg: dict[str, list[np.ndarray]] = {name: [] for name in LISTS}  # per user, per seed
     for seed in seeds:
-        lists = build_lists(models[seed], split, "test", lam)
-        valid_lists = build_lists(models[seed], split, "valid", lam)
+        lists = build_lists(models[seed], split, "test", lambdas)
+        bpr_valid = masked_scores(models[seed]["bpr"], np.arange(split.train.n_users), seen_items(split, "valid"))
+        for name, lam in lambdas.items():
+            valid[seed][name] = mmr_lists(bpr_valid, split.train.genre_onehot[0], K, lam, CANDIDATES)
         for name in LISTS:
             users, per_user, cover = measure(lists[name], split, models[seed]["ampcf"])
             per_seed[name].append(per_user)
             coverages[name].append(cover)
-            valid_ndcg[name].append(ndcg(valid_lists[name], split, "valid"))
+            valid_ndcg[name].append(valid_result(valid[seed][name], split).per_user["ndcg@10"])
         print(f"seed {seed}: " + ", ".join(f"{n} {per_seed[n][-1]['ndcg@10'].mean():.4f}" for n in LISTS), flush=True)
 
     # per-user values averaged over seeds (same test users under every seed: leave-last-out is deterministic)
@@ -162,7 +183,7 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
     for name in LISTS:
         seed_means = {m: [float(np.nanmean(p[m])) for p in per_seed[name]] for m in PER_USER}
         seed_means["coverage@10"] = coverages[name]
-        seed_means["valid ndcg@10"] = valid_ndcg[name]
+        seed_means["valid ndcg@10"] = [float(np.mean(v)) for v in valid_ndcg[name]]
         table.append({"list": name, **{m: float(np.mean(v)) for m, v in seed_means.items()}})
         std[name] = {m: float(np.std(v)) for m, v in seed_means.items()}
     comparisons = {}
@@ -172,6 +193,9 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
             diff = averaged[a][m] - averaged[b][m]
             ci = paired_bootstrap(diff[np.isfinite(diff)])
             entry[m] = {**ci, "verdict": verdict(ci, HIGHER_IS_BETTER[m])}
+        valid_diff = np.mean(valid_ndcg[a], axis=0) - np.mean(valid_ndcg[b], axis=0)
+        entry["valid ndcg@10"] = {**paired_bootstrap(valid_diff)}
+        entry["valid ndcg@10"]["verdict"] = verdict(entry["valid ndcg@10"], True)
         comparisons[f"{a} - {b}"] = entry
     proportional_wins = all(beats(comparisons[f"ampcf proportional - {b}"]) for b in ("ampcf", "bpr+mmr"))
     return {
@@ -181,8 +205,10 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
         "summary": {
             "dataset": "ml-100k", "protocol": "leave-last-out/full", "seeds": seeds, "k": K,
             "machine": machine() + " (2 cores, 24 GiB, shared with other jobs)", "date": date.today().isoformat(),
-            "mmr_lambda": lam, "mmr_candidates": CANDIDATES,
-            "valid_ndcg@10_target_ampcf": target, "valid_ndcg@10_bpr_mmr_by_lambda": curve,
+            "mmr_lambda": lambdas["bpr+mmr"], "mmr_lambda_ild_matched": lambdas["bpr+mmr ild-matched"],
+            "mmr_candidates": CANDIDATES,
+            "valid_ndcg@10_target_ampcf": target_ndcg, "valid_ild@10_target_proportional": target_ild,
+            "valid_ndcg@10_bpr_mmr_by_lambda": ndcg_curve, "valid_ild@10_bpr_mmr_by_lambda": ild_curve,
             "std_over_seeds": std, "comparisons": comparisons,
             "beats_rule": "not worse on ndcg@10, better on >= 1 of ild/genres/persona share/calibration, worse on none",
             "proportional_beats_both": proportional_wins,
@@ -201,12 +227,15 @@ def markdown(report: dict) -> str:
     seeds = ",".join(map(str, s["seeds"]))
     lines = [
         "## Diversity without re-ranking (issue 7, part 3): ampcf vs bpr vs bpr+MMR on ml-100k", "",
-        stamp(report["command"]).replace("torch CPU", "torch CPU; shared with other jobs"), "",
+        stamp(report["command"]).replace("torch CPU", "torch CPU; shared with other jobs"),
         (f"Leave-last-out, full ranking, top-10 lists, {s['test_users']} test users, seeds {seeds} (mean ± std over "
         "seeds). Both models use their defaults. `bpr+mmr` re-ranks bpr's top "
         f"{s['mmr_candidates']} by MMR with genre-Jaccard similarity; λ = {s['mmr_lambda']} was chosen on "
         f"validation so that its validation NDCG@10 ({s['valid_ndcg@10_bpr_mmr_by_lambda'][s['mmr_lambda']]:.4f}) "
-        f"is closest to ampcf's ({s['valid_ndcg@10_target_ampcf']:.4f}). `ampcf proportional` shares the 10 slots "
+        f"is closest to ampcf's ({s['valid_ndcg@10_target_ampcf']:.4f}); `bpr+mmr ild-matched` uses "
+         f"λ = {s['mmr_lambda_ild_matched']}, chosen so that its validation ild@10 "
+         f"({s['valid_ild@10_bpr_mmr_by_lambda'][s['mmr_lambda_ild_matched']]:.4f}) is closest to the proportional "
+         f"list's ({s['valid_ild@10_target_proportional']:.4f}). `ampcf proportional` shares the 10 slots "
         "among the user's ampcf personas by prior weight (largest remainder), each persona filling its slots "
         "with its own best items, then orders them by ampcf's score. Persona share reads every list through "
         "ampcf's personas (same seed): the share of the user's kept personas that win at least one item. "
@@ -219,13 +248,15 @@ def markdown(report: dict) -> str:
     for row in report["table"]:
         std = s["std_over_seeds"][row["list"]]
         lines.append(f"| {row['list']} | " + " | ".join(f"{row[m]:.4f} ± {std[m]:.4f}" for m, _ in COLUMNS) + " |")
-    lines += ["", ("Paired differences over test users (per-user values averaged over seeds), 95% bootstrap CI; "
-              "a CI that includes zero is reported as no difference:"), "",
-              "| comparison | " + " | ".join(label for m, label in COLUMNS if m in PER_USER) + " |",
-              "|---|" + "---|" * len(PER_USER)]
+    compared = (*PER_USER, "valid ndcg@10")
+    lines += ["", ("Paired differences over users (per-user values averaged over seeds; test users, and "
+                   "validation users for the last column), 95% bootstrap CI; a CI that includes zero is reported as "
+                   "no difference:"), "",
+              "| comparison | " + " | ".join(label for m, label in COLUMNS if m in compared) + " |",
+              "|---|" + "---|" * len(compared)]
     for name, entry in s["comparisons"].items():
         cells = [f"{entry[m]['diff']:+.4f} [{entry[m]['ci_low']:+.4f}, {entry[m]['ci_high']:+.4f}] "
-                 f"{entry[m]['verdict']}" for m in PER_USER]
+                 f"{entry[m]['verdict']}" for m in compared]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", reading(report)]
     return "\n".join(lines)
@@ -241,11 +272,18 @@ def reading(report: dict) -> str:
         return "; ".join(f"{names[m]} {entry[m]['verdict']}" for m in PER_USER)
 
     verdict_words = "beats" if s["proportional_beats_both"] else "does not beat"
-    return ("Reading (for the first list of each pair; better = higher NDCG, ild, genres and persona share, lower "
+    table = {row["list"]: row for row in report["table"]}
+    no_rerank = ("λ = 1 means no re-ranking: bpr's validation NDCG@10 is already below ampcf's and no λ < 1 "
+                 "brings it closer, so bpr+MMR at the same NDCG@10 is plain bpr. " if s["mmr_lambda"] == 1.0 else "")
+    on_valid = s["comparisons"]["ampcf proportional - ampcf"]["valid ndcg@10"]["verdict"]
+    validation = (f"On validation the proportional list's NDCG@10 is {table['ampcf proportional']['valid ndcg@10']:.4f} "
+                  f"against ampcf's {table['ampcf']['valid ndcg@10']:.4f} ({on_valid}). ")
+    return (no_rerank + validation +"Reading (for the first list of each pair; better = higher NDCG, ild, genres and persona share, lower "
             f"calibration distance). ampcf vs bpr+MMR: {says('ampcf - bpr+mmr')}. ampcf vs plain bpr: "
             f"{says('ampcf - bpr')}. Persona-proportional vs ampcf: {says('ampcf proportional - ampcf')}. "
-            f"Persona-proportional vs bpr+MMR: {says('ampcf proportional - bpr+mmr')}. By the rule "
-            f"({s['beats_rule']}), the persona-proportional list {verdict_words} both.")
+            f"Persona-proportional vs bpr+MMR: {says('ampcf proportional - bpr+mmr')}. Persona-proportional vs "
+            f"bpr+MMR at the same validation ild@10: {says('ampcf proportional - bpr+mmr ild-matched')}. By the rule "
+            f"({s['beats_rule']}), the persona-proportional list {verdict_words} both ampcf and bpr+MMR.")
 
 
 def main() -> None:
