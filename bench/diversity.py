@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from results_md import machine, replace_section, stamp
+from results_md import git_revision, machine, replace_section, stamp
 
 from personae.data import load_dataset
 from personae.data.splits import Split, leave_last_out
@@ -214,6 +214,7 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
             "beats_rule": "not worse on ndcg@10, better on >= 1 of ild/genres/persona share/calibration, worse on none",
             "proportional_beats_both": proportional_wins,
             "test_users": len(users),
+            "revision": git_revision(),  # the code that trained the models and built the lists
         },
     }
 
@@ -228,7 +229,8 @@ def markdown(report: dict) -> str:
     seeds = ",".join(map(str, s["seeds"]))
     lines = [
         "## Diversity without re-ranking (issue 7, part 3): ampcf vs bpr vs bpr+MMR on ml-100k", "",
-        stamp(report["command"]).replace("torch CPU", "torch CPU; shared with other jobs"),
+        stamp(report["command"]).replace("torch CPU", "torch CPU; shared with other jobs").rstrip("\n")
+        + f"  \nCode: {s.get('revision', 'unknown')}\n",
         (f"Leave-last-out, full ranking, top-10 lists, {s['test_users']} test users, seeds {seeds} (mean ± std over "
         "seeds). Both models use their defaults. `bpr+mmr` re-ranks bpr's top "
         f"{s['mmr_candidates']} by MMR with genre-Jaccard similarity; λ = {s['mmr_lambda']} was chosen on "
