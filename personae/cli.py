@@ -224,6 +224,10 @@ def _int_list(text: str, option: str) -> list[int]:
         raise DataError(f"{option} {text}: expected comma-separated integers") from None
 
 
+def _ci_cell(ci: dict | None) -> str:
+    return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+
+
 def _print_metrics(report: dict) -> None:
     table = Table(title=f"{report['dataset']} ({report['protocol']})")
     columns = ["ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10", "train_seconds"]
@@ -233,6 +237,9 @@ def _print_metrics(report: dict) -> None:
     has_ci = any("vs_baseline" in entry for entry in report["models"].values())
     if has_ci:
         table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
+    has_twin = any("vs" in entry for entry in report["models"].values())
+    if has_twin:
+        table.add_column(f"ndcg@10 vs {experiment.TWIN} [95% CI]", justify="right")
     for name, entry in report["models"].items():
         std = entry.get("std", {})
         cells = []
@@ -243,8 +250,9 @@ def _print_metrics(report: dict) -> None:
             value = f"{entry[column]:.4f}" if column != "train_seconds" else f"{entry[column]:.1f}"
             cells.append(value + (f" ± {std[column]:.4f}" if column in std and column != "train_seconds" else ""))
         if has_ci:
-            ci = entry.get("vs_baseline")
-            cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
+            cells.append(_ci_cell(entry.get("vs_baseline")))
+        if has_twin:
+            cells.append(_ci_cell(entry.get("vs", {}).get(experiment.TWIN)))
         table.add_row(name, *cells)
     out.print(table)
 
