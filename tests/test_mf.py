@@ -14,7 +14,7 @@ from personae.models.ampcf import AMPCF
 from personae.models.mf import MF
 
 # dim 4 with three disjoint interests per user: small enough for one vector to be a bottleneck
-FAST = dict(dim=4, epochs=12, patience=12, batch_size=256, lr=0.02, progress=False)
+FAST = {"dim": 4, "epochs": 12, "patience": 12, "batch_size": 256, "lr": 0.02, "progress": False}
 
 
 @pytest.fixture(scope="module")
