@@ -61,9 +61,17 @@ class SelfAttentiveInterests(nn.Module):
         self.attend_heads = nn.Linear(options.attention_hidden, options.interests, bias=False)
 
     def attention_logits(self, history: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """(B, K, L) attention logits of history items h (B, L, dim); padding at -inf."""
-        x = h + self.positions if self.options.positional else h
-        logits = self.attend_heads(torch.tanh(self.attend_hidden(x))).transpose(1, 2)  # (B, K, L)
+        """(B, K, L) attention logits of history items h (B, L, dim); padding at -inf.
+
+        W1 (h_j + p_j) = W1 h_j + W1 p_j, so when the catalogue is smaller than the batch's history slots the
+        item side is projected once for the whole table and gathered, instead of once per (user, slot)."""
+        if self.items.num_embeddings < history.numel():
+            x = self.attend_hidden(self.items.weight)[history]  # (B, L, hidden)
+        else:
+            x = self.attend_hidden(h)
+        if self.options.positional:
+            x = x + self.attend_hidden(self.positions)  # (L, hidden)
+        logits = self.attend_heads(torch.tanh(x)).transpose(1, 2)  # (B, K, L)
         return logits.masked_fill((history == self.n_items)[:, None, :], float("-inf"))
 
     def history_weights(self, history: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -76,9 +84,12 @@ class SelfAttentiveInterests(nn.Module):
 
     def interest_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history."""
-        history = self.history[users]  # (B, L)
+        # a user's interests do not depend on the candidate: attend once per distinct user of the batch
+        distinct, row = torch.unique(users, return_inverse=True)
+        own = self.history[distinct]  # (U, L)
+        weights = self.history_weights(own, self.items(own))[row]  # (B, K, L)
+        history = own[row]  # (B, L)
         h = self.items(history)  # (B, L, dim)
-        weights = self.history_weights(history, h)  # (B, K, L)
         mask = candidate_mask(history, items, self.n_items).to(h.dtype)  # (B, C, L)
         similarity = torch.einsum("bld,bcd->bcl", h, self.items(items))  # (B, C, L)
         return _masked_ratio(torch.einsum("bkl,bcl->bck", weights, mask * similarity),
