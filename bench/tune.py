@@ -13,16 +13,19 @@ the cap is recorded with the results because it favours fast learning rates.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from personae.data import leave_last_out, load_dataset
 from personae.data.splits import Split
 from personae.evaluate import evaluate
-from personae.experiment import build_model, write_json
+from personae.experiment import build_model, paired_bootstrap, write_json
 
 Suggest = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -55,11 +58,22 @@ SPACE_TEXT = {  # the same spaces in words, for the record
 TORCH_MODELS = {"bpr", "mf", "ampcf"}
 
 
-def validation_ndcg(name: str, params: dict[str, Any], split: Split, seed: int) -> float:
-    """Fit on train (early stopping on valid) and return NDCG@10 on the validation targets."""
+def validation_ndcg(name: str, params: dict[str, Any], split: Split, seed: int) -> np.ndarray:
+    """Fit on train (early stopping on valid) and return per-user NDCG@10 on the validation targets."""
     model = build_model(name, params, seed=seed, progress=False)
     model.fit(split.train, split.valid)
-    return evaluate(model, split, part="valid", ks=(10,), beyond_accuracy=False).metrics["ndcg@10"]
+    return evaluate(model, split, part="valid", ks=(10,), beyond_accuracy=False).per_user["ndcg@10"]
+
+
+def best_against_default(name: str, best_params: dict[str, Any], fixed: dict[str, Any], split: Split,
+                         seed: int) -> dict[str, Any]:
+    """The evidence a default change needs: the best trial refitted (seeded, so the same model) against the
+    model's current defaults under the same epoch cap, paired over validation users. A change is supported
+    only when the CI of (best - default) lies above zero."""
+    best = validation_ndcg(name, {**best_params, **fixed}, split, seed)
+    default = validation_ndcg(name, dict(fixed), split, seed)
+    return {"default_valid_ndcg@10": float(default.mean()), "best_valid_ndcg@10": float(best.mean()),
+            "best_minus_default": paired_bootstrap(best - default)}
 
 
 def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, seed: int) -> dict[str, Any]:
@@ -70,7 +84,7 @@ def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, see
     def objective(trial: optuna.Trial) -> float:
         params = SPACES[name](trial)
         start = time.process_time()
-        value = validation_ndcg(name, {**params, **fixed}, split, seed)
+        value = float(validation_ndcg(name, {**params, **fixed}, split, seed).mean())
         records.append({"number": trial.number, "params": params, "valid_ndcg@10": value,
                         "cpu_seconds": time.process_time() - start})
         print(f"  {name} trial {trial.number}: {value:.4f} {params}", flush=True)
@@ -79,17 +93,24 @@ def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, see
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=trials)
     return {"space": SPACE_TEXT[name], "fixed": fixed, "trials": records, "best_params": study.best_params,
-            "best_valid_ndcg@10": study.best_value}
+            "best_valid_ndcg@10": study.best_value,
+            "evidence": best_against_default(name, study.best_params, fixed, split, seed)}
 
 
 def markdown(results: dict[str, Any]) -> str:
     """One table row per model: trials, best validation NDCG@10, chosen values."""
-    lines = ["| model | trials | search space | best valid NDCG@10 | chosen values |", "|---|---|---|---|---|"]
+    lines = [("| model | trials | search space | best trial | valid NDCG@10 best / default | best - default "
+             "[95% CI] |"), "|---|---|---|---|---|---|"]
     for name, entry in results["models"].items():
         chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in entry["best_params"].items())
-        lines.append(f"| {name} | {len(entry['trials'])} | {entry['space']} | "
-                     f"{entry['best_valid_ndcg@10']:.4f} | {chosen} |")
+        evidence = entry.get("evidence")
+        versus, ci = "-", "-"
+        if evidence:
+            versus = f"{evidence['best_valid_ndcg@10']:.4f} / {evidence['default_valid_ndcg@10']:.4f}"
+            gap = evidence["best_minus_default"]
+            ci = f"{gap['diff']:+.4f} [{gap['ci_low']:+.4f}, {gap['ci_high']:+.4f}]"
+        lines.append(f"| {name} | {len(entry['trials'])} | {entry['space']} | {chosen} | {versus} | {ci} |")
     return "\n".join(lines)
 
 
@@ -101,9 +122,20 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on torch training epochs per trial")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every model")
     parser.add_argument("--json", required=True)
+    parser.add_argument("--evidence-only", action="store_true",
+                        help="read finished trials from --json and only add the best-vs-default evidence")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     split = leave_last_out(load_dataset(args.dataset))
+    if args.evidence_only:
+        results = json.loads(Path(args.json).read_text())
+        for name, entry in results["models"].items():
+            entry["evidence"] = best_against_default(name, entry["best_params"], entry["fixed"], split,
+                                                     results["seed"])
+            print(name, entry["evidence"], flush=True)
+            write_json(args.json, results)
+        print(markdown(results))
+        return
     results: dict[str, Any] = {"dataset": args.dataset, "objective": "validation ndcg@10", "trials": args.trials,
                                "max_epochs": args.max_epochs, "seed": args.seed, "models": {}}
     for name in args.models.split(","):

@@ -27,7 +27,6 @@ from torch import nn
 
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
-from personae.models.din import candidate_mask
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
@@ -83,28 +82,41 @@ class SelfAttentiveInterests(nn.Module):
         return weights.masked_fill((history == self.n_items)[:, None, :], 0.0)
 
     def interest_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history."""
+        """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history.
+
+        A candidate outside the user's history sees the whole history, so its K scores are one product of
+        the unnormalised interests with its embedding; only candidates inside the history (in training,
+        mostly the positive) need the masked sum, computed exactly for those (user, candidate) pairs alone.
+        """
         # a user's interests do not depend on the candidate: attend once per distinct user of the batch
         distinct, row = torch.unique(users, return_inverse=True)
         own = self.history[distinct]  # (U, L)
         weights = self.history_weights(own, self.items(own))[row]  # (B, K, L)
         history = own[row]  # (B, L)
         h = self.items(history)  # (B, L, dim)
-        mask = candidate_mask(history, items, self.n_items).to(h.dtype)  # (B, C, L)
-        similarity = torch.einsum("bld,bcd->bcl", h, self.items(items))  # (B, C, L)
-        return _masked_ratio(torch.einsum("bkl,bcl->bck", weights, mask * similarity),
-                             torch.einsum("bkl,bcl->bck", weights, mask))
+        e = self.items(items)  # (B, C, dim)
+        interests = torch.einsum("bkl,bld->bkd", weights, h)  # (B, K, dim), unnormalised
+        scores = _masked_ratio(torch.einsum("bkd,bcd->bck", interests, e),
+                               weights.sum(-1)[:, None, :].expand(-1, items.shape[1], -1))
+        inside = (history[:, None, :] == items[:, :, None]).any(-1)  # (B, C): candidate in its user's history
+        b, c = torch.nonzero(inside, as_tuple=True)  # (pairs,)
+        similarity = torch.einsum("pld,pd->pl", h[b], e[b, c])  # (pairs, L)
+        return scores.index_put((b, c), self._exact(weights[b], history[b], items[b, c], similarity))
+
+    def _exact(self, weights: torch.Tensor, history: torch.Tensor, items: torch.Tensor,
+               similarity: torch.Tensor) -> torch.Tensor:
+        """(P, K) masked interest scores of P (user, candidate) pairs: weights (P, K, L), history (P, L),
+        candidates (P,), similarity (P, L) of each history item to the candidate."""
+        keep = (history != items[:, None]).to(weights.dtype)  # (P, L): the candidate masked out
+        return _masked_ratio(torch.einsum("pkl,pl->pk", weights, keep * similarity),
+                             torch.einsum("pkl,pl->pk", weights, keep))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.interest_scores(users, items).amax(-1)  # (B, C)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """(B, n_items) equal to ``forward`` on every item, without a (B, n_items, L) block.
-
-        A candidate outside the user's history sees the whole history, so its K scores are one matrix product
-        of the unnormalised interests with the catalogue; only the (user, item) pairs whose item is in the
-        user's own history (at most L per user) need the masked sum, computed exactly for those pairs alone.
-        """
+        """(B, n_items) equal to ``forward`` on every item, without a (B, n_items, L) block (same reasoning as
+        :meth:`interest_scores`: one product with the catalogue, exact sums for the user's own items)."""
         history = self.history[users]  # (B, L)
         h = self.items(history)  # (B, L, dim)
         weights = self.history_weights(history, h)  # (B, K, L)
@@ -114,10 +126,8 @@ class SelfAttentiveInterests(nn.Module):
                                weights.sum(-1)[:, None, :].expand(-1, self.n_items, -1)).contiguous()
         row, col = torch.nonzero(history != self.n_items, as_tuple=True)  # own items: (pairs,)
         own = history[row, col]  # (pairs,) item index
-        keep = (history[row] != own[:, None]).to(h.dtype)  # (pairs, L): the item masked out of its own history
         similarity = torch.einsum("bld,bmd->bml", h, h)[row, col]  # (pairs, L): <h_l, own item>
-        scores[row, own] = _masked_ratio(torch.einsum("pkl,pl->pk", weights[row], keep * similarity),
-                                         torch.einsum("pkl,pl->pk", weights[row], keep))
+        scores[row, own] = self._exact(weights[row], history[row], own, similarity)
         return scores.amax(-1)
 
     @torch.no_grad()
