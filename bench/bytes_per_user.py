@@ -10,7 +10,7 @@ Data: ``planted`` (``personae.data.synthetic.planted_interests`` with many more 
 sum of orthogonal tastes cannot fit one vector) and ``ml-100k``. Every run: seed 0, leave-last-out, model
 defaults except dim/personas and an optional epoch cap (recorded).
 
-    nice -n 10 python bench/bottleneck.py --dataset planted --json bench/results/bottleneck-planted.json \\
+    nice -n 10 python bench/bytes_per_user.py --dataset planted --json bench/results/bottleneck-planted.json \\
         --plot bench/figures/bottleneck-planted.png
 """
 
@@ -100,6 +100,21 @@ def plot(runs: dict[str, dict[str, Any]], title: str, path: str) -> None:
     figure.savefig(path, dpi=120)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The runs (NDCG@10, bytes per user, epochs) and the paired comparisons of ampcf with mf, as tables."""
+    lines = ["| run | bytes/user | epochs | test NDCG@10 |", "|---|---|---|---|"]
+    lines += [f"| {label} | {e['bytes_per_user']:.0f} | {e['epochs_run']} | {e['ndcg@10']:.4f} |"
+              for label, e in report["runs"].items()]
+    lines += ["", "| ampcf | vs mf at equal bytes [95% CI] | vs mf at the same dim [95% CI] |", "|---|---|---|"]
+    for row in report["comparisons"]:
+        cells = []
+        for key in ("vs_mf_equal_bytes", "vs_mf_same_dim"):
+            ci = row.get(key)
+            cells.append(f"{ci['mf']}: {ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
+        lines.append(f"| {row['ampcf']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="planted", help="'planted' or a built-in dataset name")
@@ -128,8 +143,7 @@ def main() -> None:
         report["comparisons"] = equal_bytes_comparisons(runs)
         write_json(args.json, report)  # after every run, so a stopped run keeps what it finished
     plot(runs, f"{args.dataset}: NDCG@10 against bytes per user (seed 0)", args.plot)
-    for row in report["comparisons"]:
-        print(row)
+    print(markdown(report))
 
 
 if __name__ == "__main__":
