@@ -82,3 +82,13 @@ def test_benchmark_compares_every_model_with_the_twin_when_mf_runs(tmp_path):
     assert set(report["models"]["pop"]["vs"]["mf"]) == {"diff", "ci_low", "ci_high"}
     assert "vs" not in report["models"]["mf"]
     assert report["models"]["mf"]["vs_baseline"]["baseline"] == "pop"
+
+
+def test_saved_mf_loads_as_mf_with_identical_scores(twin, tmp_path):
+    from personae.models.persistence import load_model
+
+    twin.save(str(tmp_path / "mf"))
+    loaded = load_model(str(tmp_path / "mf"))
+    users = np.arange(10)
+    assert loaded.name == "mf"
+    np.testing.assert_array_equal(twin.score(users), loaded.score(users))
