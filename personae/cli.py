@@ -247,6 +247,10 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
+def _ci_cell(ci: dict | None) -> str:
+    return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+
+
 def _print_metrics(report: dict) -> None:
     table = Table(title=f"{report['dataset']} ({report['protocol']})")
     columns = ["ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10", "train_seconds"]
@@ -256,6 +260,9 @@ def _print_metrics(report: dict) -> None:
     has_ci = any("vs_baseline" in entry for entry in report["models"].values())
     if has_ci:
         table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
+    has_twin = any("vs" in entry for entry in report["models"].values())
+    if has_twin:
+        table.add_column(f"ndcg@10 vs {experiment.TWIN} [95% CI]", justify="right")
     for name, entry in report["models"].items():
         cells = []
         for column in columns:
@@ -264,8 +271,9 @@ def _print_metrics(report: dict) -> None:
                 continue
             cells.append(f"{entry[column]:.1f}" if column == "train_seconds" else experiment.mean_std(entry, column))
         if has_ci:
-            ci = entry.get("vs_baseline")
-            cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
+            cells.append(_ci_cell(entry.get("vs_baseline")))
+        if has_twin:
+            cells.append(_ci_cell(entry.get("vs", {}).get(experiment.TWIN)))
         table.add_row(name, *cells)
     out.print(table)
 

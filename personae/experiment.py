@@ -24,6 +24,7 @@ from personae.models.base import Recommender
 from personae.models.persistence import check_same_events, events_fingerprint, load_model
 
 PROTOCOL_SUFFIX = "full"
+TWIN = "mf"  # the single-vector twin of ampcf: benchmarks compare every model with it when it runs
 REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
             "coverage@10", "ild@10", "novelty@10")
 
@@ -157,7 +158,8 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
     """Every model x seed on one split; ``on_result(name, seed, run, entry)`` sees each finished run.
 
     Values are seed means with ``std``; ``vs_baseline`` is the paired
-    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users).
+    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users);
+    when the single-vector twin ``mf`` is among the models, ``vs = {"mf": {...}}`` is the same against it.
     """
     data = load_source(source)
     splits = {seed: make_split(data, split_method, seed=seed) for seed in seeds}
@@ -179,14 +181,12 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
         mean["peak_rss_mb"] = peak_rss_mb()
         per_model[name] = mean
         per_user_ndcg[name] = ndcg_by_user
-    reference = baseline if baseline in per_user_ndcg else None
-    if reference is not None:
-        for name in model_names:
-            diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
-            # Same test users under every seed (leave-last-out): average each user's gain over seeds.
-            same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
-            diff = np.mean(diffs, axis=0) if same_users else np.concatenate(diffs)
-            per_model[name]["vs_baseline"] = {"baseline": reference, **paired_bootstrap(diff)}
+    for name in model_names:
+        if baseline in per_user_ndcg:
+            per_model[name]["vs_baseline"] = {"baseline": baseline,
+                                              **paired_ndcg(per_user_ndcg, name, baseline, split_method)}
+        if TWIN in per_user_ndcg and name != TWIN:  # every persona claim is measured against the twin too
+            per_model[name]["vs"] = {TWIN: paired_ndcg(per_user_ndcg, name, TWIN, split_method)}
     method = next(iter(splits.values())).method
     return {"dataset": source.label(), "protocol": f"{method}/{PROTOCOL_SUFFIX}", "models": per_model}
 
@@ -197,6 +197,15 @@ def mean_std(entry: dict[str, Any], metric: str) -> str:
     if len(entry.get("seeds", ())) > 1 and metric in entry.get("std", {}):
         text += f" ± {entry['std'][metric]:.4f}"
     return text
+
+
+def paired_ndcg(per_user_ndcg: dict[str, list[np.ndarray]], name: str, reference: str,
+                split_method: str) -> dict[str, float]:
+    """Paired bootstrap of ``name``'s per-user NDCG@10 minus ``reference``'s (lists of per-seed arrays)."""
+    diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
+    # Same test users under every seed (leave-last-out): average each user's gain over seeds.
+    same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
+    return paired_bootstrap(np.mean(diffs, axis=0) if same_users else np.concatenate(diffs))
 
 
 def peak_rss_mb() -> float:

@@ -9,10 +9,11 @@ from personae.models.bpr import BPR
 from personae.models.din import DIN
 from personae.models.ease import EASE
 from personae.models.itemknn import ItemKNN
+from personae.models.mf import MF
 from personae.models.mind import MIND
 from personae.models.pop import Popularity
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, DIN, MIND, AMPCF)}
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, MF, DIN, MIND, AMPCF)}
 
 
 def model_class(name: str) -> type[Recommender]:
