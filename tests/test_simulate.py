@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from personae.cli import main
-from personae.data.splits import leave_last_out
-from personae.data.synthetic import planted_interests
 from personae.models.ampcf import AMPCF
 from personae.models.pop import Popularity
 from personae.simulate import (
@@ -35,9 +33,8 @@ TURNS, SLATE = 8, 5
 
 
 @pytest.fixture(scope="module")
-def planted():
-    return leave_last_out(planted_interests(n_users=120, n_clusters=6, items_per_cluster=15, interests_per_user=2,
-                                            events_per_user=20, seed=1))
+def planted(planted_split):
+    return planted_split  # the suite's shared planted-interests split
 
 
 @pytest.fixture(scope="module")
