@@ -15,6 +15,8 @@ from pathlib import Path
 
 from results_md import replace_section, stamp
 
+from personae.experiment import mean_std
+
 HERE = Path(__file__).parent
 MODELS = ("pop", "itemknn", "ease", "bpr")
 METRICS = ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10")
@@ -40,7 +42,7 @@ def main() -> None:
     header = "| model | " + " | ".join(METRICS) + " | train s | peak RSS MiB |"
     lines = [header, "|" + "---|" * (len(METRICS) + 3)]
     for name, entry in rows.items():
-        cells = [f"{entry[m]:.4f} ± {entry['std'][m]:.4f}" for m in METRICS]
+        cells = [mean_std(entry, m) for m in METRICS]
         lines.append(f"| {name} | " + " | ".join(cells)
                      + f" | {entry['train_seconds']:.1f} | {entry['peak_rss_mb']:.0f} |")
     body = "\n".join([

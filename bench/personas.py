@@ -58,7 +58,7 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
     lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | train s | bytes/user |",
              "|" + "---|" * (len(COLUMNS) + 4)]
     for name, entry in report["models"].items():
-        cells = [f"{entry[c]:.4f} ± {entry['std'][c]:.4f}" for c in COLUMNS]
+        cells = [experiment.mean_std(entry, c) for c in COLUMNS]
         ci = entry.get("vs_baseline")
         gain = f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain} | {entry['train_seconds']:.1f} | "
@@ -98,7 +98,7 @@ def control(seeds: list[int], command: str) -> None:
              "|---|---|---|---|"]
     for name, entry in report["models"].items():
         ci = entry["vs_baseline"]
-        lines.append(f"| {name} | {entry['ndcg@10']:.4f} ± {entry['std']['ndcg@10']:.4f} | {entry['hr@10']:.4f} | "
+        lines.append(f"| {name} | {experiment.mean_std(entry, 'ndcg@10')} | {entry['hr@10']:.4f} | "
                      f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] |")
     replace_section("personas-control", "\n".join([
         "## Control: bpr with the same loss as ampcf", "", stamp(command),

@@ -1,11 +1,14 @@
 """The `personae` command: a thin shell that parses arguments, calls the library and prints.
 
-Every error from bad input is printed as one line on stderr (``personae: error: ...``) with a non-zero exit.
+Every error from bad input (the project's own :class:`DataError` and its subclasses) is printed as one line
+on stderr (``personae: error: ...``) with a non-zero exit. Any other exception is a bug and shows its
+traceback; ``PERSONAE_DEBUG=1`` shows the traceback of every error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -20,12 +23,15 @@ from personae import experiment
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.report.command import report as report_command
 from personae.serve.cli import serve as serve_command
+from personae.simulate.command import simulate_command
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 datasets_app = typer.Typer(help="Built-in datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.command("simulate")(simulate_command)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 # --- shared options -----------------------------------------------------------------------------------
@@ -122,7 +128,7 @@ def benchmark(
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
-    names = [m.strip() for m in models.split(",") if m.strip()]
+    names = [m.strip() for m in models.split(",") if m.strip()] or [models]  # nothing given: an unknown model
     for name in names:
         model_class(name)
     seed_list = _int_list(seeds, "--seeds")
@@ -149,19 +155,14 @@ def recommend(
     model_dir: Path,
     user: Annotated[list[str], typer.Option("--user", help="external user id (repeatable)")],
     k: Annotated[int, typer.Option("--k", min=1)] = 10,
-    explain: Annotated[bool, typer.Option("--explain", help="show the persona behind each item")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="the persona behind each item and its supporting items")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Top-k recommendations for users of a saved model (titles shown when known)."""
+    from personae.explain import explained_recommendations
+
     model = load_model(model_dir)
-    recs = model.recommend(user, k=k)
-    payload = recs.to_dict()
-    if explain:
-        for entry in payload:
-            explanations = model.explain(entry["user"], [i["item"] for i in entry["items"]])
-            for item, why in zip(entry["items"], explanations):
-                item["persona"], item["persona_label"] = why.persona, why.label
-                item["persona_weights"], item["supporting_items"] = why.persona_weights, why.supporting_items
+    payload = explained_recommendations(model, user, k) if explain else model.recommend(user, k=k).to_dict()
     if as_json:
         print(json.dumps(payload, indent=2))
         return
@@ -175,24 +176,41 @@ def recommend(
                 row.append(f"{item['persona']}: {item['persona_label']}")
             table.add_row(*row)
         out.print(table)
+        if explain:
+            _print_persona_groups(entry["items"])
+
+
+def _print_persona_groups(items: list[dict]) -> None:
+    """The list grouped by persona: which items each persona brought, and the user's items behind it."""
+    groups: dict[int, list[dict]] = {}
+    for rank, item in enumerate(items, 1):
+        groups.setdefault(item["persona"], []).append({**item, "rank": rank})
+    for persona, members in groups.items():
+        support = "; ".join(members[0]["supporting_titles"][:3]) or "-"
+        ranks = ", ".join(f"#{m['rank']} {m['title']}" for m in members)
+        out.print(f"  persona {persona} [bold]{members[0]['persona_label']}[/bold]: {ranks}", highlight=False)
+        out.print(f"      because of: {support}", highlight=False)
 
 
 @app.command("personas")
 def personas(
     model_dir: Path,
     user: Annotated[str, typer.Option("--user", help="external user id")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, with every history item and its persona")] = False,
 ) -> None:
-    """A user's personas: prior weights and labels."""
-    mix = load_model(model_dir).user_personas(user)
-    payload = {"user": mix.user_id, "personas": [
-        {"persona": k, "weight": float(w), "label": label}
-        for k, (w, label) in enumerate(zip(mix.weights, mix.labels))]}
+    """A user's personas: prior weights, lift labels and the history items that support each."""
+    payload = load_model(model_dir).user_personas(user).to_dict()
     if as_json:
         print(json.dumps(payload, indent=2))
         return
     for entry in payload["personas"]:
-        out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  {entry['label']}")
+        support = "; ".join(s["title"] for s in entry["supporting_items"]) or "-"
+        out.print(f"persona {entry['persona']}  weight {entry['weight']:.3f}  [bold]{entry['label']}[/bold]",
+                  highlight=False)
+        out.print(f"    supported by: {support}", highlight=False)
+
+
+app.command("report")(report_command)
 
 
 # --- demo ----------------------------------------------------------------------------------------------
@@ -202,18 +220,22 @@ DEMO_USERS = ("1", "42", "405")
 
 @app.command("demo")
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the trained model")] = Path("runs/demo")) -> None:
-    """The main job on MovieLens-100K: fetch, train, evaluate, recommend with titles."""
+    """The main job on MovieLens-100K: fetch, train, evaluate, explain recommendations, write the report."""
+    from personae.report import build_report
+
     start = time.perf_counter()
     out.print("[bold]1. data[/bold]: fetching MovieLens-100K (cached after the first run)")
     out.print("   " + load_dataset("ml-100k").describe())
     out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split")
     run = experiment.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
     run.model.save(str(out_dir))
-    out.print("[bold]3. recommendations[/bold], each traced to the persona it serves")
+    out.print("[bold]3. recommendations[/bold], each traced to the persona it serves (labels by genre lift)")
     recommend(out_dir, list(DEMO_USERS), k=10, explain=True, as_json=False)
     out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
     _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
                     "models": {DEMO_MODEL: experiment.model_report(run)}})
+    report = build_report(out_dir, out_dir / "report.html", metrics=False)
+    out.print(f"[bold]5. report[/bold]: {report.resolve()}")
     out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")
 
 
@@ -223,9 +245,16 @@ app.command("serve")(serve_command)
 # --- helpers -------------------------------------------------------------------------------------------
 def _int_list(text: str, option: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise DataError(f"{option} {text}: expected comma-separated integers") from None
+        values = []
+    if not values:
+        raise DataError(f"{option} {text}: expected comma-separated integers")
+    return values
+
+
+def _ci_cell(ci: dict | None) -> str:
+    return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
 
 
 def _print_metrics(report: dict) -> None:
@@ -237,18 +266,20 @@ def _print_metrics(report: dict) -> None:
     has_ci = any("vs_baseline" in entry for entry in report["models"].values())
     if has_ci:
         table.add_column("ndcg@10 vs baseline [95% CI]", justify="right")
+    has_twin = any("vs" in entry for entry in report["models"].values())
+    if has_twin:
+        table.add_column(f"ndcg@10 vs {experiment.TWIN} [95% CI]", justify="right")
     for name, entry in report["models"].items():
-        std = entry.get("std", {})
         cells = []
         for column in columns:
             if column not in entry:
                 cells.append("-")
                 continue
-            value = f"{entry[column]:.4f}" if column != "train_seconds" else f"{entry[column]:.1f}"
-            cells.append(value + (f" ± {std[column]:.4f}" if column in std and column != "train_seconds" else ""))
+            cells.append(f"{entry[column]:.1f}" if column == "train_seconds" else experiment.mean_std(entry, column))
         if has_ci:
-            ci = entry.get("vs_baseline")
-            cells.append(f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-")
+            cells.append(_ci_cell(entry.get("vs_baseline")))
+        if has_twin:
+            cells.append(_ci_cell(entry.get("vs", {}).get(experiment.TWIN)))
         table.add_row(name, *cells)
     out.print(table)
 
@@ -266,12 +297,6 @@ _mount_optional_apps()
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"personae: warning: {message}", file=sys.stderr)
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc) or type(exc).__name__
 
 
 def _cli_exceptions() -> tuple[type, type, type]:
@@ -300,8 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         print(f"personae: error: {exc.format_message()}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2) or 2)
-    except (DataError, ValueError, KeyError, OSError, RuntimeError) as exc:
-        print(f"personae: error: {_message(exc)}", file=sys.stderr)
+    except DataError as exc:
+        if os.environ.get("PERSONAE_DEBUG") == "1":
+            raise
+        print(f"personae: error: {exc}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
 

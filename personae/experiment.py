@@ -6,9 +6,7 @@ The CLI only parses arguments and calls these; a notebook can call them too.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,11 +18,13 @@ from personae.data.errors import DataError
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import Split, make_split
 from personae.evaluate.evaluator import EvaluationResult, evaluate
+from personae.files import write_text_atomic
 from personae.models import model_class
 from personae.models.base import Recommender
-from personae.models.persistence import load_model
+from personae.models.persistence import check_same_events, events_fingerprint, load_model
 
 PROTOCOL_SUFFIX = "full"
+TWIN = "mf"  # the single-vector twin of ampcf: benchmarks compare every model with it when it runs
 REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
             "coverage@10", "ild@10", "novelty@10")
 
@@ -101,7 +101,8 @@ def train_and_evaluate(source: DataSource, model_name: str, params: dict[str, An
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     seconds = time.perf_counter() - start
-    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed}
+    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed,
+                         "events": {"valid": events_fingerprint(split.valid), "test": events_fingerprint(split.test)}}
     return TrainedRun(model, split, evaluate(model, split), seconds)
 
 
@@ -118,10 +119,19 @@ def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
     """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
     model = load_model(path)
     config = model.saved_config_
+    where = Path(path) / "config.json"
     if "source" not in config:
-        raise DataError(f"{Path(path) / 'config.json'}: no field 'source'; cannot rebuild its test split")
-    source = DataSource.from_dict(config["source"])
-    split = make_split(load_source(source), config.get("split", "leave-last-out"), seed=config.get("seed", 0))
+        raise DataError(f"{where}: no field 'source'; cannot rebuild its test split")
+    method, seed = config.get("split", "leave-last-out"), config.get("seed", 0)
+    if not isinstance(method, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        raise DataError(f"{where}: fields 'split' and 'seed' must be a string and an integer, got {method!r}, {seed!r}")
+    try:
+        source = DataSource.from_dict(config["source"])
+    except DataError as exc:
+        raise DataError(f"{where}: field 'source': {exc}") from None
+    split = make_split(load_source(source), method, seed=seed)
+    check_same_events(config, {"train": split.train, "valid": split.valid, "test": split.test},
+                      model.fitted_data, f"the data at {source.data or source.dataset}")
     if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:
         raise DataError(f"{path}: the data at {source.label()} no longer matches the saved model's id maps")
     result = evaluate(model, split)
@@ -148,7 +158,8 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
     """Every model x seed on one split; ``on_result(name, seed, run, entry)`` sees each finished run.
 
     Values are seed means with ``std``; ``vs_baseline`` is the paired
-    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users).
+    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users);
+    when the single-vector twin ``mf`` is among the models, ``vs = {"mf": {...}}`` is the same against it.
     """
     data = load_source(source)
     splits = {seed: make_split(data, split_method, seed=seed) for seed in seeds}
@@ -170,16 +181,31 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
         mean["peak_rss_mb"] = peak_rss_mb()
         per_model[name] = mean
         per_user_ndcg[name] = ndcg_by_user
-    reference = baseline if baseline in per_user_ndcg else None
-    if reference is not None:
-        for name in model_names:
-            diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
-            # Same test users under every seed (leave-last-out): average each user's gain over seeds.
-            same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
-            diff = np.mean(diffs, axis=0) if same_users else np.concatenate(diffs)
-            per_model[name]["vs_baseline"] = {"baseline": reference, **paired_bootstrap(diff)}
+    for name in model_names:
+        if baseline in per_user_ndcg:
+            per_model[name]["vs_baseline"] = {"baseline": baseline,
+                                              **paired_ndcg(per_user_ndcg, name, baseline, split_method)}
+        if TWIN in per_user_ndcg and name != TWIN:  # every persona claim is measured against the twin too
+            per_model[name]["vs"] = {TWIN: paired_ndcg(per_user_ndcg, name, TWIN, split_method)}
     method = next(iter(splits.values())).method
     return {"dataset": source.label(), "protocol": f"{method}/{PROTOCOL_SUFFIX}", "models": per_model}
+
+
+def mean_std(entry: dict[str, Any], metric: str) -> str:
+    """``0.1234 ± 0.0100`` for a benchmark entry; the mean alone when it comes from one seed (no spread)."""
+    text = f"{entry[metric]:.4f}"
+    if len(entry.get("seeds", ())) > 1 and metric in entry.get("std", {}):
+        text += f" ± {entry['std'][metric]:.4f}"
+    return text
+
+
+def paired_ndcg(per_user_ndcg: dict[str, list[np.ndarray]], name: str, reference: str,
+                split_method: str) -> dict[str, float]:
+    """Paired bootstrap of ``name``'s per-user NDCG@10 minus ``reference``'s (lists of per-seed arrays)."""
+    diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
+    # Same test users under every seed (leave-last-out): average each user's gain over seeds.
+    same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
+    return paired_bootstrap(np.mean(diffs, axis=0) if same_users else np.concatenate(diffs))
 
 
 def peak_rss_mb() -> float:
@@ -189,13 +215,4 @@ def peak_rss_mb() -> float:
 
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically: a temporary file in the same folder, then rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(payload, out, indent=2)
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=2))

@@ -85,8 +85,8 @@ def test_datasets_fetch_reuses_the_cache_and_prints_where_it_is(ml100k_folder, c
 
 
 def test_datasets_fetch_of_an_unknown_name_is_one_error_line(capsys):
-    status, _, err = _run(capsys, ["datasets", "fetch", "ml-1m"])
-    _assert_one_error_line(status, err, "unknown dataset 'ml-1m' (known: ml-100k)")
+    status, _, err = _run(capsys, ["datasets", "fetch", "ml-10m"])
+    _assert_one_error_line(status, err, "unknown dataset 'ml-10m' (known: ml-100k, ml-1m)")
 
 
 def test_train_on_a_users_file_saves_the_model_and_writes_the_metrics(tmp_path, events_csv, capsys):
@@ -198,3 +198,115 @@ def test_usage_errors_exit_non_zero_without_a_traceback(argv, capsys):
     assert status != 0
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and err.startswith("personae: error:")
+
+
+# --- errors: only the project's own types are one line; a bug shows its traceback -----------------------
+def test_an_unexpected_exception_is_a_bug_and_shows_its_traceback(trained, monkeypatch, capsys):
+    from personae import experiment
+
+    def bug(path):  # a fake: no real code path fails this way on demand
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(experiment, "evaluate_saved", bug)
+    with pytest.raises(ZeroDivisionError):  # not swallowed: the interpreter prints its traceback
+        main(["evaluate", str(trained)])
+
+
+def test_personae_debug_shows_the_traceback_of_a_bad_input_error_too(tmp_path, monkeypatch):
+    from personae.models.persistence import ModelFileError
+
+    monkeypatch.setenv("PERSONAE_DEBUG", "1")
+    with pytest.raises(ModelFileError, match="not a model directory"):
+        main(["evaluate", str(tmp_path / "none")])
+
+
+def test_a_bad_option_value_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "ampcf", "--personas", "0",
+                                   "--epochs", "1", "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "personas must be a positive integer or 'auto', got 0")
+
+
+def test_an_unwritable_json_path_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "pop", "--out", str(tmp_path / "m"),
+                                   "--json", str(events_csv / "report.json")])
+    _assert_one_error_line(status, err, f"{events_csv / 'report.json'}: cannot write")
+
+
+def _reseal(model_dir: Path, config: dict) -> None:
+    """Write config.json with a valid checksum, as a deliberate edit would."""
+    from personae.models import persistence
+
+    config[persistence.CONFIG_SHA] = persistence.config_checksum(config)
+    (model_dir / "config.json").write_text(json.dumps(config))
+
+
+def test_a_saved_option_of_the_wrong_type_is_one_error_line(trained, capsys):
+    config = json.loads((trained / "config.json").read_text())
+    config["options"]["neighbours"] = "many"
+    _reseal(trained, config)
+    status, _, err = _run(capsys, ["recommend", str(trained), "--user", "3"])
+    _assert_one_error_line(status, err, "field 'options': option 'neighbours' is 'many', expected int")
+
+
+def test_an_edited_config_is_refused_by_its_checksum(trained, capsys):
+    config = json.loads((trained / "config.json").read_text())
+    config["options"]["neighbours"] = 1
+    (trained / "config.json").write_text(json.dumps(config))
+    status, _, err = _run(capsys, ["recommend", str(trained), "--user", "3"])
+    _assert_one_error_line(status, err, "config.json: checksum mismatch")
+
+
+# --- evaluate refuses data that changed since training ----------------------------------------------------
+def test_evaluate_refuses_a_changed_training_event_naming_it(trained, events_csv, capsys):
+    lines = events_csv.read_text().splitlines()
+    assert lines[1] == "0,0,0"  # user 0's first (training) event
+    events_csv.write_text("\n".join([lines[0], "0,14,0", *lines[2:]]) + "\n")
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    _assert_one_error_line(status, err, "has changed since the model was trained: training event 1 is user 0 item 14 "
+                                        "at 0, the model saw user 0 item 0 at 0")
+
+
+def test_evaluate_refuses_data_with_a_removed_event_naming_the_counts(trained, events_csv, capsys):
+    lines = events_csv.read_text().splitlines()
+    events_csv.write_text("\n".join(lines[:1] + lines[2:]) + "\n")  # user 0 loses a training event
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    _assert_one_error_line(status, err, "35 train events now, 36 when the model was saved")
+
+
+def test_evaluate_refuses_a_changed_test_event(trained, events_csv, capsys):
+    lines = events_csv.read_text().splitlines()
+    assert lines[5] == "0,12,4"  # user 0's last (test) event
+    events_csv.write_text("\n".join([*lines[:5], "0,13,4", *lines[6:]]) + "\n")
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    _assert_one_error_line(status, err, "the 12 test events differ")
+
+
+def test_evaluate_on_unchanged_data_gives_no_error(trained, capsys):
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    assert status == 0 and err == ""
+
+
+# --- tables -------------------------------------------------------------------------------------------
+def test_a_single_seed_table_shows_no_spread(events_csv, capsys):
+    status, out, _ = _run(capsys, ["benchmark", *_data_args(events_csv), "--models", "pop", "--seeds", "0"])
+    assert status == 0 and "ndcg@10" in out
+    assert "±" not in out
+
+
+def test_a_table_over_two_seeds_shows_the_spread(events_csv, capsys):
+    status, out, _ = _run(capsys, ["benchmark", *_data_args(events_csv), "--models", "pop", "--seeds", "0,1"])
+    assert status == 0 and "± 0.0000" in out  # pop is deterministic: no spread over seeds, shown as such
+
+
+def test_a_saved_source_of_the_wrong_type_is_one_error_line(trained, capsys):
+    config = json.loads((trained / "config.json").read_text())
+    config["source"]["user_col"] = 3
+    _reseal(trained, config)
+    status, _, err = _run(capsys, ["evaluate", str(trained)])
+    _assert_one_error_line(status, err, "field 'source': field 'user_col' must be text or null, got 3")
+
+
+def test_an_out_of_range_training_option_is_one_error_line(tmp_path, events_csv, capsys):
+    status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "bpr", "--dim", "-1",
+                                   "--out", str(tmp_path / "m")])
+    _assert_one_error_line(status, err, "dim must be at least 1, got -1")

@@ -36,6 +36,21 @@ def test_top_k_is_capped_at_the_catalogue_size():
     assert top_k(np.zeros((2, 3)), 10).shape == (2, 3)
 
 
+def test_top_k_by_partial_sort_equals_the_full_stable_sort_on_data_full_of_ties():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(60, 30)).astype(np.float32)  # 4 values over 30 items: ties everywhere
+    scores[rng.random(scores.shape) < 0.2] = -np.inf  # masked items tie too
+    scores[0] = 1.0  # a row that is one big tie
+    full = np.argsort(-scores, axis=1, kind="stable")
+    for k in range(1, 31):  # every k, so the cut-off falls inside runs of ties
+        assert np.array_equal(top_k(scores, k), full[:, :k]), k
+
+
+def test_top_k_with_a_nan_score_still_equals_the_full_stable_sort():
+    scores = np.array([[0.5, np.nan, 0.5, 0.9, 0.1]])
+    assert top_k(scores, 3).tolist() == np.argsort(-scores, axis=1, kind="stable")[:, :3].tolist()
+
+
 def test_one_target_hit_at_rank_three():
     # hit at 1-based rank 3: dcg = 1/log2(3+1) = 0.5, idcg = 1/log2(2) = 1 -> ndcg 0.5; mrr = 1/3
     m = accuracy_at_k(np.array([[False, False, True, False]]), np.array([1]), k=4)

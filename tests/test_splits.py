@@ -87,14 +87,14 @@ def test_temporal_split_needs_timestamps(make_data):
 
 
 def test_random_split_is_reproducible_with_the_same_seed_and_differs_across_seeds(make_data):
-    data = make_data([(f"u{n % 7}", f"i{n % 11}", n) for n in range(200)])
+    data = make_data([(f"u{n % 7}", f"i{n}", n) for n in range(200)])
     first, again, other = random_split(data, seed=3), random_split(data, seed=3), random_split(data, seed=4)
     assert np.array_equal(first.test.timestamps, again.test.timestamps)
     assert not np.array_equal(np.sort(first.test.timestamps), np.sort(other.test.timestamps))
 
 
 def test_random_split_sizes_follow_the_fractions_and_the_parts_cover_every_event_once(make_data):
-    data = make_data([(f"u{n % 7}", f"i{n % 11}", n) for n in range(200)])
+    data = make_data([(f"u{n % 7}", f"i{n}", n) for n in range(200)])
     split = random_split(data, valid_fraction=0.15, test_fraction=0.2, seed=0)
     assert (len(split.train), len(split.valid), len(split.test)) == (130, 30, 40)
     times = np.concatenate([split.train.timestamps, split.valid.timestamps, split.test.timestamps])
@@ -102,7 +102,7 @@ def test_random_split_sizes_follow_the_fractions_and_the_parts_cover_every_event
 
 
 def test_make_split_passes_the_seed_to_the_random_split(make_data):
-    data = make_data([(f"u{n % 7}", f"i{n % 11}", n) for n in range(200)])
+    data = make_data([(f"u{n % 7}", f"i{n}", n) for n in range(200)])
     assert np.array_equal(make_split(data, "random", seed=5).test.timestamps,
                           random_split(data, seed=5).test.timestamps)
 
@@ -116,3 +116,12 @@ def test_make_split_refuses_an_unknown_method_naming_the_known_ones(make_data):
 def test_split_fractions_that_leave_no_training_data_are_refused(make_data, valid, test):
     with pytest.raises(DataError, match="split fractions must leave some training data"):
         random_split(make_data([("u", "a", 1)]), valid_fraction=valid, test_fraction=test)
+
+
+def test_every_split_keeps_the_last_of_repeated_user_item_events_with_a_warning(make_data):
+    # user u had item a at t=1 and again at t=4: a repeat that could be both test target and seen in train
+    data = make_data([("u", "a", 1), ("u", "b", 2), ("u", "c", 3), ("u", "a", 4)])
+    with pytest.warns(UserWarning, match=r"tiny: dropped 1 repeated \(user, item\) events before splitting"):
+        split = leave_last_out(data)
+    assert split.test.timestamps.tolist() == [4.0]
+    assert "a" not in set(split.train.item_ids[split.train.items])

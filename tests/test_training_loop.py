@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,6 +11,7 @@ from personae.data.splits import validation_split
 from personae.data.synthetic import planted_interests
 from personae.evaluate import evaluate
 from personae.models.bpr import BPR
+from personae.train.loop import random_streams
 
 TINY = dict(dim=4, batch_size=256, progress=False, negatives=1)
 
@@ -48,3 +50,16 @@ def test_training_restores_the_callers_torch_thread_count(split):
 def test_an_unknown_loss_is_refused_by_name(split):
     with pytest.raises(ValueError, match="loss must be one of"):
         BPR(epochs=1, loss="hinge", **TINY).fit(split.train, split.valid)
+
+
+def test_the_negative_sampler_and_the_epoch_order_draw_from_separate_streams():
+    sampling, order = random_streams(7)
+    assert not np.array_equal(sampling.integers(0, 1000, 50), order.integers(0, 1000, 50))
+    # control: two generators seeded alike (the old scheme) draw the very same numbers
+    assert np.array_equal(np.random.default_rng(7).integers(0, 1000, 50), np.random.default_rng(7).integers(0, 1000, 50))
+
+
+def test_the_random_streams_are_reproducible_from_the_seed():
+    first, second = random_streams(3), random_streams(3)
+    for a, b in zip(first, second):
+        assert np.array_equal(a.integers(0, 1000, 50), b.integers(0, 1000, 50))

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from personae.data.errors import UnknownIdError
+
 
 def sorted_ids(values: np.ndarray) -> np.ndarray:
     """Unique external ids as strings, in numeric order when every id is an integer, else lexicographic.
@@ -112,6 +114,23 @@ class Interactions:
         np.cumsum(np.bincount(self.users, minlength=self.n_users), out=indptr[1:])
         return order, indptr
 
+    def without_repeats(self) -> tuple[Interactions, int]:
+        """(these events keeping only the last of each repeated (user, item) pair, the number dropped).
+
+        Last means latest in time, ties going to the later file row, as in :attr:`history_index`; kept events
+        stay in file row order. A repeat left in place could be a user's test target while an earlier copy
+        sits in train and masks it as seen, so that user could never score.
+        """
+        order, _ = self.history_index
+        pairs = self.users[order] * self.n_items + self.items[order]  # in (user, time, row) order
+        by_pair = np.argsort(pairs, kind="stable")  # keeps time order within a pair
+        grouped = pairs[by_pair]
+        is_last = np.append(grouped[1:] != grouped[:-1], True)
+        keep = np.zeros(len(self), dtype=bool)
+        keep[order[by_pair[is_last]]] = True
+        dropped = int(len(self) - keep.sum())
+        return (self.subset(keep) if dropped else self), dropped
+
     def user_history(self, user: int) -> np.ndarray:
         """Item indices of user index ``user``'s events, oldest first (ties in time keep file row order)."""
         order, indptr = self.history_index
@@ -133,20 +152,20 @@ class Interactions:
         return np.asarray(self.csr.sum(axis=0)).ravel()
 
     def user_index(self, user_id: object) -> int:
-        """Index of an external user id; raises KeyError with the id when unknown."""
+        """Index of an external user id; raises UnknownIdError (a KeyError) naming the id when unknown."""
         if not self._user_index:
             self._user_index.update({uid: i for i, uid in enumerate(self.user_ids)})
         try:
             return self._user_index[str(user_id)]
         except KeyError:
-            raise KeyError(f"unknown user id '{user_id}'") from None
+            raise UnknownIdError(f"unknown user id '{user_id}'") from None
 
     def item_index(self, item_ids: list | np.ndarray) -> np.ndarray:
-        """Indices of external item ids; raises KeyError naming the first unknown id."""
+        """Indices of external item ids; raises UnknownIdError (a KeyError) naming the first unknown id."""
         wanted = np.asarray([str(i) for i in item_ids], dtype=object)
         found = pd.Index(self.item_ids).get_indexer(wanted)
         if (found < 0).any():
-            raise KeyError(f"unknown item id '{wanted[np.argmax(found < 0)]}'")
+            raise UnknownIdError(f"unknown item id '{wanted[np.argmax(found < 0)]}'")
         return found.astype(np.int64)
 
     def subset(self, mask: np.ndarray, name: str | None = None) -> Interactions:

@@ -15,7 +15,7 @@ class NegativeSampler:
     seen almost everything keeps a rare positive rather than looping forever).
     """
 
-    def __init__(self, positives: sp.csr_matrix, seed: int = 0, max_rounds: int = 20) -> None:
+    def __init__(self, positives: sp.csr_matrix, seed: int | np.random.Generator = 0, max_rounds: int = 20) -> None:
         self.positives = positives.tocsr()
         self.n_items = positives.shape[1]
         self.rng = np.random.default_rng(seed)

@@ -57,6 +57,13 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         return frame
     separator = "\t" if suffix in RECBOLE_SUFFIXES else TEXT_FORMATS.get(suffix)
     try:
+        return _read_text_table(path, suffix, separator, encoding)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _read_text_table(path: Path, suffix: str, separator: str | None, encoding: str) -> pd.DataFrame:
+    try:
         # utf-8-sig also reads UTF-8 with a byte order mark (as spreadsheets write it) without a stray
         # '\ufeff' in the first column's name.
         text_encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
@@ -103,6 +110,16 @@ def _require_columns(frame: pd.DataFrame, path: Path, wanted: list[str]) -> None
             raise DataError(f"{where(path, column=column)}: missing column (the file has: {have})")
 
 
+def _require_scalars(frame: pd.DataFrame, path: Path, columns: list[str]) -> None:
+    """Refuse list cells (a Parquet list column) where one value per row is expected."""
+    for column in columns:
+        is_list = frame[column].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).to_numpy(dtype=bool)
+        if is_list.any():
+            line = int(frame.index[np.argmax(is_list)])
+            raise DataError(f"{where(path, line, column)}: holds a list (a Parquet list column?); expected one "
+                            f"value per row")
+
+
 def _require_ids(frame: pd.DataFrame, path: Path, column: str) -> np.ndarray:
     values = frame[column].astype("string").str.strip()
     missing = values.isna() | (values == "")
@@ -130,6 +147,18 @@ def _parse_times(frame: pd.DataFrame, path: Path, column: str) -> np.ndarray:
     return numbers.to_numpy(dtype=np.float64)
 
 
+def _parse_ratings(frame: pd.DataFrame, path: Path, column: str) -> np.ndarray:
+    """Finite numeric ratings; a missing, non-numeric or infinite value is refused with its line."""
+    numbers = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.argmax(bad))
+        value = str(frame[column].iloc[row])
+        problem = "missing rating" if value.strip() == "" else f"bad rating '{value}' (expected a finite number)"
+        raise DataError(f"{where(path, int(frame.index[row]), column)}: {problem}")
+    return numbers.astype(np.float32)
+
+
 def read_interactions(
     path: str | Path,
     columns: Columns,
@@ -138,26 +167,29 @@ def read_interactions(
 ) -> Interactions:
     """Read an interactions file into :class:`Interactions`, validating every field it uses.
 
-    Exact duplicate rows (same values in every column) are dropped with a warning that counts them.
+    Repeated (user, item) events, exact duplicate rows included, keep only the pair's last event (latest in
+    time, ties to the later row), with a warning that counts the dropped ones: see
+    :meth:`Interactions.without_repeats` for why.
     """
     path = Path(path)
     frame = read_table(path, encoding=encoding)
     wanted = [c for c in (columns.user, columns.item, columns.time, columns.rating) if c]
     _require_columns(frame, path, wanted)
-    duplicated = frame.duplicated(keep="first").to_numpy()
-    if duplicated.any():
-        warnings.warn(f"{path}: dropped {int(duplicated.sum())} exact duplicate rows", stacklevel=2)
-        frame = frame.loc[~duplicated]
+    _require_scalars(frame, path, wanted)
     users = _require_ids(frame, path, columns.user)
     items = _require_ids(frame, path, columns.item)
     times = _parse_times(frame, path, columns.time) if columns.time else None
-    ratings = None
-    if columns.rating:
-        ratings = pd.to_numeric(frame[columns.rating], errors="coerce").to_numpy(dtype=np.float32)
-    return Interactions.from_ids(users, items, times, ratings, name=name or path.stem)
+    ratings = _parse_ratings(frame, path, columns.rating) if columns.rating else None
+    data, repeats = Interactions.from_ids(users, items, times, ratings, name=name or path.stem).without_repeats()
+    if repeats:
+        warnings.warn(f"{path}: dropped {repeats} repeated (user, item) events, keeping the last event of each "
+                      f"pair", stacklevel=2)
+    return data
 
 
-def _split_genres(value: str) -> list[str]:
+def _split_genres(value: object) -> list[str]:
+    if isinstance(value, (list, tuple, np.ndarray)):  # a Parquet list column
+        return [str(g).strip() for g in value if str(g).strip()]
     text = str(value).strip()
     if not text:
         return []
@@ -174,10 +206,17 @@ def read_item_info(path: str | Path, item_col: str, data: Interactions, encoding
     path = Path(path)
     frame = read_table(path, encoding=encoding)
     _require_columns(frame, path, [item_col])
+    title_col = next((c for c in ("title", "movie_title", "name") if c in frame.columns), None)
+    _require_scalars(frame, path, [item_col] + ([title_col] if title_col else []))
+    frame[item_col] = frame[item_col].astype("string").str.strip()
     frame = frame.drop_duplicates(subset=[item_col], keep="first").set_index(item_col)
+    unmatched = int((~pd.Index(data.item_ids).isin(frame.index)).sum())
+    if unmatched:
+        matched = int(frame.index.isin(data.item_ids).sum())
+        warnings.warn(f"{path}: {unmatched} of {data.n_items} interacted items have no row here (column "
+                      f"'{item_col}'; {matched} of the file's {len(frame)} ids match an interaction)", stacklevel=2)
     aligned = frame.reindex(pd.Index(data.item_ids))
     info = pd.DataFrame(index=np.arange(data.n_items))
-    title_col = next((c for c in ("title", "movie_title", "name") if c in frame.columns), None)
     if title_col:
         titles = aligned[title_col].fillna("").to_numpy(dtype=object)
         info["title"] = [t if t else data.item_ids[i] for i, t in enumerate(titles)]

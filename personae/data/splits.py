@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ def leave_last_out(data: Interactions) -> Split:
 
     Ties in time keep the original row order. Users with fewer than 3 events stay in train only.
     """
+    data = _without_repeats(data)
     order = np.lexsort((np.arange(len(data)), data.timestamps if data.timestamps is not None
                         else np.zeros(len(data)), data.users))
     sorted_users = data.users[order]
@@ -51,6 +53,7 @@ def temporal(data: Interactions, valid_fraction: float = 0.1, test_fraction: flo
     if data.timestamps is None:
         raise DataError(f"{data.name}: the temporal split needs a time column (--time-col)")
     _check_fractions(valid_fraction, test_fraction)
+    data = _without_repeats(data)
     order = _time_then_row_order(data)
     n = len(data)
     n_test, n_valid = int(round(n * test_fraction)), int(round(n * valid_fraction))
@@ -64,6 +67,7 @@ def random_split(data: Interactions, valid_fraction: float = 0.1, test_fraction:
                  seed: int = 0) -> Split:
     """Events assigned to parts uniformly at random with a fixed seed."""
     _check_fractions(valid_fraction, test_fraction)
+    data = _without_repeats(data)
     order = np.random.default_rng(seed).permutation(len(data))
     n = len(data)
     n_test, n_valid = int(round(n * test_fraction)), int(round(n * valid_fraction))
@@ -84,6 +88,15 @@ def make_split(data: Interactions, method: str = "leave-last-out", seed: int = 0
         return SPLITS[method](data)
     except KeyError:
         raise DataError(f"unknown split '{method}' (known: {', '.join(SPLITS)})") from None
+
+
+def _without_repeats(data: Interactions) -> Interactions:
+    """The readers' policy for data built in memory: the last event of each repeated (user, item) pair."""
+    kept, repeats = data.without_repeats()
+    if repeats:
+        warnings.warn(f"{data.name}: dropped {repeats} repeated (user, item) events before splitting, keeping "
+                      f"the last event of each pair", stacklevel=3)
+    return kept
 
 
 def _check_fractions(valid_fraction: float, test_fraction: float) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from personae.data.errors import DataError, OptionError
 from personae.data.interactions import Interactions
 
 
@@ -19,13 +20,14 @@ def planted_interests(
     n_users: int = 300,
     n_clusters: int = 12,
     items_per_cluster: int = 20,
-    interests_per_user: int = 3,
+    interests_per_user: int | tuple[int, int] = 3,
     events_per_user: int = 30,
     seed: int = 0,
     zipf: float = 1.0,
 ) -> Interactions:
     """Synthetic interactions with planted interests.
 
+    ``interests_per_user`` is a number, or a range ``(low, high)`` from which each user draws uniformly.
     Items are ``cluster * items_per_cluster + rank`` (integer ids, so item index == item id when every item
     occurs). Each event picks one of the user's interests uniformly (every interest occurs at least once),
     then an unseen item of that cluster with probability proportional to ``1 / (rank + 1) ** zipf``, so
@@ -36,11 +38,12 @@ def planted_interests(
         Interactions named ``planted`` with ``item_info`` (``title``, ``genres``) and ``user_info``
         (``interests``: the user's clusters, sorted), both aligned with the index order.
     """
-    if not 1 <= interests_per_user <= n_clusters:
-        raise ValueError(f"interests_per_user must be in 1..n_clusters={n_clusters}, got {interests_per_user}")
-    if not interests_per_user <= events_per_user <= interests_per_user * items_per_cluster:
-        raise ValueError(
-            f"events_per_user must be in {interests_per_user}..{interests_per_user * items_per_cluster} "
+    low, high = (interests_per_user, interests_per_user) if isinstance(interests_per_user, int) else interests_per_user
+    if not 1 <= low <= high <= n_clusters:
+        raise OptionError(f"interests_per_user must be in 1..n_clusters={n_clusters}, got {interests_per_user}")
+    if not high <= events_per_user <= low * items_per_cluster:
+        raise OptionError(
+            f"events_per_user must be in {high}..{low * items_per_cluster} "
             f"(interests_per_user..interests_per_user * items_per_cluster), got {events_per_user}"
         )
     rng = np.random.default_rng(seed)
@@ -49,10 +52,11 @@ def planted_interests(
     users, items, times = [], [], []
     interests_of_user = []
     for user in range(n_users):
-        interests = np.sort(rng.choice(n_clusters, size=interests_per_user, replace=False))
+        n_interests = int(rng.integers(low, high + 1)) if high > low else low
+        interests = np.sort(rng.choice(n_clusters, size=n_interests, replace=False))
         interests_of_user.append([int(c) for c in interests])
         # every interest at least once, the rest uniform, in random order
-        sequence = np.concatenate([interests, rng.choice(interests, size=events_per_user - interests_per_user)])
+        sequence = np.concatenate([interests, rng.choice(interests, size=events_per_user - n_interests)])
         rng.shuffle(sequence)
         remaining = {int(c): np.ones(items_per_cluster, dtype=bool) for c in interests}
         clock = rng.uniform(0.0, 1000.0)
@@ -87,5 +91,5 @@ def planted_interests(
 def cluster_of_item(data: Interactions) -> np.ndarray:
     """(n_items,) planted cluster index of each item index, read from ``item_info.genres`` (``cluster<c>``)."""
     if data.item_info is None or "genres" not in data.item_info:
-        raise ValueError(f"{data.name}: no item_info.genres; cluster_of_item needs data from planted_interests")
+        raise DataError(f"{data.name}: no item_info.genres; cluster_of_item needs data from planted_interests")
     return np.asarray([int(g[0].removeprefix("cluster")) for g in data.item_info["genres"]], dtype=np.int64)

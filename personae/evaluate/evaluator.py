@@ -35,6 +35,11 @@ class EvaluationResult:
     per_user: dict[str, np.ndarray]  # "ndcg@10" -> (n_evaluated,)
 
 
+def seen_items(split: Split, part: str) -> sp.csr_matrix:
+    """(n_users, n_items) items masked from rankings for ``part``: train, plus valid when ranking for test."""
+    return sp.csr_matrix(split.train.csr + split.valid.csr if part == "test" else split.train.csr)
+
+
 def evaluate(
     model: Scorer,
     split: Split,
@@ -51,8 +56,7 @@ def evaluate(
     if part not in ("valid", "test"):
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
     targets = (split.test if part == "test" else split.valid).csr
-    seen = split.train.csr + split.valid.csr if part == "test" else split.train.csr
-    seen = sp.csr_matrix(seen)
+    seen = seen_items(split, part)
     users = np.flatnonzero(np.diff(targets.indptr) > 0)
     n_targets_all = np.diff(targets.indptr)
     k_max = max(ks)

@@ -85,3 +85,15 @@ def persona_mix(data: Interactions, user_id: object, vectors: np.ndarray, weight
                       persona_labels(data, history, owner, persona_ids), persona_ids, support, support_titles,
                       [str(data.item_ids[i]) for i in history], data.item_titles(history),
                       [int(o) for o in owner])
+
+
+def explained_recommendations(model, user_ids: list, k: int = 10) -> list[dict]:
+    """Top-k lists with each item's explanation: ``[{"user", "items": [{"item", "title", "score", "persona",
+    "persona_label", "persona_weights", "supporting_items", "supporting_titles"}]}]`` (JSON-ready)."""
+    payload = model.recommend(user_ids, k=k).to_dict()
+    for entry in payload:
+        explanations = model.explain(entry["user"], [i["item"] for i in entry["items"]])
+        for item, why in zip(entry["items"], explanations):
+            item.update(persona=why.persona, persona_label=why.label, persona_weights=why.persona_weights,
+                        supporting_items=why.supporting_items, supporting_titles=why.supporting_titles)
+    return payload

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,12 +29,13 @@ AxisDir = Annotated[Path | None, typer.Option("--axis", help="directory written 
 
 
 def _fail(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
+    typer.echo(f"personae: error: {msg}", err=True)  # the main CLI's format
     raise typer.Exit(code=2)
 
 
 def _errors(fn):
-    """One clear line on stderr and a non-zero exit for any expected failure; never a traceback."""
+    """One clear line on stderr and a non-zero exit for any expected failure (every traceback with
+    PERSONAE_DEBUG=1, as in the main CLI)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from personae.llm.backends import BackendError
@@ -42,6 +44,8 @@ def _errors(fn):
         try:
             return fn(*args, **kwargs)
         except (BackendError, BankError, FileNotFoundError, ValueError, OSError) as exc:
+            if os.environ.get("PERSONAE_DEBUG") == "1":
+                raise
             _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return wrapper
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
@@ -59,9 +60,9 @@ class AMPCFOptions(TorchOptions):
         try:
             value = int(self.personas)
         except (TypeError, ValueError):
-            raise ValueError(f"personas must be a positive integer or 'auto', got {self.personas!r}") from None
+            raise OptionError(f"personas must be a positive integer or 'auto', got {self.personas!r}") from None
         if value < 1:
-            raise ValueError(f"personas must be a positive integer or 'auto', got {value}")
+            raise OptionError(f"personas must be a positive integer or 'auto', got {value}")
         return value
 
 
@@ -188,7 +189,7 @@ class AMPCF(TorchRecommender):
         if o.persona_source == "history":
             history = torch.as_tensor(history_matrix(train, o.max_history))
         elif o.persona_source != "embedding":
-            raise ValueError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
+            raise OptionError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
         network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
                                       o.separate_keys, o.dropout, history=history, recency=o.recency,
                                       diversity=o.diversity)
@@ -258,8 +259,9 @@ class AMPCF(TorchRecommender):
         return history, weights.numpy()
 
     @torch.no_grad()
-    def support_scores(self, user: int, history: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-        """(C, H) how much each history item supports each candidate through the candidate's winning persona.
+    def support_scores(self, user: int, history: np.ndarray, item_idx: np.ndarray, rank: int = 0) -> np.ndarray:
+        """(C, H) how much each history item supports each candidate through the candidate's winning persona
+        (``rank=1``: through its runner-up persona).
 
         With history-derived personas this is the exact linear share of the history item in that persona's
         score, pooling weight a_kh times <h_h, e_i>. With learned persona vectors the persona is not built
@@ -271,7 +273,8 @@ class AMPCF(TorchRecommender):
             h = F.normalize(network.items(torch.as_tensor(history)), dim=1)
             return (F.normalize(candidates, dim=1) @ h.T).numpy()
         pooled, position = self._pooling(user)  # (K, L), (H,) slot of each history item in the padded row
-        winners = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0].argmax(1)
+        weights = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0]  # (C, K)
+        winners = torch.argsort(weights, dim=1, descending=True, stable=True)[:, min(rank, weights.shape[1] - 1)]
         h = network.history_items(torch.as_tensor(history))  # (H, dim)
         share = pooled[winners][:, position]  # (C, H) pooling weight of each item in the winning persona
         return (share * (candidates @ h.T)).numpy()

@@ -16,8 +16,8 @@ class BPROptions(TorchOptions):
     # Four negatives per positive (the BPR loss averaged over them): with one negative, early stopping at
     # lr 1e-3 halted seed 2 on a plateau (valid NDCG@10 0.0725 with patience 25 at epoch 98 vs 0.0739 here).
     negatives: int = field(default=4, metadata={"help": "sampled negatives per positive"})
-    # At lr 1e-3 validation NDCG@10 plateaus for 10+ epochs after learning popularity; seed 1 stopped there
-    # (test NDCG@10 0.0575 after ~15 epochs) before personalisation set in.
+    # At lr 1e-3 validation NDCG@10 plateaus for 10+ epochs after learning popularity; early stopping could
+    # halt there before personalisation set in.
     min_epochs: int = field(default=30, metadata={"help": "epochs always run before early stopping may stop"})
 
 

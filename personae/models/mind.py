@@ -25,13 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
-from personae.models.din import candidate_mask
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender
-
-SCORE_CHUNK_ELEMENTS = 1 << 23  # floats per (users, items, history) block in score_all
 
 
 @dataclass
@@ -50,7 +48,7 @@ class SelfAttentiveInterests(nn.Module):
     def __init__(self, history: np.ndarray, n_items: int, options: MINDOptions) -> None:
         super().__init__()
         if options.interests < 1:
-            raise ValueError(f"mind: interests must be >= 1, got {options.interests}")
+            raise OptionError(f"mind: interests must be >= 1, got {options.interests}")
         dim, length = options.dim, history.shape[1]
         self.n_items, self.options = n_items, options
         self.register_buffer("history", torch.as_tensor(history, dtype=torch.long))  # (n_users, L)
@@ -63,37 +61,75 @@ class SelfAttentiveInterests(nn.Module):
         self.attend_heads = nn.Linear(options.attention_hidden, options.interests, bias=False)
 
     def attention_logits(self, history: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """(B, K, L) attention logits of history items h (B, L, dim); padding at -inf."""
-        x = h + self.positions if self.options.positional else h
-        logits = self.attend_heads(torch.tanh(self.attend_hidden(x))).transpose(1, 2)  # (B, K, L)
+        """(B, K, L) attention logits of history items h (B, L, dim); padding at -inf.
+
+        W1 (h_j + p_j) = W1 h_j + W1 p_j, so when the catalogue is smaller than the batch's history slots the
+        item side is projected once for the whole table and gathered, instead of once per (user, slot)."""
+        if self.items.num_embeddings < history.numel():
+            x = self.attend_hidden(self.items.weight)[history]  # (B, L, hidden)
+        else:
+            x = self.attend_hidden(h)
+        if self.options.positional:
+            x = x + self.attend_hidden(self.positions)  # (L, hidden)
+        logits = self.attend_heads(torch.tanh(x)).transpose(1, 2)  # (B, K, L)
         return logits.masked_fill((history == self.n_items)[:, None, :], float("-inf"))
 
-    def interest_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history."""
-        history = self.history[users]  # (B, L)
-        h = self.items(history)  # (B, L, dim)
+    def history_weights(self, history: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """(B, K, L) unnormalised attention exp(a_kj - max_j a_kj): 1 at each head's peak, 0 at padding."""
         logits = self.attention_logits(history, h)  # (B, K, L)
         top = logits.amax(-1, keepdim=True).clamp_min(-1e30).detach()  # (B, K, 1); detached: a constant
         # clamp keeps exp > 0 for every real item, so a denominator is zero only with nothing left to attend
-        weights = torch.exp((logits - top).clamp_min(-60.0))  # (B, K, L), 0 at padding
-        weights = weights.masked_fill((history == self.n_items)[:, None, :], 0.0)
-        mask = candidate_mask(history, items, self.n_items).to(h.dtype)  # (B, C, L)
-        similarity = torch.einsum("bld,bcd->bcl", h, self.items(items))  # (B, C, L)
-        numerator = torch.einsum("bkl,bcl->bck", weights, mask * similarity)
-        denominator = torch.einsum("bkl,bcl->bck", weights, mask)
-        return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-30), torch.zeros_like(numerator))
+        weights = torch.exp((logits - top).clamp_min(-60.0))
+        return weights.masked_fill((history == self.n_items)[:, None, :], 0.0)
+
+    def interest_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B, C, K): <v_k, e_i> with each candidate masked out of its own user's history.
+
+        A candidate outside the user's history sees the whole history, so its K scores are one product of
+        the unnormalised interests with its embedding; only candidates inside the history (in training,
+        mostly the positive) need the masked sum, computed exactly for those (user, candidate) pairs alone.
+        """
+        # a user's interests do not depend on the candidate: attend once per distinct user of the batch
+        distinct, row = torch.unique(users, return_inverse=True)
+        own = self.history[distinct]  # (U, L)
+        weights = self.history_weights(own, self.items(own))[row]  # (B, K, L)
+        history = own[row]  # (B, L)
+        h = self.items(history)  # (B, L, dim)
+        e = self.items(items)  # (B, C, dim)
+        interests = torch.einsum("bkl,bld->bkd", weights, h)  # (B, K, dim), unnormalised
+        scores = _masked_ratio(torch.einsum("bkd,bcd->bck", interests, e),
+                               weights.sum(-1)[:, None, :].expand(-1, items.shape[1], -1))
+        inside = (history[:, None, :] == items[:, :, None]).any(-1)  # (B, C): candidate in its user's history
+        b, c = torch.nonzero(inside, as_tuple=True)  # (pairs,)
+        similarity = torch.einsum("pld,pd->pl", h[b], e[b, c])  # (pairs, L)
+        return scores.index_put((b, c), self._exact(weights[b], history[b], items[b, c], similarity))
+
+    def _exact(self, weights: torch.Tensor, history: torch.Tensor, items: torch.Tensor,
+               similarity: torch.Tensor) -> torch.Tensor:
+        """(P, K) masked interest scores of P (user, candidate) pairs: weights (P, K, L), history (P, L),
+        candidates (P,), similarity (P, L) of each history item to the candidate."""
+        keep = (history != items[:, None]).to(weights.dtype)  # (P, L): the candidate masked out
+        return _masked_ratio(torch.einsum("pkl,pl->pk", weights, keep * similarity),
+                             torch.einsum("pkl,pl->pk", weights, keep))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.interest_scores(users, items).amax(-1)  # (B, C)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """(B, n_items), over chunks of the catalogue so (B, chunk, L) blocks stay small."""
-        chunk = max(1, SCORE_CHUNK_ELEMENTS // max(len(users) * self.history.shape[1], 1))
-        parts = []
-        for begin in range(0, self.n_items, chunk):
-            items = torch.arange(begin, min(begin + chunk, self.n_items), device=users.device)
-            parts.append(self(users, items.expand(len(users), -1)))
-        return torch.cat(parts, dim=1)
+        """(B, n_items) equal to ``forward`` on every item, without a (B, n_items, L) block (same reasoning as
+        :meth:`interest_scores`: one product with the catalogue, exact sums for the user's own items)."""
+        history = self.history[users]  # (B, L)
+        h = self.items(history)  # (B, L, dim)
+        weights = self.history_weights(history, h)  # (B, K, L)
+        interests = torch.einsum("bkl,bld->bkd", weights, h)  # (B, K, dim), unnormalised
+        catalogue = self.items.weight[: self.n_items]  # (n_items, dim)
+        scores = _masked_ratio(torch.einsum("bkd,nd->bnk", interests, catalogue),
+                               weights.sum(-1)[:, None, :].expand(-1, self.n_items, -1)).contiguous()
+        row, col = torch.nonzero(history != self.n_items, as_tuple=True)  # own items: (pairs,)
+        own = history[row, col]  # (pairs,) item index
+        similarity = torch.einsum("bld,bmd->bml", h, h)[row, col]  # (pairs, L): <h_l, own item>
+        scores[row, own] = self._exact(weights[row], history[row], own, similarity)
+        return scores.amax(-1)
 
     @torch.no_grad()
     def user_interests(self, user: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -102,6 +138,11 @@ class SelfAttentiveInterests(nn.Module):
         h = self.items(history)
         attention = torch.nan_to_num(torch.softmax(self.attention_logits(history, h), dim=-1), nan=0.0)
         return (attention @ h)[0], attention[0], history[0]
+
+
+def _masked_ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """numerator / denominator, and 0 where nothing was left to attend (denominator 0)."""
+    return torch.where(denominator > 0, numerator / denominator.clamp_min(1e-30), torch.zeros_like(numerator))
 
 
 class MIND(TorchRecommender):

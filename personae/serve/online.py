@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from personae.data.errors import DataError
 from personae.models.ampcf import AMPCF
 from personae.serve.scoring import persona_scores
 from personae.space import CapBounds, dominant_axis, fit_cap_bounds
@@ -55,7 +56,7 @@ class PersonaUpdater:
 
     def __init__(self, model: AMPCF, options: UpdateOptions | None = None) -> None:
         if model.options.separate_keys:
-            raise ValueError("serve: online updates need tied attention keys (ampcf separate_keys=False)")
+            raise DataError("serve: online updates need tied attention keys (ampcf separate_keys=False)")
         self.model, self.options = model, options or UpdateOptions()
         self.network = model.network_.eval()
         self.data = model.fitted_data

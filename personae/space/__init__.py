@@ -25,9 +25,11 @@ from personae.space.stability import (
     procrustes_rotation,
     silhouette,
 )
+from personae.space.structure import persona_silhouette, planted_recovery, seed_stability
 
 __all__ = [
     "PCA", "CapBounds", "MixDrift", "adjusted_rand_index", "axis_summary", "clip_projection", "clip_step",
     "cosine", "default_persona", "dominant_axis", "fit_cap_bounds", "fit_pca", "match_personas",
-    "mixture_drift", "positions", "procrustes_rotation", "silhouette", "unit",
+    "mixture_drift", "persona_silhouette", "planted_recovery", "positions", "procrustes_rotation",
+    "seed_stability", "silhouette", "unit",
 ]

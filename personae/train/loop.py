@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.data.negatives import NegativeSampler
 from personae.data.splits import validation_split
@@ -36,6 +37,15 @@ class TrainOptions:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads while training (1 is fastest at ml-100k size)"})
 
+    def __post_init__(self) -> None:
+        """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
+        at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
+                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1}
+        for name, low in at_least.items():
+            value = getattr(self, name, low)
+            if isinstance(value, (int, float)) and value < low:
+                raise OptionError(f"{name} must be at least {low}, got {value}")
+
 
 @dataclass
 class TrainReport:
@@ -52,6 +62,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """(negative sampling, epoch order): two independent streams spawned from one seed.
+
+    Two generators seeded with the same integer would draw the same numbers, tying each epoch's order to the
+    negatives drawn beside it.
+    """
+    sampling, order = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(sampling), np.random.default_rng(order)
+
+
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
                   seed: int) -> TrainReport:
     """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
@@ -60,7 +80,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
     chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
     """
     if options.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
+        raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
     # Small embedding models spend more time synchronising threads than computing; on a shared 2-core
     # machine several threads per process made an epoch ~8x slower than one thread.
     previous_threads = torch.get_num_threads()
@@ -74,8 +94,8 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
     network: torch.nn.Module = model.network_
     loss_fn = LOSSES[options.loss]
-    sampler = NegativeSampler(train.csr, seed=seed)
-    rng = np.random.default_rng(seed)
+    sampling_rng, rng = random_streams(seed)
+    sampler = NegativeSampler(train.csr, seed=sampling_rng)
     optimizer = torch.optim.Adam(network.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     split = validation_split(train, valid) if valid is not None and len(valid) else None
     users_all = torch.as_tensor(train.users)

@@ -1,0 +1,73 @@
+"""Training and full-ranking time of the torch models on MovieLens-100K (seed 0), for the DIN/MIND speed-up.
+
+Measures, per model, seconds per training epoch (validation off, so the epoch is training alone), seconds of
+one full-ranking evaluation of every test user, and optionally a complete default training run (early
+stopping on validation, which runs a full ranking of the validation users every epoch). Run it once on the
+code before a change and once after; both JSON files go in bench/results/.
+
+    nice -n 10 python bench/speed.py --models din,mind,ampcf --epochs 2 --json bench/results/speed-after.json
+    nice -n 10 python bench/speed.py --models din,mind --full --json ...   # adds a whole default training run
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Self
+
+import torch
+
+from personae.data import leave_last_out, load_dataset
+from personae.evaluate import evaluate
+from personae.experiment import build_model, write_json
+
+
+class Clock:
+    """Wall and CPU seconds of a block. On a shared machine the CPU time of this (one-thread) process is the
+    figure that compares runs made under different loads; wall time is kept beside it."""
+
+    def __enter__(self) -> Self:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def time_model(name: str, split, epochs: int, full: bool) -> dict[str, float]:
+    """CPU (and wall) seconds per training epoch, per full ranking, and (``full``) of a default training run."""
+    torch.set_num_threads(1)  # training uses one thread; the evaluation is timed on one thread as well
+    model = build_model(name, {"epochs": epochs}, seed=0, progress=False)
+    with Clock() as clock:
+        model.fit(split.train, None)  # no validation: training alone
+    entry = {"epoch_cpu_seconds": clock.cpu / epochs, "epoch_wall_seconds": clock.wall / epochs}
+    with Clock() as clock:
+        entry["test_ndcg@10_after_epochs"] = evaluate(model, split, beyond_accuracy=False).metrics["ndcg@10"]
+    entry["full_ranking_cpu_seconds"], entry["full_ranking_wall_seconds"] = clock.cpu, clock.wall
+    if full:
+        model = build_model(name, {}, seed=0, progress=False)
+        with Clock() as clock:
+            model.fit(split.train, split.valid)
+        entry["train_cpu_seconds"], entry["train_wall_seconds"] = clock.cpu, clock.wall
+        entry["epochs_run"] = model.report_.epochs_run
+        entry["test_ndcg@10"] = evaluate(model, split, beyond_accuracy=False).metrics["ndcg@10"]
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="din,mind,ampcf")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs timed per model (validation off)")
+    parser.add_argument("--full", action="store_true", help="also time a complete default training run")
+    parser.add_argument("--json", required=True)
+    args = parser.parse_args()
+    split = leave_last_out(load_dataset("ml-100k"))
+    results = {}
+    for name in args.models.split(","):
+        results[name] = time_model(name, split, args.epochs, args.full)
+        print(name, results[name], flush=True)
+    write_json(args.json, {"dataset": "ml-100k", "seed": 0, "epochs_timed": args.epochs, "models": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Atomic file writes: a crash never leaves a half-written result, report or JSON file behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from personae.data.errors import DataError
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it into place.
+
+    A path that cannot be written (no permission, a file where a folder should be) is a DataError naming it.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    except OSError as exc:
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(scratch, 0o644)  # mkstemp makes the file private; results are meant to be read by others
+        os.replace(scratch, target)
+    except OSError as exc:
+        Path(scratch).unlink(missing_ok=True)
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+    return target
