@@ -126,20 +126,18 @@ def stability(runs: Path, command: str) -> None:
                      "CI low": gain["ci_low"], "CI high": gain["ci_high"], "assignment ARI": r["assignment_ari"],
                      "shuffled ARI": r["shuffled_ari"]})
         print(rows[-1], file=sys.stderr)
-    silhouettes = []
-    for model in models[:1]:
-        vectors, labels, owns = [], [], []
-        for user in models[0].fitted_data.user_ids:
-            mix = model.user_personas(user)
-            for k, persona in enumerate(mix.persona_ids):
-                vectors.append(mix.vectors[k])
-                labels.append(mix.labels[k].split(" / ")[0])
-                owns.append(persona in mix.history_persona)
-        vectors, owns = np.asarray(vectors), np.asarray(owns)
-        all_personas = persona_silhouette(vectors, labels)
-        owning = persona_silhouette(vectors[owns], list(np.asarray(labels)[owns]))
-        silhouettes = [{"personas": "all", **all_personas}, {"personas": "owning >= 1 history item", **owning}]
-        summary = {"share of personas owning no history item": float(1 - owns.mean())}
+    vectors, labels, owns = [], [], []
+    for user in models[0].fitted_data.user_ids:  # seed 0's persona space
+        mix = models[0].user_personas(user)
+        for k, persona in enumerate(mix.persona_ids):
+            vectors.append(mix.vectors[k])
+            labels.append(mix.labels[k].split(" / ")[0])
+            owns.append(persona in mix.history_persona)
+    vectors, owns = np.asarray(vectors), np.asarray(owns)
+    silhouettes = [{"personas": "all", **persona_silhouette(vectors, labels)},
+                   {"personas": "owning >= 1 history item",
+                    **persona_silhouette(vectors[owns], list(np.asarray(labels)[owns]))}]
+    summary = {"share of personas owning no history item": float(1 - owns.mean())}
     experiment.write_json(HERE / "results" / "stability.json",
                           figure("Persona stability across seeds (ampcf, ml-100k)", command, rows + silhouettes,
                                  summary))
