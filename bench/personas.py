@@ -55,13 +55,16 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
     report = experiment.benchmark(SOURCE, models, seeds, baseline="bpr", on_result=collect)
     tag = "" if models == MODELS.split(",") else "-" + "-".join(models)
     experiment.write_json(HERE / "results" / f"benchmark{tag}.json", report)
-    lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | train s | bytes/user |",
-             "|" + "---|" * (len(COLUMNS) + 4)]
+    lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | vs mf [95% CI] | train s "
+             "| bytes/user |", "|" + "---|" * (len(COLUMNS) + 5)]
+
+    def gain(ci: dict | None) -> str:
+        return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+
     for name, entry in report["models"].items():
         cells = [experiment.mean_std(entry, c) for c in COLUMNS]
-        ci = entry.get("vs_baseline")
-        gain = f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain} | {entry['train_seconds']:.1f} | "
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {gain(entry.get('vs_baseline'))} | "
+                     f"{gain(entry.get('vs', {}).get(experiment.TWIN))} | {entry['train_seconds']:.1f} | "
                      f"{entry['bytes_per_user']:.0f} |")
     # NDCG@10 by genre-entropy tercile of the user's training history
     split = make_split(load_source(SOURCE), "leave-last-out")
