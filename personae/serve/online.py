@@ -8,9 +8,10 @@ Two update rules, one per kind of AMPCF:
   user's history plus the new events (no gradient at all).
 
 Capping (after activation capping, arXiv:2601.10387): the bounds are learned from the training population,
-the projection range on its dominant axis and the largest step one honest event produces (percentiles,
-configurable), and ``CapBounds.apply(new, old)`` clips every update, so a burst of injected clicks can only
-move a user a bounded distance per event.
+the projection range on its dominant axis, the largest step one honest event produces, and the largest total
+drift from the user's anchor state over a replay of honest users' own events (percentiles, configurable).
+``CapBounds.apply(new, old, anchor)`` clips every update: one injected click moves a user no further than an
+honest event would, and a burst of them no further from the anchor than honest users drift.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class UpdateOptions:
     percentiles: tuple[float, float] = field(default=(1.0, 99.0), metadata={"help": "projection bounds"})
     step_percentile: float = field(default=99.0, metadata={"help": "percentile of honest steps: largest step"})
     calibration_users: int = field(default=200, metadata={"help": "users whose honest steps set the step bound"})
+    drift_percentile: float | None = field(default=90.0, metadata={
+        "help": "percentile of honest drifts from the anchor: largest drift (None: no drift bound)"})
+    drift_users: int = field(default=50, metadata={"help": "users whose replayed events set the drift bound"})
+    drift_events: int = field(default=20, metadata={"help": "events replayed per user to measure honest drift"})
+    anchor_events: int = field(default=10, metadata={
+        "help": "a new user's anchor is their state after this many posted events (no drift bound before)"})
     seed: int = 0
 
 
@@ -109,11 +116,13 @@ class PersonaUpdater:
             return self._pool(history)
         return self._fold_in(state.vectors, state.mask, history[-max(self.options.window, n_new):])
 
-    def update(self, state: PersonaState, history: np.ndarray, n_new: int, known: bool) -> PersonaState:
-        """The new state after ``n_new`` events (the end of ``history``), capped when enabled."""
+    def update(self, state: PersonaState, history: np.ndarray, n_new: int, known: bool,
+               anchor: np.ndarray | None = None) -> PersonaState:
+        """The new state after ``n_new`` events (the end of ``history``), capped when enabled: its step from
+        ``state`` and, given an ``anchor`` (K, dim), its drift from it."""
         proposed = self.propose(state, history, n_new)
         old = None if state.source == "popularity" and self.from_history else state.vectors
-        vectors = self.bounds.apply(proposed, old) if self.options.cap else proposed
+        vectors = self.bounds.apply(proposed, old, anchor) if self.options.cap else proposed
         source = ("history" if self.from_history else "online") if known else "fold-in"
         return PersonaState(np.asarray(vectors, dtype=np.float32), state.mask, source)
 
@@ -151,7 +160,8 @@ class PersonaUpdater:
 
     # --- capping bounds -----------------------------------------------------------------------------------
     def fit_bounds(self) -> CapBounds:
-        """Bounds from the training population: its dominant axis, and the steps of one honest event.
+        """Bounds from the training population: its dominant axis, the steps of one honest event, and the
+        drift of a replay of honest events.
 
         An honest step is the move a user's own newest training item causes: re-adding it to the user's
         trained personas (learned vectors), or pooling the history with and without it (history personas).
@@ -170,4 +180,27 @@ class PersonaUpdater:
             new = self.propose(state, history)
             steps.append((new - old)[state.mask])
         o = self.options
-        return fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile)
+        bounds = fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile)
+        if o.drift_percentile is None:
+            return bounds
+        return fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile,
+                              self._honest_drifts(bounds, eligible, rng), o.drift_percentile)
+
+    def _honest_drifts(self, bounds: CapBounds, eligible: list[int], rng: np.random.Generator) -> np.ndarray:
+        """(m, dim) each kept persona's distance from its anchor (the trained state) after the user's own last
+        ``drift_events`` training events are posted one at a time through the step-capped update path."""
+        o = self.options
+        chosen = rng.choice(eligible, size=min(o.drift_users, len(eligible)), replace=False)
+        drifts = []
+        for user in chosen:
+            history = self.data.user_history(int(user))
+            anchor = self.trained(int(user))
+            start = max(1, len(history) - o.drift_events)
+            vectors = self._pool(history[:start]) if self.from_history else anchor.vectors
+            state = PersonaState(vectors, anchor.mask, anchor.source)
+            for end in range(start + 1, len(history) + 1):
+                proposed = self.propose(state, history[:end])
+                state = PersonaState(bounds.apply(proposed, state.vectors).astype(np.float32), state.mask, state.source)
+            reference = self._pool(history[:start]) if self.from_history else anchor.vectors
+            drifts.append((state.vectors - reference)[anchor.mask])
+        return np.concatenate(drifts)
