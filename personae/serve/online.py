@@ -23,7 +23,7 @@ import torch
 
 from personae.data.errors import DataError
 from personae.models.ampcf import AMPCF
-from personae.serve.scoring import persona_scores
+from personae.serve.scoring import softmax_loss_grad
 from personae.space import CapBounds, dominant_axis, fit_cap_bounds
 
 
@@ -72,6 +72,7 @@ class PersonaUpdater:
         with torch.no_grad():
             self.items = self.network.items.weight.detach().clone()  # (n_items, dim)
             self.bias = self.network.item_bias.detach().clone()  # (n_items,)
+        self.items_np, self.bias_np = self.items.numpy(), self.bias.numpy()
         self.temperature = float(self.network.temperature)
         self._population = self._trained_population()  # (n_users, K, dim), mask (n_users, K)
         self.centres = self._centres()
@@ -136,27 +137,23 @@ class PersonaUpdater:
         return self.network.pool_history(row)[0].numpy()  # (K, dim)
 
     def _fold_in(self, vectors: np.ndarray, mask: np.ndarray, recent: np.ndarray) -> np.ndarray:
-        """A few SGD steps of the sampled-softmax loss on ``recent`` items, item vectors fixed."""
+        """A few SGD steps of the sampled-softmax loss on ``recent`` items, item vectors fixed (gradient
+        written out in numpy: ``softmax_loss_grad``)."""
         o = self.options
-        positives = torch.as_tensor(np.asarray(recent, dtype=np.int64))
-        n_items = len(self.items)
+        positives = np.asarray(recent, dtype=np.int64)
+        n_items = len(self.items_np)
         if n_items <= o.negatives:
-            candidates = torch.arange(n_items)
+            candidates = np.arange(n_items)
         else:  # a fixed-seed sample keeps updates reproducible (replay after a crash gives the same state)
             rng = np.random.default_rng(o.seed + len(recent))
-            sample = torch.as_tensor(rng.choice(n_items, size=o.negatives, replace=False))
-            candidates = torch.unique(torch.cat([positives, sample]))
-        target = torch.searchsorted(candidates, positives)  # position of each positive among the candidates
-        items, bias = self.items[candidates], self.bias[candidates]
-        personas = torch.tensor(vectors, dtype=torch.float32, requires_grad=True)
-        keep = torch.as_tensor(mask)
+            candidates = np.unique(np.concatenate([positives, rng.choice(n_items, size=o.negatives, replace=False)]))
+        target = np.searchsorted(candidates, positives)  # position of each positive among the candidates
+        items, bias = self.items_np[candidates], self.bias_np[candidates]
+        personas = np.array(vectors, dtype=np.float32)  # (K, dim)
+        keep = np.asarray(mask, dtype=bool)
         for _ in range(o.steps):
-            scores = persona_scores(personas, items, bias, self.temperature, keep)  # (C,)
-            loss = -torch.log_softmax(scores, dim=0)[target].mean()
-            (grad,) = torch.autograd.grad(loss, personas)
-            with torch.no_grad():
-                personas -= o.lr * grad
-        return personas.detach().numpy()
+            personas -= o.lr * softmax_loss_grad(personas, items, bias, self.temperature, keep, target)
+        return personas
 
     # --- capping bounds -----------------------------------------------------------------------------------
     def fit_bounds(self) -> CapBounds:

@@ -51,6 +51,17 @@ class ExplanationContext:
 
 
 @dataclass
+class PendingPost:
+    """An event batch validated and folded into a new state, not yet committed."""
+
+    user: str
+    events: list[Event]
+    items: np.ndarray  # (n,) item indices
+    old: PersonaState
+    new: PersonaState
+
+
+@dataclass
 class ServeOptions:
     update: UpdateOptions = field(default_factory=UpdateOptions)
     index: IndexOptions = field(default_factory=IndexOptions)
@@ -252,6 +263,11 @@ class PersonaService:
 
     def post_events(self, user_id: str, events: list[dict]) -> dict[str, Any]:
         """Validate, update the personas, store events and state in one transaction, then apply in memory."""
+        post = self.prepare_post(user_id, events)
+        return self.finish_post(post, self.commit_post(post))
+
+    def prepare_post(self, user_id: str, events: list[dict]) -> PendingPost:
+        """Validate the events and compute the state they lead to; nothing changes yet."""
         if not 1 <= len(events) <= MAX_BATCH:
             raise DataError(f"a batch holds 1 to {MAX_BATCH} events, got {len(events)}")
         parsed = []
@@ -266,14 +282,22 @@ class PersonaService:
                 raise DataError(f"event {n}: field 'kind' must be one of {', '.join(KINDS)}, got '{kind}'")
             timestamp = raw.get("timestamp")
             parsed.append(Event(item, float(time.time() if timestamp is None else timestamp), kind, raw.get("value")))
-        old, history = self.state(user_id), self.history(user_id)
         items = self.data.item_index([e.item for e in parsed])
-        new = self._update(user_id, items)
-        stored = self.store.append(user_id, parsed, StoredState(user_id, new.vectors, new.mask, new.source, 0))
-        drift = self._drift(old, new, history, np.concatenate([history, items]))
-        self._apply(user_id, new, items, stored[-1].id)  # only after the commit: an unacknowledged event changes nothing
-        return {"user": user_id, "accepted": len(stored), "event_ids": [e.id for e in stored],
-                "source": new.source, "drift": drift}
+        return PendingPost(user_id, parsed, items, self.state(user_id), self._update(user_id, items))
+
+    def commit_post(self, post: PendingPost) -> list[Event]:
+        """Store the events and the new state in one transaction (the slow, durable part: it touches no memory
+        state, so the app runs it off the event loop)."""
+        new = post.new
+        return self.store.append(post.user, post.events, StoredState(post.user, new.vectors, new.mask, new.source, 0))
+
+    def finish_post(self, post: PendingPost, stored: list[Event]) -> dict[str, Any]:
+        """After the commit: make the new state current and answer (an unacknowledged event changes nothing)."""
+        history = self.history(post.user)
+        drift = self._drift(post.old, post.new, history, np.concatenate([history, post.items]))
+        self._apply(post.user, post.new, post.items, stored[-1].id)
+        return {"user": post.user, "accepted": len(stored), "event_ids": [e.id for e in stored],
+                "source": post.new.source, "drift": drift}
 
     def _drift(self, old: PersonaState, new: PersonaState, old_history: np.ndarray,
                new_history: np.ndarray) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from personae.models.persistence import load_model
 from personae.serve.online import UpdateOptions
 from personae.serve.retrieval import IndexOptions, Retriever
-from personae.serve.scoring import score_items
+from personae.serve.scoring import persona_scores, score_items, softmax_loss_grad
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
 
@@ -43,6 +43,20 @@ def test_service_explanations_match_the_models_own_for_trained_users(model, serv
         assert (entry["persona"], entry["label"]) == (why.persona, why.label)
         assert [s["item"] for s in entry["supporting_items"]] == why.supporting_items
         np.testing.assert_allclose(entry["persona_weights"], why.persona_weights, rtol=1e-5)
+
+
+def test_update_gradient_written_out_in_numpy_equals_autograd():
+    import torch
+
+    rng = np.random.default_rng(0)
+    personas, items = rng.normal(size=(4, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    bias, mask, targets = rng.normal(size=50).astype(np.float32), np.array([True, True, False, True]), np.array([3, 7, 7])
+    tensor = torch.tensor(personas, requires_grad=True)
+    scores = persona_scores(tensor, torch.as_tensor(items), torch.as_tensor(bias), 0.7, torch.as_tensor(mask))
+    (-torch.log_softmax(scores, dim=0)[torch.as_tensor(targets)].mean()).backward()
+    ours = softmax_loss_grad(personas, items, bias, 0.7, mask, targets)
+    np.testing.assert_allclose(ours, tensor.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert np.all(ours[2] == 0)  # a pruned persona never moves
 
 
 def test_faiss_path_finds_the_exact_top_10_on_a_small_catalogue():
