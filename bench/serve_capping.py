@@ -2,7 +2,8 @@
 service's update path, with and without capping. How far do the user's top-10 recommendations move?
 
 Figure: overlap@10 between the user's top-10 before and after the burst (1 = unmoved, 0 = all replaced), and
-how far the personas moved (max over personas of the distance), capped vs uncapped, with a paired bootstrap
+how far the personas moved (max over personas of the distance from the state before the burst, which for these
+known users is the drift bound's anchor, their trained personas), capped vs uncapped, with a paired bootstrap
 CI over users (personae.experiment). Control: the overlap@10 of two different users' top-10 lists, i.e. what
 "moved to somebody else entirely" looks like. Capping's cost on honest users is measured by
 bench/serve_online.py (capped vs uncapped next-item NDCG@10).
@@ -38,6 +39,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--clicks", type=int, default=50)
     parser.add_argument("--step-percentile", type=float, default=UpdateOptions.step_percentile)
+    parser.add_argument("--drift-percentile", type=float, default=UpdateOptions.drift_percentile,
+                        help="percentile of honest drifts bounding the drift from the anchor (negative: none)")
     parser.add_argument("--json", default="bench/results/serve_capping.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -47,7 +50,8 @@ def main() -> None:
     attacked = [str(u) for u in rng.choice(data.user_ids, args.users, replace=False)]
     result = {}
     with tempfile.TemporaryDirectory() as scratch:
-        capped = ServeOptions(update=UpdateOptions(step_percentile=args.step_percentile))
+        drift = None if args.drift_percentile < 0 else args.drift_percentile
+        capped = ServeOptions(update=UpdateOptions(step_percentile=args.step_percentile, drift_percentile=drift))
         services = {"capped": PersonaService(model, SQLiteStore(Path(scratch) / "c.sqlite", synchronous="OFF"), capped),
                     "uncapped": PersonaService(model, SQLiteStore(Path(scratch) / "u.sqlite", synchronous="OFF"),
                                                ServeOptions(update=UpdateOptions(cap=False)))}
@@ -68,8 +72,9 @@ def main() -> None:
     report = {
         "model_dir": args.model_dir, "attacked_users": args.users, "clicks_per_user": args.clicks,
         "clicks": "uniformly random unseen-or-seen catalogue items, posted one event at a time",
-        "bounds": {"low": bounds.low, "high": bounds.high, "max_step": bounds.max_step,
-                   "percentiles": list(UpdateOptions().percentiles), "step_percentile": args.step_percentile},
+        "bounds": {"low": bounds.low, "high": bounds.high, "max_step": bounds.max_step, "max_drift": bounds.max_drift,
+                   "percentiles": list(UpdateOptions().percentiles), "step_percentile": args.step_percentile,
+                   "drift_percentile": drift},
         "overlap@10": {name: float(r["overlap"].mean()) for name, r in result.items()},
         "persona_distance_moved_mean": {name: float(r["moved"].mean()) for name, r in result.items()},
         "overlap@10_capped_minus_uncapped": paired_bootstrap(result["capped"]["overlap"] - result["uncapped"]["overlap"]),

@@ -3,7 +3,9 @@ path and score each event as the next item before folding it in (next-item NDCG@
 excluded).
 
 Split: a global time cut (``personae.data.splits.temporal``): the first 70% of events train the model, the next
-10% (validation) choose the update's learning rate and capping percentile, the last 20% are the test replay.
+10% (validation) choose the update's learning rate and capping percentiles, the last 20% are the test replay.
+The drift bound's percentile is the strictest whose validation NDCG@10 is not measurably below uncapped (the
+95% CI of capped minus uncapped reaches zero).
 Validation events are folded in (one batch per user) before the test replay starts; every arm excludes them.
 
 For the CPU budget a random ``--user-fraction`` (30%) of users is replayed, all of their events.
@@ -98,7 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="bench/results/serve_online.json")
     parser.add_argument("--lrs", default="0.01,0.03,0.1")
-    parser.add_argument("--step-percentiles", default="50,99")
+    parser.add_argument("--step-percentiles", default="99")
+    parser.add_argument("--drift-percentiles", default="50,90,99")
     parser.add_argument("--user-fraction", type=float, default=0.3, help="share of users replayed (CPU budget)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -112,19 +115,29 @@ def main() -> None:
     valid, test = [e for e in valid if e[0] in sampled], [e for e in test if e[0] in sampled]
     valid_users = sorted({u for u, _ in valid})
 
-    # 1. choose lr and the step percentile on the validation replay (frozen as the reference)
+    # 1. choose lr, the step percentile and the drift percentile on the validation replay
     frozen_valid = replay(model, [], valid, None)
     tuning = {}
     for lr in [float(x) for x in args.lrs.split(",")]:
         for pct in [float(x) for x in args.step_percentiles.split(",")]:
-            arm = replay(model, [], valid, UpdateOptions(lr=lr, step_percentile=pct))
-            tuning[f"lr={lr},step_percentile={pct}"] = {
-                "ndcg@10": float(per_user_mean(arm, valid_users).mean()),
-                "vs_frozen": compare(arm, frozen_valid, valid_users)}
-            print("valid", lr, pct, tuning[f"lr={lr},step_percentile={pct}"], flush=True)
-    best = max(tuning, key=lambda key: tuning[key]["ndcg@10"])
-    lr, pct = (float(part.split("=")[1]) for part in best.split(","))
-    chosen = UpdateOptions(lr=lr, step_percentile=pct)
+            for drift in [float(x) for x in args.drift_percentiles.split(",")]:
+                arm = replay(model, [], valid, UpdateOptions(lr=lr, step_percentile=pct, drift_percentile=drift))
+                tuning[(lr, pct, drift)] = {"arm": arm, "ndcg@10": float(per_user_mean(arm, valid_users).mean()),
+                                            "vs_frozen": compare(arm, frozen_valid, valid_users)}
+                print("valid", lr, pct, drift, tuning[(lr, pct, drift)]["ndcg@10"], flush=True)
+    lr, pct, _ = max(tuning, key=lambda key: tuning[key]["ndcg@10"])
+    uncapped_valid = replay(model, [], valid, UpdateOptions(lr=lr, step_percentile=pct, cap=False))
+    # the drift bound: the strictest percentile whose validation NDCG is not measurably below uncapped
+    # (the CI of capped minus uncapped reaches zero), else the loosest tried
+    drifts = sorted(d for (a, b, d) in tuning if (a, b) == (lr, pct))
+    for drift in drifts:
+        tuning[(lr, pct, drift)]["vs_uncapped"] = compare(tuning[(lr, pct, drift)]["arm"], uncapped_valid, valid_users)
+    fine = [d for d in drifts if tuning[(lr, pct, d)]["vs_uncapped"]["ci_high"] >= 0]
+    drift = fine[0] if fine else drifts[-1]
+    chosen = UpdateOptions(lr=lr, step_percentile=pct, drift_percentile=drift)
+    tuning = {f"lr={a},step_percentile={b},drift_percentile={d}": {k: v for k, v in t.items() if k != "arm"}
+              for (a, b, d), t in tuning.items()}
+    tuning["uncapped"] = {"ndcg@10": float(per_user_mean(uncapped_valid, valid_users).mean())}
 
     # 2. the test replay, four arms on the same events
     arms = {"frozen": replay(model, valid, test, None),
@@ -136,7 +149,7 @@ def main() -> None:
     report = {
         "dataset": "ml-100k", "split": "temporal 70/10/20 (global time cut)", "model": "ampcf defaults, seed 0",
         "train_seconds": train_seconds, "test_events": len(test), "test_users": len(users), "cold_test_users": len(cold),
-        "valid_events": len(valid), "user_fraction": args.user_fraction, "tuning_on_validation": tuning, "chosen": {"lr": lr, "step_percentile": pct},
+        "valid_events": len(valid), "user_fraction": args.user_fraction, "tuning_on_validation": tuning, "chosen": {"lr": lr, "step_percentile": pct, "drift_percentile": drift},
         "ndcg@10": {name: float(np.mean([x for u in users for x in arm[u]])) for name, arm in arms.items()},
         "ndcg@10_per_user_mean": {name: float(per_user_mean(arm, users).mean()) for name, arm in arms.items()},
         "online_capped_vs_frozen": compare(arms["online_capped"], arms["frozen"], users),

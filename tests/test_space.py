@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from personae.space import (
+    CapBounds,
     adjusted_rand_index,
     axis_summary,
     clip_projection,
@@ -146,3 +147,25 @@ def test_silhouette_separates_clusters_and_finds_nothing_in_shuffled_labels():
 def test_cosine_of_parallel_and_orthogonal_vectors():
     assert cosine(np.array([1.0, 0]), np.array([2.0, 0])) == pytest.approx(1.0)
     assert cosine(np.array([1.0, 0]), np.array([0, 3.0])) == pytest.approx(0.0)
+
+
+def test_drift_bound_stops_many_small_steps_from_adding_up():
+    rng = np.random.default_rng(4)
+    population = rng.normal(size=(2000, 8))
+    honest_drifts = 0.5 * rng.normal(size=(500, 8))
+    bounds = fit_cap_bounds(population, np.eye(8)[0], steps=0.1 * population, drifts=honest_drifts)
+    anchor = np.zeros((1, 8))
+    state = anchor.copy()
+    for _ in range(200):  # each step within the step bound, all in one direction
+        state = bounds.apply(state + 0.5 * bounds.max_step * np.eye(8)[1], old=state, anchor=anchor)
+    assert np.linalg.norm(state - anchor) == pytest.approx(bounds.max_drift)
+    no_anchor = fit_cap_bounds(population, np.eye(8)[0], steps=0.1 * population)
+    assert no_anchor.max_drift is None  # no drift bound without honest drifts to learn it from
+
+
+def test_drift_bound_leaves_a_state_near_its_anchor_unchanged():
+    bounds = fit_cap_bounds(np.random.default_rng(5).normal(size=(2000, 8)), np.eye(8)[0],
+                            drifts=np.ones((10, 8)))
+    anchor, near = np.zeros((1, 8)), np.full((1, 8), 0.1)
+    assert bounds.apply(near, old=anchor, anchor=anchor) == pytest.approx(near)
+    assert CapBounds.from_dict(bounds.to_dict()).max_drift == bounds.max_drift

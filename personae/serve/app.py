@@ -1,7 +1,9 @@
 """The HTTP face of the service: JSON endpoints, an OpenAPI spec, and the persona explorer page at ``/``.
 
 Endpoints are ``async`` and run one at a time on the event loop: the work is CPU-bound and short (a few ms),
-so one worker serialises requests without locks, and every state change is committed before the next starts.
+so one worker serialises requests without locks. The one slow part, a POST's durable commit (an fsync), runs in
+a worker thread while the loop keeps answering reads; POSTs hold a lock from computing the new state until it
+is applied, so each sees the one before, and none is answered before its commit.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +45,7 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
     app = FastAPI(title="personae", version="1", summary="Recommendations from personas that evolve online",
                   docs_url="/docs", redoc_url=None)
     app.add_middleware(Guard, api_key=api_key)
+    posting = anyio.Lock()
     page = resources.files("personae.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.exception_handler(UnknownItemError)
@@ -92,7 +96,10 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
     async def post_events(user_id: UserId, body: Annotated[EventBody, Body()]) -> JSONResponse:
         """One event or a batch (at most 1000). Answered after the events and new personas are committed."""
         events = body if isinstance(body, list) else [body]
-        return JSONResponse(service.post_events(user_id, [e.model_dump() for e in events]))
+        async with posting:  # one post at a time: the next one must see this one's state
+            post = service.prepare_post(user_id, [e.model_dump() for e in events])
+            stored = await anyio.to_thread.run_sync(service.commit_post, post)  # the loop serves reads meanwhile
+            return JSONResponse(service.finish_post(post, stored))
 
     @app.get("/items/{item_id}")
     async def item(item_id: Annotated[str, Field(min_length=1, max_length=200)]) -> dict:

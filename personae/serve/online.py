@@ -8,9 +8,10 @@ Two update rules, one per kind of AMPCF:
   user's history plus the new events (no gradient at all).
 
 Capping (after activation capping, arXiv:2601.10387): the bounds are learned from the training population,
-the projection range on its dominant axis and the largest step one honest event produces (percentiles,
-configurable), and ``CapBounds.apply(new, old)`` clips every update, so a burst of injected clicks can only
-move a user a bounded distance per event.
+the projection range on its dominant axis, the largest step one honest event produces, and the largest total
+drift from the user's anchor state over a replay of honest users' own events (percentiles, configurable).
+``CapBounds.apply(new, old, anchor)`` clips every update: one injected click moves a user no further than an
+honest event would, and a burst of them no further from the anchor than honest users drift.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 
 from personae.data.errors import DataError
 from personae.models.ampcf import AMPCF
-from personae.serve.scoring import persona_scores
+from personae.serve.scoring import softmax_loss_grad
 from personae.space import CapBounds, dominant_axis, fit_cap_bounds
 
 
@@ -39,6 +40,12 @@ class UpdateOptions:
     percentiles: tuple[float, float] = field(default=(1.0, 99.0), metadata={"help": "projection bounds"})
     step_percentile: float = field(default=99.0, metadata={"help": "percentile of honest steps: largest step"})
     calibration_users: int = field(default=200, metadata={"help": "users whose honest steps set the step bound"})
+    drift_percentile: float | None = field(default=90.0, metadata={
+        "help": "percentile of honest drifts from the anchor: largest drift (None: no drift bound)"})
+    drift_users: int = field(default=50, metadata={"help": "users whose replayed events set the drift bound"})
+    drift_events: int = field(default=20, metadata={"help": "events replayed per user to measure honest drift"})
+    anchor_events: int = field(default=10, metadata={
+        "help": "a new user's anchor is their state after this many posted events (no drift bound before)"})
     seed: int = 0
 
 
@@ -65,6 +72,7 @@ class PersonaUpdater:
         with torch.no_grad():
             self.items = self.network.items.weight.detach().clone()  # (n_items, dim)
             self.bias = self.network.item_bias.detach().clone()  # (n_items,)
+        self.items_np, self.bias_np = self.items.numpy(), self.bias.numpy()
         self.temperature = float(self.network.temperature)
         self._population = self._trained_population()  # (n_users, K, dim), mask (n_users, K)
         self.centres = self._centres()
@@ -109,11 +117,13 @@ class PersonaUpdater:
             return self._pool(history)
         return self._fold_in(state.vectors, state.mask, history[-max(self.options.window, n_new):])
 
-    def update(self, state: PersonaState, history: np.ndarray, n_new: int, known: bool) -> PersonaState:
-        """The new state after ``n_new`` events (the end of ``history``), capped when enabled."""
+    def update(self, state: PersonaState, history: np.ndarray, n_new: int, known: bool,
+               anchor: np.ndarray | None = None) -> PersonaState:
+        """The new state after ``n_new`` events (the end of ``history``), capped when enabled: its step from
+        ``state`` and, given an ``anchor`` (K, dim), its drift from it."""
         proposed = self.propose(state, history, n_new)
         old = None if state.source == "popularity" and self.from_history else state.vectors
-        vectors = self.bounds.apply(proposed, old) if self.options.cap else proposed
+        vectors = self.bounds.apply(proposed, old, anchor) if self.options.cap else proposed
         source = ("history" if self.from_history else "online") if known else "fold-in"
         return PersonaState(np.asarray(vectors, dtype=np.float32), state.mask, source)
 
@@ -127,31 +137,28 @@ class PersonaUpdater:
         return self.network.pool_history(row)[0].numpy()  # (K, dim)
 
     def _fold_in(self, vectors: np.ndarray, mask: np.ndarray, recent: np.ndarray) -> np.ndarray:
-        """A few SGD steps of the sampled-softmax loss on ``recent`` items, item vectors fixed."""
+        """A few SGD steps of the sampled-softmax loss on ``recent`` items, item vectors fixed (gradient
+        written out in numpy: ``softmax_loss_grad``)."""
         o = self.options
-        positives = torch.as_tensor(np.asarray(recent, dtype=np.int64))
-        n_items = len(self.items)
+        positives = np.asarray(recent, dtype=np.int64)
+        n_items = len(self.items_np)
         if n_items <= o.negatives:
-            candidates = torch.arange(n_items)
+            candidates = np.arange(n_items)
         else:  # a fixed-seed sample keeps updates reproducible (replay after a crash gives the same state)
             rng = np.random.default_rng(o.seed + len(recent))
-            sample = torch.as_tensor(rng.choice(n_items, size=o.negatives, replace=False))
-            candidates = torch.unique(torch.cat([positives, sample]))
-        target = torch.searchsorted(candidates, positives)  # position of each positive among the candidates
-        items, bias = self.items[candidates], self.bias[candidates]
-        personas = torch.tensor(vectors, dtype=torch.float32, requires_grad=True)
-        keep = torch.as_tensor(mask)
+            candidates = np.unique(np.concatenate([positives, rng.choice(n_items, size=o.negatives, replace=False)]))
+        target = np.searchsorted(candidates, positives)  # position of each positive among the candidates
+        items, bias = self.items_np[candidates], self.bias_np[candidates]
+        personas = np.array(vectors, dtype=np.float32)  # (K, dim)
+        keep = np.asarray(mask, dtype=bool)
         for _ in range(o.steps):
-            scores = persona_scores(personas, items, bias, self.temperature, keep)  # (C,)
-            loss = -torch.log_softmax(scores, dim=0)[target].mean()
-            (grad,) = torch.autograd.grad(loss, personas)
-            with torch.no_grad():
-                personas -= o.lr * grad
-        return personas.detach().numpy()
+            personas -= o.lr * softmax_loss_grad(personas, items, bias, self.temperature, keep, target)
+        return personas
 
     # --- capping bounds -----------------------------------------------------------------------------------
     def fit_bounds(self) -> CapBounds:
-        """Bounds from the training population: its dominant axis, and the steps of one honest event.
+        """Bounds from the training population: its dominant axis, the steps of one honest event, and the
+        drift of a replay of honest events.
 
         An honest step is the move a user's own newest training item causes: re-adding it to the user's
         trained personas (learned vectors), or pooling the history with and without it (history personas).
@@ -170,4 +177,27 @@ class PersonaUpdater:
             new = self.propose(state, history)
             steps.append((new - old)[state.mask])
         o = self.options
-        return fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile)
+        bounds = fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile)
+        if o.drift_percentile is None:
+            return bounds
+        return fit_cap_bounds(population, axis, np.concatenate(steps), o.percentiles, o.step_percentile,
+                              self._honest_drifts(bounds, eligible, rng), o.drift_percentile)
+
+    def _honest_drifts(self, bounds: CapBounds, eligible: list[int], rng: np.random.Generator) -> np.ndarray:
+        """(m, dim) each kept persona's distance from its anchor (the trained state) after the user's own last
+        ``drift_events`` training events are posted one at a time through the step-capped update path."""
+        o = self.options
+        chosen = rng.choice(eligible, size=min(o.drift_users, len(eligible)), replace=False)
+        drifts = []
+        for user in chosen:
+            history = self.data.user_history(int(user))
+            anchor = self.trained(int(user))
+            start = max(1, len(history) - o.drift_events)
+            vectors = self._pool(history[:start]) if self.from_history else anchor.vectors
+            state = PersonaState(vectors, anchor.mask, anchor.source)
+            for end in range(start + 1, len(history) + 1):
+                proposed = self.propose(state, history[:end])
+                state = PersonaState(bounds.apply(proposed, state.vectors).astype(np.float32), state.mask, state.source)
+            reference = self._pool(history[:start]) if self.from_history else anchor.vectors
+            drifts.append((state.vectors - reference)[anchor.mask])
+        return np.concatenate(drifts)

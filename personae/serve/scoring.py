@@ -5,6 +5,11 @@ network's per-user tables. These functions are the network's scoring formula (``
 with tied keys) for a persona array given directly; tests check they reproduce ``model.score`` exactly.
 
     w_k(i) = softmax_k(<p_k, e_i> / tau)       s(i) = sum_k w_k(i) <p_k, e_i> + b_i
+
+The online update needs the gradient of a softmax loss over these scores for one user at a time; autograd's
+per-call overhead is most of the cost at that size, so ``softmax_loss_grad`` writes it out in numpy:
+
+    ds(i)/dp_k = w_k(i) (1 + (<p_k, e_i> - sum_j w_j(i) <p_j, e_i>) / tau) e_i
 """
 
 from __future__ import annotations
@@ -47,3 +52,20 @@ def attention_of(personas: np.ndarray, items: np.ndarray, temperature: float,
     weights, _ = persona_attention(torch.as_tensor(personas, dtype=torch.float32), torch.as_tensor(items),
                                    temperature, m)
     return weights.numpy()
+
+
+def softmax_loss_grad(personas: np.ndarray, items: np.ndarray, bias: np.ndarray, temperature: float,
+                      mask: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Gradient in ``personas`` (K, dim) of the mean over ``targets`` (T,) of -log softmax(scores)[target],
+    scores over ``items`` (C, dim) with ``bias`` (C,) and persona ``mask`` (K,) bool. Returns (K, dim)."""
+    affinity = items @ personas.T  # (C, K)
+    logits = np.where(mask[None, :], affinity / temperature, -np.inf)
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)  # (C, K), zero on masked personas
+    mixed = (weights * affinity).sum(axis=1)  # (C,) score without bias
+    scores = mixed + bias
+    loss_grad = np.exp(scores - scores.max())
+    loss_grad /= loss_grad.sum()  # (C,) softmax of the scores ...
+    np.subtract.at(loss_grad, targets, 1.0 / len(targets))  # ... minus the targets' share: dL/ds
+    score_grad = weights * (1.0 + (affinity - mixed[:, None]) / temperature)  # (C, K) ds/d<p_k, e>
+    return (loss_grad[:, None] * score_grad).T @ items  # (K, dim)

@@ -51,6 +51,17 @@ class ExplanationContext:
 
 
 @dataclass
+class PendingPost:
+    """An event batch validated and folded into a new state, not yet committed."""
+
+    user: str
+    events: list[Event]
+    items: np.ndarray  # (n,) item indices
+    old: PersonaState
+    new: PersonaState
+
+
+@dataclass
 class ServeOptions:
     update: UpdateOptions = field(default_factory=UpdateOptions)
     index: IndexOptions = field(default_factory=IndexOptions)
@@ -72,6 +83,7 @@ class PersonaService:
         self.states: dict[str, PersonaState] = {}  # users with posted events
         self.posted: dict[str, list[int]] = {}  # their posted item indices, oldest first
         self.last_event: dict[str, int] = {}
+        self.anchors: dict[str, np.ndarray] = {}  # (K, dim) drift anchors of users the model never saw
         self._trained: dict[str, PersonaState] = {}
         self._contexts: dict[str, ExplanationContext] = {}
         self._check_store_matches_model()
@@ -97,6 +109,8 @@ class PersonaService:
             events = self.store.events(user)[::-1]  # oldest first
             folded = [e for e in events if e.id <= self.last_event.get(user, 0)]
             self.posted[user] = [int(i) for i in self.data.item_index([e.item for e in folded])]
+            if self.known_index(user) is None:
+                self._restore_anchor(user, folded)
             pending = [e for e in events if e.id > self.last_event.get(user, 0)]
             for batch in sorted({e.batch for e in pending}):
                 group = [e for e in pending if e.batch == batch]
@@ -104,6 +118,17 @@ class PersonaService:
                 self.store.save_state(StoredState(user, state.vectors, state.mask, state.source, group[-1].id))
                 replayed += len(group)
         return replayed
+
+    def _restore_anchor(self, user_id: str, events: list[Event]) -> None:
+        """Recompute a new user's anchor by replaying their first batches (updates are deterministic)."""
+        state, history = self.updater.new_user(), np.zeros(0, dtype=np.int64)
+        for batch in sorted({e.batch for e in events}):
+            items = self.data.item_index([e.item for e in events if e.batch == batch])
+            history = np.concatenate([history, items])
+            state = self.updater.update(state, history, len(items), known=False)
+            if len(history) >= self.options.update.anchor_events:
+                self.anchors[user_id] = state.vectors
+                return
 
     # --- users -------------------------------------------------------------------------------------------
     def known_index(self, user_id: str) -> int | None:
@@ -132,14 +157,32 @@ class PersonaService:
             self._trained[user_id] = self.updater.trained(user) if user is not None else self.updater.new_user()
         return self._trained[user_id]
 
+    def anchor(self, user_id: str) -> np.ndarray | None:
+        """(K, dim) the state capping bounds a user's drift from: a known user's trained personas; for a user
+        the model never saw, their state after their first ``anchor_events`` events (None before that)."""
+        user = self.known_index(user_id)
+        return self.updater.trained(user).vectors if user is not None else self.anchors.get(user_id)
+
+    def _update(self, user_id: str, items: np.ndarray) -> PersonaState:
+        """The user's state after ``items`` (item indices), capped by the updater."""
+        return self.updater.update(self.state(user_id), np.concatenate([self.history(user_id), items]), len(items),
+                                   self.known_index(user_id) is not None, self.anchor(user_id))
+
+    def _apply(self, user_id: str, state: PersonaState, items: np.ndarray, last_event: int) -> None:
+        """Make a committed update current in memory (and fix a new user's anchor once it has enough events)."""
+        self.states[user_id] = state
+        posted = self.posted.setdefault(user_id, [])
+        posted.extend(int(i) for i in items)
+        self.last_event[user_id] = last_event
+        if (user_id not in self.anchors and len(posted) >= self.options.update.anchor_events
+                and self.known_index(user_id) is None):
+            self.anchors[user_id] = state.vectors
+
     def _fold(self, user_id: str, events: list[Event]) -> PersonaState:
         """Apply one event batch in memory (used on replay; ``post_events`` stores before applying)."""
-        items = [int(i) for i in self.data.item_index([e.item for e in events])]
-        state = self.updater.update(self.state(user_id), np.concatenate([self.history(user_id), items]),
-                                    len(items), self.known_index(user_id) is not None)
-        self.states[user_id] = state
-        self.posted.setdefault(user_id, []).extend(items)
-        self.last_event[user_id] = events[-1].id
+        items = self.data.item_index([e.item for e in events])
+        state = self._update(user_id, items)
+        self._apply(user_id, state, items, events[-1].id)
         return state
 
     # --- answers -----------------------------------------------------------------------------------------
@@ -220,6 +263,11 @@ class PersonaService:
 
     def post_events(self, user_id: str, events: list[dict]) -> dict[str, Any]:
         """Validate, update the personas, store events and state in one transaction, then apply in memory."""
+        post = self.prepare_post(user_id, events)
+        return self.finish_post(post, self.commit_post(post))
+
+    def prepare_post(self, user_id: str, events: list[dict]) -> PendingPost:
+        """Validate the events and compute the state they lead to; nothing changes yet."""
         if not 1 <= len(events) <= MAX_BATCH:
             raise DataError(f"a batch holds 1 to {MAX_BATCH} events, got {len(events)}")
         parsed = []
@@ -234,17 +282,22 @@ class PersonaService:
                 raise DataError(f"event {n}: field 'kind' must be one of {', '.join(KINDS)}, got '{kind}'")
             timestamp = raw.get("timestamp")
             parsed.append(Event(item, float(time.time() if timestamp is None else timestamp), kind, raw.get("value")))
-        old, history = self.state(user_id), self.history(user_id)
         items = self.data.item_index([e.item for e in parsed])
-        new = self.updater.update(old, np.concatenate([history, items]), len(items),
-                                  self.known_index(user_id) is not None)
-        stored = self.store.append(user_id, parsed, StoredState(user_id, new.vectors, new.mask, new.source, 0))
-        drift = self._drift(old, new, history, np.concatenate([history, items]))
-        self.states[user_id] = new  # only after the commit: an unacknowledged event changes nothing
-        self.posted.setdefault(user_id, []).extend(int(i) for i in items)
-        self.last_event[user_id] = stored[-1].id
-        return {"user": user_id, "accepted": len(stored), "event_ids": [e.id for e in stored],
-                "source": new.source, "drift": drift}
+        return PendingPost(user_id, parsed, items, self.state(user_id), self._update(user_id, items))
+
+    def commit_post(self, post: PendingPost) -> list[Event]:
+        """Store the events and the new state in one transaction (the slow, durable part: it touches no memory
+        state, so the app runs it off the event loop)."""
+        new = post.new
+        return self.store.append(post.user, post.events, StoredState(post.user, new.vectors, new.mask, new.source, 0))
+
+    def finish_post(self, post: PendingPost, stored: list[Event]) -> dict[str, Any]:
+        """After the commit: make the new state current and answer (an unacknowledged event changes nothing)."""
+        history = self.history(post.user)
+        drift = self._drift(post.old, post.new, history, np.concatenate([history, post.items]))
+        self._apply(post.user, post.new, post.items, stored[-1].id)
+        return {"user": post.user, "accepted": len(stored), "event_ids": [e.id for e in stored],
+                "source": post.new.source, "drift": drift}
 
     def _drift(self, old: PersonaState, new: PersonaState, old_history: np.ndarray,
                new_history: np.ndarray) -> dict[str, Any]:

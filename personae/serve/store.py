@@ -84,26 +84,36 @@ class Store(Protocol):
 
 
 class SQLiteStore:
-    """SQLite in WAL mode: readers never block the writer; each append is one durable transaction."""
+    """SQLite in WAL mode: readers never block the writer; each append is one durable transaction.
+
+    Two connections: writes go through ``writer`` and reads through ``db``, so the service can commit from a
+    worker thread while the event loop keeps reading, and a read never sees a transaction before it commits.
+    """
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={synchronous}")
-            self.db.execute("PRAGMA busy_timeout=5000")
-            self.db.executescript(SCHEMA)
+            self.writer = self._connect(synchronous)
+            self.writer.executescript(SCHEMA)
+            self.db = self._connect(synchronous)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable SQLite store ({exc})") from None
 
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
     def close(self) -> None:
         self.db.close()
+        self.writer.close()
 
     def append(self, user: str, events: list[Event], state_after: StoredState) -> list[Event]:
         stored = []
-        cursor = self.db.cursor()
+        cursor = self.writer.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
             batch = 0
@@ -125,7 +135,7 @@ class SQLiteStore:
 
     def save_state(self, state: StoredState) -> None:
         """Write one state alone (after replaying events on start)."""
-        cursor = self.db.cursor()
+        cursor = self.writer.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         self._write_state(cursor, state)
         cursor.execute("COMMIT")
@@ -159,6 +169,6 @@ class SQLiteStore:
 
     def meta(self, key: str, value: str | None = None) -> str | None:
         if value is not None:
-            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            self.writer.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]

@@ -10,7 +10,7 @@ import pytest
 from personae.models.persistence import load_model
 from personae.serve.online import UpdateOptions
 from personae.serve.retrieval import IndexOptions, Retriever
-from personae.serve.scoring import score_items
+from personae.serve.scoring import persona_scores, score_items, softmax_loss_grad
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
 
@@ -43,6 +43,20 @@ def test_service_explanations_match_the_models_own_for_trained_users(model, serv
         assert (entry["persona"], entry["label"]) == (why.persona, why.label)
         assert [s["item"] for s in entry["supporting_items"]] == why.supporting_items
         np.testing.assert_allclose(entry["persona_weights"], why.persona_weights, rtol=1e-5)
+
+
+def test_update_gradient_written_out_in_numpy_equals_autograd():
+    import torch
+
+    rng = np.random.default_rng(0)
+    personas, items = rng.normal(size=(4, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    bias, mask, targets = rng.normal(size=50).astype(np.float32), np.array([True, True, False, True]), np.array([3, 7, 7])
+    tensor = torch.tensor(personas, requires_grad=True)
+    scores = persona_scores(tensor, torch.as_tensor(items), torch.as_tensor(bias), 0.7, torch.as_tensor(mask))
+    (-torch.log_softmax(scores, dim=0)[torch.as_tensor(targets)].mean()).backward()
+    ours = softmax_loss_grad(personas, items, bias, 0.7, mask, targets)
+    np.testing.assert_allclose(ours, tensor.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert np.all(ours[2] == 0)  # a pruned persona never moves
 
 
 def test_faiss_path_finds_the_exact_top_10_on_a_small_catalogue():
@@ -152,3 +166,48 @@ def test_history_personas_are_recomputed_from_posted_events(planted_split, tmp_p
     service.post_events("new", [{"item": "12"}, {"item": "13"}])
     expected = service.updater._pool(np.array(service.posted["new"]))
     np.testing.assert_allclose(service.state("new").vectors, expected, rtol=1e-6)
+
+
+def test_drift_bound_keeps_a_burst_of_injected_clicks_near_the_anchor(model, tmp_path):
+    strict = ServeOptions(update=UpdateOptions(calibration_users=50, drift_percentile=50.0))  # a median drift
+    capped = PersonaService(model, SQLiteStore(tmp_path / "capped.sqlite", synchronous="OFF"), strict)
+    free = PersonaService(model, SQLiteStore(tmp_path / "free.sqlite", synchronous="OFF"),
+                          ServeOptions(update=UpdateOptions(cap=False)))
+    anchor = capped.anchor("9")
+    burst = np.random.default_rng(2).choice(len(model.fitted_data.item_ids), 50, replace=False)
+    for service in (capped, free):
+        for item in burst:
+            service.post_events("9", [{"item": str(item)}])
+    capped_drift = np.linalg.norm(capped.state("9").vectors - anchor, axis=1).max()
+    free_drift = np.linalg.norm(free.state("9").vectors - anchor, axis=1).max()
+    assert capped_drift <= capped.updater.bounds.max_drift + 1e-5
+    assert capped_drift < 0.8 * free_drift  # measurably less than the same burst without capping
+
+
+def test_capping_leaves_an_honest_update_within_bounds_unchanged(model, tmp_path):
+    capped = PersonaService(model, SQLiteStore(tmp_path / "capped.sqlite", synchronous="OFF"), FAST)
+    free = PersonaService(model, SQLiteStore(tmp_path / "free.sqlite", synchronous="OFF"),
+                          ServeOptions(update=UpdateOptions(cap=False)))
+    user = "4"
+    own = model.fitted_data.item_ids[model.fitted_data.user_history(model.fitted_data.user_index(user))[-1]]
+    start = free.state(user).vectors.copy()
+    for service in (capped, free):
+        service.post_events(user, [{"item": str(own)}])  # the user's own newest item: an honest event
+    bounds, uncapped = capped.updater.bounds, free.state(user).vectors
+    assert np.linalg.norm(uncapped - start, axis=1).max() <= bounds.max_step  # the honest update is in bounds
+    assert np.linalg.norm(uncapped - capped.anchor(user), axis=1).max() <= bounds.max_drift
+    assert bounds.low <= (uncapped @ bounds.axis).min() and (uncapped @ bounds.axis).max() <= bounds.high
+    np.testing.assert_allclose(capped.state(user).vectors, uncapped, rtol=1e-6, atol=1e-6)
+
+
+def test_a_new_users_anchor_is_fixed_after_their_first_events_and_survives_a_restart(model, tmp_path):
+    options = ServeOptions(update=UpdateOptions(calibration_users=50, anchor_events=3))
+    service = PersonaService(model, SQLiteStore(tmp_path / "s.sqlite"), options)
+    service.post_events("newbie", [{"item": "1"}, {"item": "2"}])
+    assert service.anchor("newbie") is None  # too few events to anchor
+    service.post_events("newbie", [{"item": "3"}])
+    anchor = service.anchor("newbie").copy()
+    np.testing.assert_allclose(anchor, service.state("newbie").vectors)
+    service.post_events("newbie", [{"item": "4"}])
+    restarted = PersonaService(model, SQLiteStore(tmp_path / "s.sqlite"), options)
+    np.testing.assert_allclose(restarted.anchor("newbie"), anchor, rtol=1e-6)
