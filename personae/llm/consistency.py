@@ -23,20 +23,35 @@ JUDGE_SYSTEM = "You are a strict, careful evaluator of whether a character stays
 
 _WORD = re.compile(r"[a-z]+")
 _RATIO = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of)\s*(\d+(?:\.\d+)?)")
+_CONTRACTION = re.compile(r"n['\u2019]t\b")  # isn't, doesn't, don't (straight or curly apostrophe) -> "is not"
+_POSITIVE = {"yes", "true", "consistent", "agree", "agrees"}
+_NEGATIVE = {"no", "false", "inconsistent", "disagree", "disagrees", "contradicts", "contradict", "contradiction",
+             "contradictions", "inconsistency", "inconsistencies"}
+_NEGATORS = {"not", "no", "never", "hardly", "barely"}
+_UNSURE = {"sure", "know", "certain"}  # "not sure", "don't know": no answer, not a no
 
 
 def parse_judgement(text: str) -> float | None:
-    """A judge's reply -> score in [0, 1], or None if nothing usable. Accepts YES/NO (first one wins),
-    true/false, consistent/inconsistent ('not consistent' counts as no), and ratios like '7/10', '4 out of 5'."""
-    low = text.lower()
+    """A judge's reply -> score in [0, 1], or None if nothing usable. The first answer word wins: YES/NO,
+    true/false, consistent/inconsistent, agree/contradict, or ratios like '7/10', '4 out of 5'.
+
+    Negation flips an answer word within the three words before it ("isn't consistent", "not really
+    consistent" -> 0; "doesn't contradict", "no contradiction" -> 1), and a "not" with no answer word just
+    after it is itself a no ("Not really.", "It doesn't fit.")."""
+    low = _CONTRACTION.sub(" not", text.lower())
     m = _RATIO.search(low)
     words = _WORD.findall(low)
     for i, w in enumerate(words):
-        if w in ("yes", "true", "consistent", "agree", "agrees"):
-            negated = i > 0 and words[i - 1] in ("not", "no", "isn", "don", "doesn")
+        after, before = words[i + 1:i + 3], words[max(0, i - 3):i]
+        if w in _NEGATORS and any(a in _POSITIVE | _NEGATIVE for a in (after[:1] if w == "no" else after)):
+            continue  # the answer word that follows carries the meaning ("no contradiction", "not consistent")
+        if w == "not" and after[:1] and after[0] in _UNSURE:
+            return None
+        negated = any(b in _NEGATORS for b in before)
+        if w in _POSITIVE:
             return 0.0 if negated else 1.0
-        if w in ("no", "false", "inconsistent", "disagree", "disagrees", "contradicts", "contradict"):
-            return 0.0
+        if w in _NEGATIVE or w == "not":
+            return 1.0 if negated and w != "not" else 0.0
     if m:
         num, den = float(m.group(1)), float(m.group(2))
         if den > 0 and 0 <= num <= den:

@@ -13,7 +13,24 @@ def test_parse_judgement_reads_common_judge_answers(text, expected):
     assert parse_judgement(text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text", ["", "Hmm, hard to say.", "12/10 amazing"])
+@pytest.mark.parametrize("text", [
+    "It isn't consistent.", "It isn\u2019t consistent with the persona.", "No, it isn't.", "It doesn't.",
+    "The line doesn't fit the description.", "Not really.", "Not really consistent.", "It's not at all consistent.",
+    "They don't agree.", "It is not entirely consistent, 7/10",
+])
+def test_parse_judgement_reads_negations_as_not_consistent(text):
+    assert parse_judgement(text) == 0.0
+
+
+@pytest.mark.parametrize("text", [
+    "Yes, it is consistent.", "It doesn't contradict the description.", "There is no contradiction.",
+    "It isn't inconsistent.", "Yes - nothing here isn't in character.",
+])
+def test_parse_judgement_keeps_consistent_answers_consistent(text):
+    assert parse_judgement(text) == 1.0
+
+
+@pytest.mark.parametrize("text", ["", "Hmm, hard to say.", "12/10 amazing", "I'm not sure.", "I don't know."])
 def test_parse_judgement_returns_none_when_nothing_usable(text):
     assert parse_judgement(text) is None
 
