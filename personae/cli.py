@@ -21,8 +21,10 @@ from rich.table import Table
 
 from personae import experiment
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
+from personae.data.synth import synth_command
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.recommend_all import recommend_all_command
 from personae.report.command import report as report_command
 from personae.serve.cli import serve as serve_command
 from personae.simulate.command import simulate_command
@@ -31,6 +33,8 @@ app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, ex
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 datasets_app = typer.Typer(help="Built-in datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+datasets_app.command("synth")(synth_command)
+app.command("recommend-all")(recommend_all_command)
 app.command("simulate")(simulate_command)
 out = Console(width=None if sys.stdout.isatty() else 160)
 

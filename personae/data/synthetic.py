@@ -47,7 +47,7 @@ def planted_interests(
             f"(interests_per_user..interests_per_user * items_per_cluster), got {events_per_user}"
         )
     rng = np.random.default_rng(seed)
-    rank_weight = 1.0 / (np.arange(items_per_cluster) + 1.0) ** zipf  # (items_per_cluster,)
+    rank_weight = zipf_weights(items_per_cluster, zipf)  # (items_per_cluster,)
 
     users, items, times = [], [], []
     interests_of_user = []
@@ -86,6 +86,11 @@ def planted_interests(
         {"interests": [interests_of_user[int(u)] for u in data.user_ids]}, index=pd.RangeIndex(data.n_users)
     )
     return data.with_side_info(item_info=item_info, user_info=user_info)
+
+
+def zipf_weights(n: int, exponent: float = 1.0) -> np.ndarray:
+    """(n,) unnormalised popularity ``1 / (rank + 1) ** exponent`` of ranks 0..n-1 (rank 0 most popular)."""
+    return 1.0 / (np.arange(n) + 1.0) ** exponent
 
 
 def cluster_of_item(data: Interactions) -> np.ndarray:

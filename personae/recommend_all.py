@@ -1,0 +1,133 @@
+"""Top-k recommendations with persona attribution for every user of a saved model, streamed to Parquet.
+
+Memory stays bounded whatever the number of users: users are scored in chunks (sized so a chunk's
+(users, items) score matrix stays under ``SCORE_BUDGET`` floats), each chunk's rows are appended to the
+Parquet file as a row group, and the file is renamed into place only when complete.
+
+``--shard i/n`` takes the users whose index (in the model's user order) satisfies ``index % n == i``, so n
+independent processes (or machines) cover every user exactly once; the union of their files equals the
+unsharded output.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+import typer
+from tqdm import tqdm
+
+from personae.data.errors import DataError, OptionError
+from personae.evaluate.metrics import top_k
+from personae.models.base import Recommender
+from personae.models.persistence import load_model
+
+SCORE_BUDGET = 1 << 24  # floats in one chunk's score matrix (64 MiB)
+ENGINES = ("local", "ray")
+SCHEMA = pa.schema([
+    ("user", pa.string()), ("rank", pa.int16()), ("item", pa.string()), ("score", pa.float32()),
+    ("persona", pa.int16()), ("persona_weight", pa.float32()),
+])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    index, _, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise OptionError(f"--shard {text}: expected i/n with 0 <= i < n, e.g. 0/4")
+    return i, n
+
+
+def chunk_rows(model: Recommender, users: np.ndarray, k: int) -> pa.Table:
+    """(B,) user indices -> a table of B * k rows: each user's top-k unseen items, best first, with the
+    persona that wins each item (argmax of the candidate-conditional weights; 0 with weight 1 for
+    single-vector models)."""
+    data = model.fitted_data
+    scores = np.array(model.score(users), dtype=np.float32, copy=True)  # (B, n_items)
+    rows, cols = data.csr[users].nonzero()
+    scores[rows, cols] = -np.inf  # training items, as model.recommend excludes them
+    ranked = top_k(scores, k)  # (B, k)
+    top_scores = np.take_along_axis(scores, ranked, axis=1)
+    persona, weight = persona_attribution(model, users, ranked)
+    b, kk = ranked.shape
+    return pa.table({
+        "user": np.repeat(data.user_ids[users].astype(str), kk),
+        "rank": np.tile(np.arange(1, kk + 1, dtype=np.int16), b),
+        "item": data.item_ids[ranked.ravel()].astype(str),
+        "score": top_scores.ravel(), "persona": persona.ravel().astype(np.int16),
+        "persona_weight": weight.ravel().astype(np.float32),
+    }, schema=SCHEMA)
+
+
+@torch.no_grad()
+def persona_attribution(model: Recommender, users: np.ndarray, ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B,) users, (B, k) items -> (B, k) winning persona and (B, k) its weight."""
+    network = getattr(model, "network_", None)
+    if network is None or not hasattr(network, "persona_weights"):
+        return np.zeros(ranked.shape, dtype=np.int64), np.ones(ranked.shape, dtype=np.float32)
+    network.eval()
+    weights = network.persona_weights(torch.as_tensor(users), torch.as_tensor(ranked))  # (B, k, K)
+    best = weights.max(dim=2)
+    return best.indices.numpy(), best.values.numpy()
+
+
+def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: str = "0/1",
+                  engine: str = "local", progress: bool = False) -> int:
+    """Write the top-k of every user (of the shard) of the model saved in ``model_dir`` to Parquet ``out``.
+
+    Columns: ``user``, ``rank`` (1..k), ``item``, ``score``, ``persona``, ``persona_weight``. The file is
+    written beside ``out`` and renamed when complete. Returns the number of users written.
+    """
+    if engine not in ENGINES:
+        raise OptionError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        raise OptionError("--engine ray: not available yet; use --engine local (with --shard i/n per process)")
+    if k < 1:
+        raise OptionError(f"--k {k}: expected a positive integer")
+    index, count = parse_shard(shard)
+    model = load_model(model_dir)
+    data = model.fitted_data
+    users = np.arange(index, data.n_users, count, dtype=np.int64)
+    chunk = max(1, min(4096, SCORE_BUDGET // max(1, data.n_items)))
+    target = Path(out)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+        os.close(handle)
+    except OSError as exc:
+        raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with pq.ParquetWriter(scratch, SCHEMA) as writer, \
+                tqdm(total=len(users), unit="user", disable=not progress, desc="recommend-all") as bar:
+            for start in range(0, len(users), chunk):
+                batch = users[start:start + chunk]
+                writer.write_table(chunk_rows(model, batch, k))
+                bar.update(len(batch))
+        os.chmod(scratch, 0o644)
+        os.replace(scratch, target)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+    return len(users)
+
+
+def recommend_all_command(
+    model_dir: Path,
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
+    k: Annotated[int, typer.Option("--k", help="items per user")] = 10,
+    shard: Annotated[str, typer.Option("--shard", help="i/n: only users whose index % n == i")] = "0/1",
+    engine: Annotated[str, typer.Option("--engine", help="local (ray: not available yet)")] = "local",
+) -> None:
+    """Top-k with persona attribution for every user of a saved model, streamed to Parquet."""
+    n = recommend_all(model_dir, out, k=k, shard=shard, engine=engine, progress=True)
+    print(f"wrote top-{k} of {n} users to {out}")
