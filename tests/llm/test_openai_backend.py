@@ -61,7 +61,9 @@ def test_cli_axis_on_openai_backend_fails_with_one_line(fake_openai_server, tmp_
 def test_cli_reports_a_missing_model_path_in_one_line(tmp_path):
     r = CliRunner().invoke(app, ["axis", "--out", str(tmp_path), "--model-path", str(tmp_path / "missing.gguf")])
     assert r.exit_code != 0
-    assert r.stderr.strip() == f"personae: error: model path not found: {tmp_path / 'missing.gguf'}"
+    err = r.stderr.strip()
+    assert err.startswith(f"personae: error: model path not found: {tmp_path / 'missing.gguf'}")
+    assert "nor a model name: smollm2-135m-instruct" in err and "\n" not in err
 
 
 def test_cli_icc_runs_end_to_end_on_the_fake_endpoint(fake_openai_server, tmp_path, monkeypatch):
