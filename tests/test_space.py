@@ -169,3 +169,12 @@ def test_drift_bound_leaves_a_state_near_its_anchor_unchanged():
     anchor, near = np.zeros((1, 8)), np.full((1, 8), 0.1)
     assert bounds.apply(near, old=anchor, anchor=anchor) == pytest.approx(near)
     assert CapBounds.from_dict(bounds.to_dict()).max_drift == bounds.max_drift
+
+
+def test_torch_threads_sets_and_restores_the_pool_size():
+    from personae.threads import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from personae.experiment import paired_bootstrap
+from personae.threads import torch_threads
 
 
 class PersonaScorer:
@@ -200,12 +201,8 @@ def measure(model, scorer_for, users: np.ndarray, k: int = 10, n_explain: int = 
         steps: length of the DEL / INS curves (0: none).
         other: also remove the runner-up persona's explanation (HistoryScorer only).
     """
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # many small products: thread hand-offs cost more than they save
-    try:
+    with torch_threads(1):  # many small products: thread hand-offs cost more than they save
         return _measure(model, scorer_for, users, k, n_explain, steps, seed, other, meta)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _measure(model, scorer_for, users: np.ndarray, k: int, n_explain: int, steps: int, seed: int, other: bool,

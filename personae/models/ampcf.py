@@ -106,6 +106,12 @@ class MultiPersonaNetwork(nn.Module):
 
     def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) item indices, oldest first, -1 padding -> (B, K, dim): K queries attend over the items."""
+        weights, h = self.pooling_weights(history, exclude)
+        return torch.einsum("bkl,bld->bkd", weights, h)
+
+    def pooling_weights(self, history: torch.Tensor,
+                        exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) history -> ((B, K, L) weight of each history slot in each persona, (B, L, dim) item vectors)."""
         valid = history >= 0
         if exclude is not None:
             # the training target must not see itself in the history it is predicted from
@@ -116,8 +122,7 @@ class MultiPersonaNetwork(nn.Module):
             position = torch.linspace(0.0, 1.0, history.shape[1], device=h.device)  # last slot = newest
             logits = logits + self.recency * position
         logits = logits.masked_fill(~valid[:, None, :], float("-inf"))
-        weights = torch.nan_to_num(torch.softmax(logits, dim=2))  # users without history: all-zero weights
-        return torch.einsum("bkl,bld->bkd", weights, h)
+        return torch.nan_to_num(torch.softmax(logits, dim=2)), h  # users without history: all-zero weights
 
     def keys(self, users: torch.Tensor, personas: torch.Tensor) -> torch.Tensor:
         return self.user_keys[users] if self.user_keys is not None else personas
@@ -282,14 +287,8 @@ class AMPCF(TorchRecommender):
     def _pooling(self, user: int) -> tuple[torch.Tensor, np.ndarray]:
         """History variant: (K, L) pooling weights of the user's padded history row, and (H,) the slot of each
         item of ``user_history`` in that row (-1 when the item fell outside ``max_history``)."""
-        network = self.network_
-        row = network.history[user][None]  # (1, L)
-        h = network.history_items(row.clamp(min=0))
-        logits = torch.einsum("kd,bld->bkl", network.persona_queries, h) / network.dim ** 0.5
-        if network.recency:
-            logits = logits + network.recency * torch.linspace(0.0, 1.0, row.shape[1])
-        logits = logits.masked_fill(~(row >= 0)[:, None, :], float("-inf"))
-        pooled = torch.nan_to_num(torch.softmax(logits, dim=2))[0]  # (K, L)
+        row = self.network_.history[user][None]  # (1, L)
+        pooled = self.network_.pooling_weights(row)[0][0]  # (K, L)
         n_history = len(self.fitted_data.user_history(user))
         length = row.shape[1]
         position = np.arange(n_history) - n_history + length  # newest item sits in the last slot

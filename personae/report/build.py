@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-import torch
 
 from personae.files import write_text_atomic
 from personae.models.base import Recommender
@@ -27,6 +23,7 @@ from personae.report.content import (
 from personae.report.figure_files import FigureFile, read_figure_file
 from personae.report.figures import group_colours, persona_map_figure, png_base64
 from personae.report.page import Report, render_page
+from personae.threads import torch_threads
 
 
 def build_report(model_dir: str | Path, out: str | Path, figures: list[str | Path] | None = None,
@@ -42,7 +39,7 @@ def build_report(model_dir: str | Path, out: str | Path, figures: list[str | Pat
     """
     figure_files = [read_figure_file(path) for path in figures or []]  # bad files fail before any work
     model = load_model(model_dir)
-    with _one_torch_thread():
+    with torch_threads(1):
         report = _gather(model, model_dir, figure_files, users, sample, seed, metrics)
     return write_text_atomic(out, render_page(report))
 
@@ -71,13 +68,3 @@ def _gather(model: Recommender, model_dir: str | Path, figure_files: list[Figure
                   [example_user(model, u, chosen_mixes[u]) for u in chosen], rule, figure_files)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Scoring one user at a time is tiny work; on a shared 2-core machine torch's thread pool made it ~6x
-    slower than one thread (the same finding as the training loop's)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

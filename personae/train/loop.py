@@ -18,6 +18,7 @@ from personae.data.interactions import Interactions
 from personae.data.negatives import NegativeSampler
 from personae.data.splits import validation_split
 from personae.evaluate.evaluator import evaluate
+from personae.threads import torch_threads
 from personae.train.losses import LOSSES
 
 
@@ -81,14 +82,8 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
     """
     if options.loss not in LOSSES:
         raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
-    # Small embedding models spend more time synchronising threads than computing; on a shared 2-core
-    # machine several threads per process made an epoch ~8x slower than one thread.
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, options.threads))
-    try:
+    with torch_threads(options.threads):  # see personae.threads: small products, one thread is fastest
         return _train(model, train, valid, options, seed)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
