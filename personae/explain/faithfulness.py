@@ -31,16 +31,12 @@ class PersonaScorer:
     """Learned persona vectors (ampcf): a feature is a persona; removing it masks it out of the attention."""
 
     def __init__(self, model, user: int) -> None:
-        network = model.network_
+        self.network = network = model.network_
         with torch.no_grad():
             users = torch.tensor([user])
             self.personas = network.personas(users)[0]  # (K, dim); eval mode: no dropout
             self.keys = network.keys(users, self.personas[None])[0]  # (K, dim)
-            self.items = network.items.weight  # (n_items, dim)
-            self.queries = self.items if network.item_queries is None else network.item_queries.weight
-            self.bias = network.item_bias
             self.kept = network.persona_mask[user].clone()  # (K,) pruned personas stay out
-        self.temperature = network.temperature
         self.features = np.flatnonzero(self.kept.numpy())
 
     @torch.no_grad()
@@ -49,15 +45,16 @@ class PersonaScorer:
         mask = self.kept.repeat(len(removals), 1)  # (R, K)
         for r, removed in enumerate(removals):
             mask[r, torch.as_tensor(np.array(removed, dtype=np.int64))] = False
-        logits = (self.keys @ self.queries.T / self.temperature)[None]  # (1, K, n_items)
-        weights = torch.softmax(logits.masked_fill(~mask[:, :, None], float("-inf")), dim=1)
-        per_persona = self.personas @ self.items.T  # (K, n_items)
-        return (torch.nan_to_num(weights) * per_persona[None]).sum(1).add(self.bias).numpy()
+        rows = len(removals)
+        return self.network.catalogue_scores(self.personas.expand(rows, -1, -1), self.keys.expand(rows, -1, -1),
+                                             mask).numpy()
 
     @torch.no_grad()
     def importance(self, item_idx: np.ndarray) -> np.ndarray:
         """(C, F) persona weights of each candidate over the kept personas."""
-        logits = self.keys @ self.queries[torch.as_tensor(item_idx)].T / self.temperature  # (K, C)
+        network = self.network
+        queries = network.items if network.item_queries is None else network.item_queries
+        logits = self.keys @ queries(torch.as_tensor(item_idx)).T / network.temperature  # (K, C)
         return torch.softmax(logits[torch.as_tensor(self.features)], dim=0).T.numpy()
 
 
@@ -80,12 +77,7 @@ class HistoryScorer:
         rows = network.history[self.user].repeat(len(removals), 1)  # (R, L)
         for r, removed in enumerate(removals):
             rows[r, torch.as_tensor(self.slot[np.array(removed, dtype=np.int64)])] = -1
-        personas = network.pool_history(rows)  # (R, K, dim)
-        items = network.items.weight
-        queries = items if network.item_queries is None else network.item_queries.weight
-        weights = torch.softmax(torch.einsum("rkd,nd->rkn", personas, queries) / network.temperature, dim=1)
-        per_persona = torch.einsum("rkd,nd->rkn", personas, items)
-        return ((weights * per_persona).sum(1) + network.item_bias).numpy()
+        return network.catalogue_scores(network.pool_history(rows)).numpy()  # personas (R, K, dim)
 
     def importance(self, item_idx: np.ndarray) -> np.ndarray:
         return self.model.support_scores(self.user, self.history, item_idx)[:, self.features]

@@ -148,6 +148,22 @@ class MultiPersonaNetwork(nn.Module):
         exclude = items if self.training else None
         return self._score(users, self.personas(users, exclude), items)
 
+    def catalogue_scores(self, personas: torch.Tensor, keys: torch.Tensor | None = None,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(R, K, dim) persona sets given directly (new histories, removed personas) -> (R, n_items) scores.
+
+        ``keys`` default to the personas (tied keys); ``mask`` (R, K) is False for personas left out. A row with
+        every persona left out scores the item bias alone.
+        """
+        items = self.items.weight  # (n_items, dim)
+        queries = items if self.item_queries is None else self.item_queries.weight
+        keys = personas if keys is None else keys
+        logits = torch.einsum("rkd,nd->rkn", keys, queries) / self.temperature  # (R, K, n_items)
+        if mask is not None:
+            logits = logits.masked_fill(~mask[:, :, None], float("-inf"))
+        weights = torch.nan_to_num(torch.softmax(logits, dim=1))
+        return (weights * torch.einsum("rkd,nd->rkn", personas, items)).sum(dim=1) + self.item_bias
+
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         personas = self.personas(users)
         n_items = self.items.num_embeddings
@@ -219,13 +235,7 @@ class AMPCF(TorchRecommender):
         items = self.fitted_data.item_index(item_ids)[-length:]
         history = torch.full((1, length), -1, dtype=torch.long)
         history[0, length - len(items):] = torch.as_tensor(items)
-        personas = network.pool_history(history)  # (1, K, dim)
-        everything = torch.arange(network.items.num_embeddings)
-        e = network.items(everything)[None]  # (1, n_items, dim)
-        q = e if network.item_queries is None else network.item_queries(everything)[None]
-        weights = torch.softmax(torch.einsum("bkd,bcd->bck", personas, q) / network.temperature, dim=2)
-        per_persona = torch.einsum("bkd,bcd->bck", personas, e)
-        return ((weights * per_persona).sum(dim=2) + network.item_bias)[0].numpy()
+        return network.catalogue_scores(network.pool_history(history))[0].numpy()  # personas (1, K, dim)
 
     # --- per-user K ------------------------------------------------------------------------------------
     @torch.no_grad()
