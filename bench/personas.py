@@ -1,4 +1,4 @@
-"""Multi-persona models against single-vector baselines on MovieLens-100K (leave-last-out, full ranking).
+"""Multi-persona models against single-vector baselines on MovieLens (leave-last-out, full ranking).
 
 Parts (each writes its own section of RESULTS.md and a JSON under bench/results/):
   table    `personae benchmark` over the models and seeds, paired NDCG@10 CI against bpr, and
@@ -9,6 +9,11 @@ Parts (each writes its own section of RESULTS.md and a JSON under bench/results/
   collapse ampcf with and without the diversity penalty: persona cosine and NDCG@10
 
     python bench/personas.py [--parts table,control,k,auto,collapse] [--seeds 0,1,2] [--models ...]
+        [--dataset ml-1m] [--param epochs=12 ...] [--save-models DIR]
+
+`--param KEY=VALUE` applies to every model that has the option (sizes runs for 2 cores, e.g. an epoch cap on
+ml-1m); `--save-models DIR` keeps each trained model (DIR/NAME-sSEED) and its per-user test NDCG@10
+(DIR/NAME-sSEED/per_user.npz) so stratified analyses reuse the runs instead of retraining.
 """
 
 from __future__ import annotations
@@ -25,8 +30,25 @@ from personae.data import DataSource, load_source, make_split
 
 HERE = Path(__file__).parent
 SOURCE = DataSource(dataset="ml-100k")
+SUFFIX = ""  # results-file and section suffix for datasets other than ml-100k
 MODELS = "pop,itemknn,ease,bpr,din,mind,ampcf"
 COLUMNS = ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10")
+
+
+def parse_bench_params(pairs: list[str]) -> dict:
+    """``["epochs=12"]`` -> ``{"epochs": 12}``: numbers become int or float, the rest stays text."""
+    params: dict = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        for convert in (int, float):
+            try:
+                params[key] = convert(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            params[key] = raw
+    return params
 
 
 def genre_entropy(split) -> np.ndarray:
@@ -43,7 +65,7 @@ def genre_entropy(split) -> np.ndarray:
     return -(share * np.log2(np.where(share > 0, share, 1))).sum(axis=1)
 
 
-def table(seeds: list[int], models: list[str], command: str) -> None:
+def table(seeds: list[int], models: list[str], command: str, params: dict, save_dir: Path | None) -> None:
     per_user: dict[str, list[np.ndarray]] = {}
     users: dict[str, np.ndarray] = {}
 
@@ -51,9 +73,14 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
         per_user.setdefault(name, []).append(run.result.per_user["ndcg@10"])
         users[name] = run.result.users
         print(f"{name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.0f}s)", flush=True)
+        if save_dir is not None:
+            folder = save_dir / f"{name}-s{seed}"
+            run.model.save(folder)
+            np.savez(folder / "per_user.npz", users=run.result.users, ndcg=run.result.per_user["ndcg@10"])
 
-    report = experiment.benchmark(SOURCE, models, seeds, baseline="bpr", on_result=collect)
-    tag = "" if models == MODELS.split(",") else "-" + "-".join(models)
+    report = experiment.benchmark(SOURCE, models, seeds, params, baseline="bpr", on_result=collect)
+    report["params"] = params
+    tag = ("" if models == MODELS.split(",") else "-" + "-".join(models)) + SUFFIX
     experiment.write_json(HERE / "results" / f"benchmark{tag}.json", report)
     lines = ["| model | " + " | ".join(COLUMNS) + " | NDCG@10 vs bpr [95% CI] | vs mf [95% CI] | train s "
              "| bytes/user |", "|" + "---|" * (len(COLUMNS) + 5)]
@@ -81,11 +108,14 @@ def table(seeds: list[int], models: list[str], command: str) -> None:
     experiment.write_json(HERE / "results" / f"entropy_terciles{tag}.json",
                           {"cuts_bits": cuts.tolist(), "ndcg@10": by_tercile})
     body = "\n".join([
-        f"## Multi-persona models against single-vector baselines (ml-100k): {', '.join(models)}", "", stamp(command),
+        f"## Multi-persona models against single-vector baselines ({SOURCE.dataset}): {', '.join(models)}", "",
+        stamp(command),
         "Leave-last-out, full ranking; mean ± std over seeds " + ",".join(map(str, seeds)) + ". The CI is a",
-        "95% bootstrap over the 943 test users of the per-user NDCG@10 difference to `bpr` (seed-averaged).",
-        "Same table: `personae benchmark --dataset ml-100k --models " + ",".join(models) + " --seeds "
-        + ",".join(map(str, seeds)) + " --json out.json`.", "", *lines, "",
+        f"95% bootstrap over the {len(any_users):,} test users of the per-user NDCG@10 difference (seed-averaged).",
+        *([f"Sized for 2 cores: options {params} for every model that has them."] if params else []),
+        f"Same table: `personae benchmark --dataset {SOURCE.dataset} --models " + ",".join(models) + " --seeds "
+        + ",".join(map(str, seeds)) + "".join(f" --param {k}={v}" for k, v in params.items())
+        + " --json out.json`.", "", *lines, "",
         f"NDCG@10 by tercile of the genre entropy of a user's training history (cuts at {cuts[0]:.2f} and "
         f"{cuts[1]:.2f} bits; seed-averaged):", "", *terciles])
     replace_section(f"personas-table{tag}", body)
@@ -170,15 +200,24 @@ def main() -> None:
     parser.add_argument("--parts", default="table,control,k,auto,collapse")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default=MODELS)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--param", action="append", default=[], help="KEY=VALUE for every model that has it")
+    parser.add_argument("--save-models", type=Path, default=None)
     args = parser.parse_args()
+    global SOURCE, SUFFIX
+    SOURCE = DataSource(dataset=args.dataset)
+    SUFFIX = "" if args.dataset == "ml-100k" else "-" + args.dataset
+    params = parse_bench_params(args.param)
+    extra = f" --dataset {args.dataset}" if SUFFIX else ""
+    extra += "".join(f" --param {p}" for p in args.param)
     seeds = [int(s) for s in args.seeds.split(",")]
     (HERE / "results").mkdir(exist_ok=True)
     parts = args.parts.split(",")
-    for part, run in (("table", lambda c: table(seeds, args.models.split(","), c)),
+    for part, run in (("table", lambda c: table(seeds, args.models.split(","), c, params, args.save_models)),
                       ("control", lambda c: control(seeds, c)), ("k", lambda c: k_study(seeds, c)),
                       ("auto", lambda c: auto_k(seeds, c)), ("collapse", lambda c: collapse(seeds, c))):
         if part in parts:
-            run(f"python bench/personas.py --parts {part} --seeds {args.seeds}"
+            run(f"python bench/personas.py --parts {part} --seeds {args.seeds}" + extra
                 + (f" --models {args.models}" if part == "table" else ""))
 
 
