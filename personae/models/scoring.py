@@ -1,0 +1,130 @@
+"""The one full-ranking path for multi-persona models: batched products, in-cache blocks, partial top-k.
+
+A user with K personas p_k (and attention keys a_k, tied to p_k by default) scores item i as
+
+    w_k(i) = softmax_k(<a_k, q_i> / tau)        s(i) = sum_k w_k(i) <p_k, e_i> + b_i
+
+For a block of B users and C items that is one (B*K, dim) @ (dim, C) product (two with separate keys) and an
+elementwise softmax over K: no Python loop per user or per item. Blocks are sized so the (B, K, C)
+intermediate stays in the CPU cache (``USER_BLOCK`` x ``ITEM_BLOCK``, chosen by bench/scale_inference.py).
+Top-k is a partial selection over each user block (:func:`personae.evaluate.metrics.top_k`: ties go to the
+lower item index), so memory stays at one block's scores whatever the number of users.
+
+The evaluator (through ``Recommender.rank``), ``recommend-all`` and the service's retrieval all call
+:func:`persona_top_k` / :func:`persona_scores`; ``MultiPersonaNetwork`` scores its catalogue with them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from personae.evaluate.metrics import top_k_unseen
+from personae.threads import torch_threads
+
+USER_BLOCK = 128  # users per block: (USER_BLOCK, K, ITEM_BLOCK) floats stay in L2 (bench/scale_inference.py)
+ITEM_BLOCK = 1024  # items per block
+
+
+@dataclass
+class TopK:
+    """Each user's best items, best first; ``persona``/``weight`` only when attribution was asked for."""
+
+    items: np.ndarray  # (B, k) item indices
+    scores: np.ndarray  # (B, k) float32
+    persona: np.ndarray | None = None  # (B, k) the persona whose attention weight wins each item
+    weight: np.ndarray | None = None  # (B, k) that weight
+
+
+def candidate_attention(keys: torch.Tensor, queries: torch.Tensor, temperature: float,
+                        mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, K, dim) keys, (B, C, dim) candidate queries, (B, K) mask -> (B, C, K) attention over personas.
+
+    A user with every persona masked gets all-zero weights (its items score the bias alone)."""
+    logits = torch.einsum("bkd,bcd->bck", keys, queries) / temperature
+    if mask is not None:
+        logits = logits.masked_fill(~mask[:, None, :], float("-inf"))
+    weights = torch.softmax(logits, dim=2)
+    return weights if mask is None else torch.nan_to_num(weights)
+
+
+def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, keys: torch.Tensor | None,
+           queries_t: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+    """(b, K, dim) personas, (dim, c) item vectors (transposed) -> (b, c) scores without the bias."""
+    b, k, dim = personas.shape
+    affinity = torch.mm(personas.reshape(b * k, dim), items_t).view(b, k, -1)  # (b, K, c): the raw product
+    if keys is None:
+        logits = affinity if temperature == 1.0 else affinity / temperature
+    else:
+        logits = torch.mm(keys.reshape(b * k, dim), queries_t).view(b, k, -1) / temperature
+    if mask is not None:
+        logits = logits.masked_fill(~mask[:, :, None], float("-inf"))
+    weights = torch.softmax(logits, dim=1)  # (b, K, c), one fused pass
+    if mask is not None:
+        weights = torch.nan_to_num(weights)
+    if torch.is_grad_enabled():
+        return (weights * affinity).sum(dim=1)
+    return weights.mul_(affinity).sum(dim=1)  # in place: one (b, K, c) buffer less to stream through cache
+
+
+def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, temperature: float = 1.0,
+                   keys: torch.Tensor | None = None, queries: torch.Tensor | None = None,
+                   mask: torch.Tensor | None = None, threads: int = 1) -> torch.Tensor:
+    """(B, K, dim) personas, (N, dim) item vectors, (N,) bias -> (B, N) scores of every item.
+
+    ``keys`` (B, K, dim) and ``queries`` (N, dim) are the separate attention keys (default: tied to personas
+    and items); ``mask`` (B, K) is False for pruned personas. Differentiable when grad is enabled (the
+    service checks its hand-written gradient against it).
+    """
+    if mask is not None and bool(mask.all()):
+        mask = None  # nothing pruned: skip the masking passes
+    items_t = items.T  # (dim, N); column slices of it are what the product reads
+    queries_t = None if queries is None else queries.T
+    n_users, n_items = personas.shape[0], items.shape[0]
+    with torch_threads(threads):
+        rows = []
+        for start in range(0, max(n_users, 1), USER_BLOCK):
+            users = slice(start, start + USER_BLOCK)
+            p, a = personas[users], None if keys is None else keys[users]
+            m = None if mask is None else mask[users]
+            cols = [_block(p, items_t[:, s:s + ITEM_BLOCK], temperature, a,
+                           None if queries_t is None else queries_t[:, s:s + ITEM_BLOCK], m)
+                    for s in range(0, n_items, ITEM_BLOCK)]
+            rows.append(torch.cat(cols, dim=1) if cols else p.new_zeros(len(p), 0))
+        return torch.cat(rows, dim=0) + bias  # (B, N)
+
+
+@torch.no_grad()
+def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, k: int,
+                  temperature: float = 1.0, keys: torch.Tensor | None = None, queries: torch.Tensor | None = None,
+                  mask: torch.Tensor | None = None, exclude: sp.spmatrix | None = None,
+                  attribution: bool = False, threads: int = 1) -> TopK:
+    """Each user's ``k`` best items by :func:`persona_scores`, best first, scored one user block at a time.
+
+    ``exclude`` (B, N) sparse: items never to list for that user (scored -inf, so they appear only when
+    fewer than k others remain, as ``Recommender.recommend`` does). ``attribution`` adds the winning persona
+    of each listed item and its weight.
+    """
+    exclude = None if exclude is None else sp.csr_matrix(exclude)
+    found, scored = [], []
+    for start in range(0, personas.shape[0], USER_BLOCK):
+        users = slice(start, start + USER_BLOCK)
+        scores = persona_scores(personas[users], items, bias, temperature,
+                                None if keys is None else keys[users], queries,
+                                None if mask is None else mask[users], threads)  # (b, N)
+        ranked, best = top_k_unseen(scores.numpy(), k, None if exclude is None else exclude[users])  # (b, k)
+        found.append(ranked)
+        scored.append(best)
+    ranked = np.concatenate(found) if found else np.zeros((0, min(k, items.shape[0])), dtype=np.int64)
+    result = TopK(ranked, np.concatenate(scored) if scored else np.zeros(ranked.shape, dtype=np.float32))
+    if attribution:
+        candidates = torch.as_tensor(ranked)
+        weights = candidate_attention(personas if keys is None else keys,
+                                      (items if queries is None else queries)[candidates], temperature,
+                                      mask)  # (B, k, K)
+        best = weights.max(dim=2)
+        result.persona, result.weight = best.indices.numpy(), best.values.numpy()
+    return result
