@@ -22,11 +22,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from personae.evaluate.metrics import top_k_unseen
+from personae.evaluate.metrics import top_k
 from personae.threads import torch_threads
 
-USER_BLOCK = 128  # users per block: (USER_BLOCK, K, ITEM_BLOCK) floats stay in L2 (bench/scale_inference.py)
-ITEM_BLOCK = 1024  # items per block
+USER_BLOCK = 64  # users per block: (USER_BLOCK, K, ITEM_BLOCK) floats stay in L2 (bench/scale_inference.py)
+ITEM_BLOCK = 512  # items per block
 
 
 @dataclass
@@ -52,8 +52,10 @@ def candidate_attention(keys: torch.Tensor, queries: torch.Tensor, temperature: 
 
 
 def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, keys: torch.Tensor | None,
-           queries_t: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
-    """(b, K, dim) personas, (dim, c) item vectors (transposed) -> (b, c) scores without the bias."""
+           queries_t: torch.Tensor | None, mask: torch.Tensor | None,
+           out: torch.Tensor | None = None) -> torch.Tensor:
+    """(b, K, dim) personas, (dim, c) item vectors (transposed) -> (b, c) scores without the bias, written
+    into ``out`` when given (no grad: the intermediates are reused in place)."""
     b, k, dim = personas.shape
     affinity = torch.mm(personas.reshape(b * k, dim), items_t).view(b, k, -1)  # (b, K, c): the raw product
     if keys is None:
@@ -65,9 +67,9 @@ def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, ke
     weights = torch.softmax(logits, dim=1)  # (b, K, c), one fused pass
     if mask is not None:
         weights = torch.nan_to_num(weights)
-    if torch.is_grad_enabled():
+    if out is None:
         return (weights * affinity).sum(dim=1)
-    return weights.mul_(affinity).sum(dim=1)  # in place: one (b, K, c) buffer less to stream through cache
+    return torch.sum(weights.mul_(affinity), dim=1, out=out)  # straight into the caller's score matrix
 
 
 def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, temperature: float = 1.0,
@@ -77,24 +79,30 @@ def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tens
 
     ``keys`` (B, K, dim) and ``queries`` (N, dim) are the separate attention keys (default: tied to personas
     and items); ``mask`` (B, K) is False for pruned personas. Differentiable when grad is enabled (the
-    service checks its hand-written gradient against it).
+    service checks its hand-written gradient against it); without grad each block is written in place.
     """
     if mask is not None and bool(mask.all()):
         mask = None  # nothing pruned: skip the masking passes
     items_t = items.T  # (dim, N); column slices of it are what the product reads
     queries_t = None if queries is None else queries.T
     n_users, n_items = personas.shape[0], items.shape[0]
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (personas, items, bias, keys))
+    out = None if grad else torch.empty(n_users, n_items, dtype=personas.dtype)
     with torch_threads(threads):
         rows = []
-        for start in range(0, max(n_users, 1), USER_BLOCK):
+        for start in range(0, n_users, USER_BLOCK):
             users = slice(start, start + USER_BLOCK)
             p, a = personas[users], None if keys is None else keys[users]
             m = None if mask is None else mask[users]
             cols = [_block(p, items_t[:, s:s + ITEM_BLOCK], temperature, a,
-                           None if queries_t is None else queries_t[:, s:s + ITEM_BLOCK], m)
+                           None if queries_t is None else queries_t[:, s:s + ITEM_BLOCK], m,
+                           None if out is None else out[users, s:s + ITEM_BLOCK])
                     for s in range(0, n_items, ITEM_BLOCK)]
-            rows.append(torch.cat(cols, dim=1) if cols else p.new_zeros(len(p), 0))
-        return torch.cat(rows, dim=0) + bias  # (B, N)
+            if out is None:
+                rows.append(torch.cat(cols, dim=1) if cols else p.new_zeros(len(p), 0))
+        if out is not None:
+            return out.add_(bias)
+        return torch.cat(rows, dim=0) + bias if rows else personas.new_zeros(0, n_items)  # (B, N)
 
 
 @torch.no_grad()
@@ -115,7 +123,12 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
         scores = persona_scores(personas[users], items, bias, temperature,
                                 None if keys is None else keys[users], queries,
                                 None if mask is None else mask[users], threads)  # (b, N)
-        ranked, best = top_k_unseen(scores.numpy(), k, None if exclude is None else exclude[users])  # (b, k)
+        if exclude is not None:
+            block = exclude[users]
+            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+            scores[torch.as_tensor(rows), torch.as_tensor(block.indices, dtype=torch.int64)] = float("-inf")
+        with torch_threads(threads):
+            ranked, best = select_top_k(scores, k)  # (b, k)
         found.append(ranked)
         scored.append(best)
     ranked = np.concatenate(found) if found else np.zeros((0, min(k, items.shape[0])), dtype=np.int64)
@@ -128,3 +141,32 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
         best = weights.max(dim=2)
         result.persona, result.weight = best.indices.numpy(), best.values.numpy()
     return result
+
+
+def select_top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(b, N) scores -> ((b, k) items best first, (b, k) scores), exactly :func:`metrics.top_k`'s order.
+
+    ``torch.topk`` finds each row's k best in one partial selection but breaks ties at random. When exactly
+    k items score at least the k-th score, the set is unambiguous and only its order needs the rule (equal
+    scores by lower index: a stable sort of the k, by index then by score); rows with a tie across the cut-off
+    (or NaN) go to :func:`metrics.top_k`.
+    """
+    k = min(k, scores.shape[1])
+    if k <= 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64), np.zeros((scores.shape[0], 0), dtype=np.float32)
+    values, _ = torch.topk(scores, k, dim=1, sorted=False)  # (b, k)
+    kth = values.amin(dim=1, keepdim=True)  # (b, 1)
+    chosen = scores >= kth
+    clean = chosen.sum(dim=1) == k  # (b,) no tie across the cut-off, no NaN
+    ranked = np.empty((scores.shape[0], k), dtype=np.int64)
+    rows = torch.nonzero(clean).flatten()
+    if len(rows):
+        every = len(rows) == len(scores)
+        picked = chosen if every else chosen[rows]
+        items = torch.nonzero(picked)[:, 1].view(-1, k).numpy()  # (r, k) in index order
+        best = np.take_along_axis((scores if every else scores[rows]).numpy(), items, axis=1)
+        ranked[rows.numpy()] = np.take_along_axis(items, np.argsort(-best, axis=1, kind="stable"), axis=1)
+    messy = torch.nonzero(~clean).flatten().numpy()
+    if len(messy):
+        ranked[messy] = top_k(scores.numpy()[messy], k)
+    return ranked, np.take_along_axis(scores.numpy(), ranked, axis=1)
