@@ -74,12 +74,14 @@ def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, ke
 
 def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, temperature: float = 1.0,
                    keys: torch.Tensor | None = None, queries: torch.Tensor | None = None,
-                   mask: torch.Tensor | None = None, threads: int = 1) -> torch.Tensor:
+                   mask: torch.Tensor | None = None, threads: int = 1,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
     """(B, K, dim) personas, (N, dim) item vectors, (N,) bias -> (B, N) scores of every item.
 
     ``keys`` (B, K, dim) and ``queries`` (N, dim) are the separate attention keys (default: tied to personas
     and items); ``mask`` (B, K) is False for pruned personas. Differentiable when grad is enabled (the
-    service checks its hand-written gradient against it); without grad each block is written in place.
+    service checks its hand-written gradient against it); without grad each block is written in place, into
+    ``out`` (B, N) when given (a buffer reused across calls saves the page faults of a fresh matrix).
     """
     if mask is not None and bool(mask.all()):
         mask = None  # nothing pruned: skip the masking passes
@@ -87,7 +89,10 @@ def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tens
     queries_t = None if queries is None else queries.T
     n_users, n_items = personas.shape[0], items.shape[0]
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (personas, items, bias, keys))
-    out = None if grad else torch.empty(n_users, n_items, dtype=personas.dtype)
+    if grad:
+        out = None
+    elif out is None:
+        out = torch.empty(n_users, n_items, dtype=personas.dtype)
     with torch_threads(threads):
         rows = []
         for start in range(0, n_users, USER_BLOCK):
@@ -118,15 +123,17 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
     """
     exclude = None if exclude is None else sp.csr_matrix(exclude)
     found, scored = [], []
+    buffer = torch.empty(min(USER_BLOCK, personas.shape[0]), items.shape[0], dtype=personas.dtype)  # reused
     for start in range(0, personas.shape[0], USER_BLOCK):
         users = slice(start, start + USER_BLOCK)
-        scores = persona_scores(personas[users], items, bias, temperature,
-                                None if keys is None else keys[users], queries,
-                                None if mask is None else mask[users], threads)  # (b, N)
-        if exclude is not None:
-            block = exclude[users]
-            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-            scores[torch.as_tensor(rows), torch.as_tensor(block.indices, dtype=torch.int64)] = float("-inf")
+        p = personas[users]
+        scores = persona_scores(p, items, bias, temperature, None if keys is None else keys[users], queries,
+                                None if mask is None else mask[users], threads, out=buffer[:len(p)])  # (b, N)
+        if exclude is not None:  # flat positions of the block's excluded items, from the CSR arrays directly
+            indptr = exclude.indptr[start:start + len(p) + 1]
+            rows = np.repeat(np.arange(len(p)), np.diff(indptr))
+            flat = rows * items.shape[0] + exclude.indices[indptr[0]:indptr[-1]]
+            scores.view(-1).index_fill_(0, torch.as_tensor(flat, dtype=torch.int64), float("-inf"))
         with torch_threads(threads):
             ranked, best = select_top_k(scores, k)  # (b, k)
         found.append(ranked)
@@ -154,19 +161,14 @@ def select_top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, scores.shape[1])
     if k <= 0:
         return np.zeros((scores.shape[0], 0), dtype=np.int64), np.zeros((scores.shape[0], 0), dtype=np.float32)
-    values, _ = torch.topk(scores, k, dim=1, sorted=False)  # (b, k)
+    values, found = torch.topk(scores, k, dim=1, sorted=False)  # (b, k)
     kth = values.amin(dim=1, keepdim=True)  # (b, 1)
-    chosen = scores >= kth
-    clean = chosen.sum(dim=1) == k  # (b,) no tie across the cut-off, no NaN
-    ranked = np.empty((scores.shape[0], k), dtype=np.int64)
-    rows = torch.nonzero(clean).flatten()
-    if len(rows):
-        every = len(rows) == len(scores)
-        picked = chosen if every else chosen[rows]
-        items = torch.nonzero(picked)[:, 1].view(-1, k).numpy()  # (r, k) in index order
-        best = np.take_along_axis((scores if every else scores[rows]).numpy(), items, axis=1)
-        ranked[rows.numpy()] = np.take_along_axis(items, np.argsort(-best, axis=1, kind="stable"), axis=1)
-    messy = torch.nonzero(~clean).flatten().numpy()
+    clean = ((scores >= kth).sum(dim=1) == k).numpy()  # (b,) no tie across the cut-off, no NaN
+    found, values = found.numpy(), values.numpy()
+    by_index = np.argsort(found, axis=1)  # the k in index order ...
+    found, values = np.take_along_axis(found, by_index, 1), np.take_along_axis(values, by_index, 1)
+    ranked = np.take_along_axis(found, np.argsort(-values, axis=1, kind="stable"), 1)  # ... then best first
+    messy = np.flatnonzero(~clean)
     if len(messy):
         ranked[messy] = top_k(scores.numpy()[messy], k)
     return ranked, np.take_along_axis(scores.numpy(), ranked, axis=1)
