@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,12 @@ def ensure_recbole_venv(venv: Path = RECBOLE_VENV) -> Path:
         subprocess.run([*pip, "torch==2.13.0"], check=True)
         subprocess.run([*pip, "numpy<2", "setuptools<81", "recbole==1.2.1"], check=True)
     return python
+
+
+def load_note() -> str:
+    """The machine is shared: the 1-minute load average when a section was written, beside its figures."""
+    return (f"Shared with other jobs: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this "
+            "section was written (CPU seconds are the comparable figure; wall seconds include waiting).")
 
 
 def clock(fn: Callable[[], object], repeats: int) -> dict[str, float]:
@@ -167,7 +174,7 @@ def kernel_plot(result: dict, path: Path) -> None:
 def kernel_section(result: dict, command: str, plot: str) -> str:
     from personae.models import scoring
 
-    lines = ["## Inference at scale: ranking kernel vs raw matmul", "", stamp(command),
+    lines = ["## Inference at scale: ranking kernel vs raw matmul", "", stamp(command), load_note(), "",
              (f"Multi-persona scoring (`personae/models/scoring.py`, blocks of {scoring.USER_BLOCK} users x "
              f"{scoring.ITEM_BLOCK} items) against the raw product of the same shapes, (users*K, d) @ (d, items), "
              "on the same thread; CPU seconds, best of the repeats. The raw figure (control) is the faster of one "
@@ -185,7 +192,8 @@ def kernel_section(result: dict, command: str, plot: str) -> str:
     best = min(result["sweep"], key=lambda e: e["cpu_seconds"])
     lines += ["", "Block sizes (1024 users x 20,000 items, CPU s of kernel scoring): " + ", ".join(
         f"{e['user_block']}x{e['item_block']}: {e['cpu_seconds']:.3f}" for e in result["sweep"]) +
-        f". Fastest: {best['user_block']} x {best['item_block']}.", "", f"![kernel vs raw matmul]({plot})"]
+        f". Fastest here: {best['user_block']} x {best['item_block']} (differences under ~5% are within this "
+        "shared machine's noise).", "", f"![kernel vs raw matmul]({plot})"]
     return "\n".join(lines)
 
 
@@ -224,7 +232,9 @@ def evaluate_part(model, split, repeats: int) -> dict:
     return result
 
 
-def recbole_part(ours: dict, repeats: int) -> dict:
+def recbole_part(ours: dict, repeats: int, retime: Callable[[], dict]) -> dict:
+    """RecBole's timings, each run followed by a re-timing of ours (``retime``): on a shared machine the
+    load drifts, so the two are interleaved and each side keeps its best."""
     python = ensure_recbole_venv()
     sizes = {"same_params": round(ours["params"] / (944 + 1683)), "same_dim": ours["options"]["dim"]}
     out = {}
@@ -234,6 +244,9 @@ def recbole_part(ours: dict, repeats: int) -> dict:
                               capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
         out[name] = json.loads(done.stdout.strip().splitlines()[-1])
         print(json.dumps(out[name]), flush=True)
+        again = retime()
+        best = ours["kernel_accuracy_only"]
+        ours["kernel_accuracy_only"] = {key: min(best[key], again[key]) for key in best}
     ours_cpu = ours["kernel_accuracy_only"]["cpu_seconds"]
     for entry in out.values():
         entry["speedup_cpu"] = min(entry["cpu_seconds"]) / ours_cpu
@@ -244,14 +257,15 @@ def recbole_part(ours: dict, repeats: int) -> dict:
 def evaluate_section(ours: dict, recbole: dict | None, command: str) -> str:
     a, b, c = ours["kernel_all_metrics"], ours["kernel_accuracy_only"], ours["control_forward_accuracy_only"]
     lines = ["## Inference at scale: full-ranking evaluation (ml-100k) vs RecBole 1.2.1", "", stamp(command),
+             load_note(), "",
              (f"`ampcf` (K={ours['options']['personas']}, d={ours['options']['dim']}, {ours['params']:,} "
              f"parameters), {ours['test_users']} test users x {ours['items']:,} items, 1 torch thread, best of the "
-             "repeats after a warm-up (CPU s / wall s):"), "",
+             "repeats after a warm-up (10 per run; ours re-timed after each RecBole run, best kept; CPU s / wall s):"), "",
              "| path | CPU s | wall s |", "|---|---|---|",
              (f"| personae `evaluate` (kernel), hr/ndcg/recall/mrr @10,20 | {b['cpu_seconds']:.3f} | "
              f"{b['wall_seconds']:.3f} |"),
              f"| same + coverage/novelty/ild | {a['cpu_seconds']:.3f} | {a['wall_seconds']:.3f} |",
-             (f"| control: pre-kernel path (network forward on every item, numpy top-k) | {c['cpu_seconds']:.3f} | "
+             (f"| control: the training formula (network forward on every item) + numpy top-k | {c['cpu_seconds']:.3f} | "
              f"{c['wall_seconds']:.3f} |")]
     if recbole:
         for name, r in recbole.items():
@@ -300,6 +314,7 @@ def ray_part(users: int, items: int) -> dict:
 
 def ray_section(r: dict, command: str) -> str:
     return "\n".join(["## Inference at scale: recommend-all, local engine vs Ray Data", "", stamp(command),
+                      load_note(), "",
                       (f"`personae recommend-all` on a synthetic dataset ({r['users']:,} users x {r['items']:,} items, "
                       "ampcf trained 1 epoch), each engine in a fresh process (wall seconds include start-up; Ray: "
                       "a local instance with 2 CPUs, 2 actors):"), "",
@@ -333,9 +348,12 @@ def main() -> None:
         kernel_plot(kernel, ROOT / "bench" / "figures" / "scale_inference_kernel.png")
         replace_section("scale-inference-kernel", kernel_section(kernel, command, "figures/scale_inference_kernel.png"))
     if "evaluate" in parts or "recbole" in parts:
+        from personae.evaluate import evaluate
+
         model, split = trained_ampcf(args.model, args.epochs)
-        ours = evaluate_part(model, split, max(args.repeats, 5))
-        recbole = recbole_part(ours, args.repeats) if "recbole" in parts else None
+        ours = evaluate_part(model, split, 10)
+        retime = partial(clock, partial(evaluate, model, split, beyond_accuracy=False), 10)
+        recbole = recbole_part(ours, 10, retime) if "recbole" in parts else None
         write_json(results / "scale_inference_evaluate.json",
                    {"machine": MACHINE, "command": command, "personae": ours, "recbole": recbole})
         replace_section("scale-inference-evaluate", evaluate_section(ours, recbole, command))
