@@ -6,7 +6,8 @@ Parquet file as a row group, and the file is renamed into place only when comple
 
 ``--shard i/n`` takes the users whose index (in the model's user order) satisfies ``index % n == i``, so n
 independent processes (or machines) cover every user exactly once; the union of their files equals the
-unsharded output.
+unsharded output. ``--engine ray`` computes the same rows on Ray Data workers (personae.recommend_ray) and streams
+them into the same writer.
 """
 
 from __future__ import annotations
