@@ -100,3 +100,9 @@ def test_a_user_with_every_persona_pruned_scores_the_item_bias_alone():
     scores = persona_scores(personas, items, bias, mask=mask)
     torch.testing.assert_close(scores[1], bias)
     assert not torch.allclose(scores[0], bias)
+
+
+def test_keys_given_without_queries_attend_over_the_item_vectors():
+    personas, items, bias = torch.randn(3, 2, 4), torch.randn(9, 4), torch.randn(9)
+    torch.testing.assert_close(persona_scores(personas, items, bias, keys=personas.clone()),
+                               persona_scores(personas, items, bias))

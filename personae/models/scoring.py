@@ -86,7 +86,7 @@ def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tens
     if mask is not None and bool(mask.all()):
         mask = None  # nothing pruned: skip the masking passes
     items_t = items.T  # (dim, N); column slices of it are what the product reads
-    queries_t = None if queries is None else queries.T
+    queries_t = None if keys is None else (items_t if queries is None else queries.T)  # queries default: items
     n_users, n_items = personas.shape[0], items.shape[0]
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (personas, items, bias, keys))
     if grad:
