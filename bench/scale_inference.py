@@ -333,9 +333,10 @@ def ray_section(r: dict, command: str, load: float | None = None) -> str:
                       "cluster, where each node runs the same kernel on its blocks."),
                       "" if r["identical"] else (
                           "The files are not bitwise equal here: scores differ in the last bits of float32 (largest "
-                          "difference above), enough to swap near-tied items; the cause is not identified (both "
-                          "engines use the same blocks and one torch thread; the Ray actors run with "
-                          "OMP_NUM_THREADS=1). The test on a small model gives equal files.")])
+                          "difference above), enough to swap near-tied items. Both engines use the same blocks and one "
+                          "torch thread; a likely, unverified cause is MKL's sgemm taking paths that depend on "
+                          "memory alignment (MKL promises bitwise reproducibility only for aligned data in its CNR "
+                          "mode). The test on a small model gives equal files.")])
 
 
 def main() -> None:
