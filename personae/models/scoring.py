@@ -7,8 +7,9 @@ A user with K personas p_k (and attention keys a_k, tied to p_k by default) scor
 For a block of B users and C items that is one (B*K, dim) @ (dim, C) product (two with separate keys) and an
 elementwise softmax over K: no Python loop per user or per item. Blocks are sized so the (B, K, C)
 intermediate stays in the CPU cache (``USER_BLOCK`` x ``ITEM_BLOCK``, chosen by bench/scale_inference.py).
-Top-k is a partial selection over each user block (:func:`personae.evaluate.metrics.top_k`: ties go to the
-lower item index), so memory stays at one block's scores whatever the number of users.
+Top-k is a partial selection over each user block (``torch.topk``, then the order of
+:func:`personae.evaluate.metrics.top_k`: ties go to the lower item index), so memory stays at one block's scores
+whatever the number of users. The 64 x 512 blocks won or tied the block sweep in bench/RESULTS.md.
 
 The evaluator (through ``Recommender.rank``), ``recommend-all`` and the service's retrieval all call
 :func:`persona_top_k` / :func:`persona_scores`; ``MultiPersonaNetwork`` scores its catalogue with them too.
