@@ -10,13 +10,13 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch is pinned in pyproject.toml to the CPU build that pip finds on this machine.
-# The demo needs only the core package; the tests need every extra (LLM lab, service, tuning).
+# The demo needs only the core package; the tests need every extra (LLM lab, service, tuning, Ray).
 $(VENV)/.installed-core: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-all: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev,llm,serve,tune]"
+	$(BIN)/pip install --quiet -e ".[dev,llm,serve,tune,scale]"
 	touch $@ $(VENV)/.installed-core
 
 demo: $(VENV)/.installed-core

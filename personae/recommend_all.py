@@ -6,25 +6,25 @@ Parquet file as a row group, and the file is renamed into place only when comple
 
 ``--shard i/n`` takes the users whose index (in the model's user order) satisfies ``index % n == i``, so n
 independent processes (or machines) cover every user exactly once; the union of their files equals the
-unsharded output.
+unsharded output. ``--engine ray`` computes the same rows on Ray Data workers (personae.recommend_ray) and streams
+them into the same writer.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 import typer
 from tqdm import tqdm
 
 from personae.data.errors import DataError, OptionError
-from personae.evaluate.metrics import top_k
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
 
@@ -51,34 +51,18 @@ def parse_shard(text: str) -> tuple[int, int]:
 def chunk_rows(model: Recommender, users: np.ndarray, k: int) -> pa.Table:
     """(B,) user indices -> a table of B * k rows: each user's top-k unseen items, best first, with the
     persona that wins each item (argmax of the candidate-conditional weights; 0 with weight 1 for
-    single-vector models)."""
+    single-vector models). Ranking goes through ``model.rank``: the batched persona kernel for multi-persona
+    models (personae.models.scoring), the same one the evaluator and the service use."""
     data = model.fitted_data
-    scores = np.array(model.score(users), dtype=np.float32, copy=True)  # (B, n_items)
-    rows, cols = data.csr[users].nonzero()
-    scores[rows, cols] = -np.inf  # training items, as model.recommend excludes them
-    ranked = top_k(scores, k)  # (B, k)
-    top_scores = np.take_along_axis(scores, ranked, axis=1)
-    persona, weight = persona_attribution(model, users, ranked)
-    b, kk = ranked.shape
+    found = model.rank(users, k, data.csr[users], attribution=True)  # training items excluded, as recommend
+    b, kk = found.items.shape
     return pa.table({
         "user": np.repeat(data.user_ids[users].astype(str), kk),
         "rank": np.tile(np.arange(1, kk + 1, dtype=np.int16), b),
-        "item": data.item_ids[ranked.ravel()].astype(str),
-        "score": top_scores.ravel(), "persona": persona.ravel().astype(np.int16),
-        "persona_weight": weight.ravel().astype(np.float32),
+        "item": data.item_ids[found.items.ravel()].astype(str),
+        "score": found.scores.ravel().astype(np.float32), "persona": found.persona.ravel().astype(np.int16),
+        "persona_weight": found.weight.ravel().astype(np.float32),
     }, schema=SCHEMA)
-
-
-@torch.no_grad()
-def persona_attribution(model: Recommender, users: np.ndarray, ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(B,) users, (B, k) items -> (B, k) winning persona and (B, k) its weight."""
-    network = getattr(model, "network_", None)
-    if network is None or not hasattr(network, "persona_weights"):
-        return np.zeros(ranked.shape, dtype=np.int64), np.ones(ranked.shape, dtype=np.float32)
-    network.eval()
-    weights = network.persona_weights(torch.as_tensor(users), torch.as_tensor(ranked))  # (B, k, K)
-    best = weights.max(dim=2)
-    return best.indices.numpy(), best.values.numpy()
 
 
 def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: str = "0/1",
@@ -90,16 +74,26 @@ def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: st
     """
     if engine not in ENGINES:
         raise OptionError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
-    if engine == "ray":
-        raise OptionError("--engine ray: not available yet; use --engine local (with --shard i/n per process)")
     if k < 1:
         raise OptionError(f"--k {k}: expected a positive integer")
     index, count = parse_shard(shard)
+    if engine == "ray":
+        from personae.recommend_ray import ray_tables  # says so in one line if ray is not installed
     model = load_model(model_dir)
-    data = model.fitted_data
-    users = np.arange(index, data.n_users, count, dtype=np.int64)
-    chunk = max(1, min(4096, SCORE_BUDGET // max(1, data.n_items)))
-    target = Path(out)
+    n_users, n_items = model.fitted_data.n_users, model.fitted_data.n_items
+    users = np.arange(index, n_users, count, dtype=np.int64)
+    chunk = max(1, min(4096, SCORE_BUDGET // max(1, n_items)))
+    if engine == "ray":
+        tables = ray_tables(model_dir, users, chunk, k)  # the workers load their own copy of the model
+    else:
+        tables = (chunk_rows(model, users[s:s + chunk], k) for s in range(0, len(users), chunk))
+    write_streamed(tables, Path(out), len(users), min(k, n_items), progress)
+    return len(users)
+
+
+def write_streamed(tables: Iterator[pa.Table], target: Path, n_users: int, per_user: int, progress: bool) -> None:
+    """Append each table as a row group of a scratch file beside ``target``; rename it into place when
+    complete (a failure leaves no file)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
@@ -108,17 +102,15 @@ def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: st
         raise DataError(f"{target}: cannot write ({exc.strerror or exc})") from None
     try:
         with pq.ParquetWriter(scratch, SCHEMA) as writer, \
-                tqdm(total=len(users), unit="user", disable=not progress, desc="recommend-all") as bar:
-            for start in range(0, len(users), chunk):
-                batch = users[start:start + chunk]
-                writer.write_table(chunk_rows(model, batch, k))
-                bar.update(len(batch))
+                tqdm(total=n_users, unit="user", disable=not progress, desc="recommend-all") as bar:
+            for table in tables:
+                writer.write_table(table)
+                bar.update(len(table) // per_user)
         os.chmod(scratch, 0o644)
         os.replace(scratch, target)
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
-    return len(users)
 
 
 def recommend_all_command(
@@ -126,7 +118,7 @@ def recommend_all_command(
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
     k: Annotated[int, typer.Option("--k", help="items per user")] = 10,
     shard: Annotated[str, typer.Option("--shard", help="i/n: only users whose index % n == i")] = "0/1",
-    engine: Annotated[str, typer.Option("--engine", help="local (ray: not available yet)")] = "local",
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data on a local Ray instance)")] = "local",
 ) -> None:
     """Top-k with persona attribution for every user of a saved model, streamed to Parquet."""
     n = recommend_all(model_dir, out, k=k, shard=shard, engine=engine, progress=True)

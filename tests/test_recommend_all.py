@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import personae.recommend_all as recommend_all_module
 from personae.cli import main
 from personae.data.synthetic import planted_interests
 from personae.models.ampcf import AMPCF
@@ -83,7 +86,32 @@ def test_a_bad_shard_gives_one_error_line_and_no_file(saved, tmp_path, capsys, s
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_ray_engine_says_it_is_not_available_yet(saved, tmp_path, capsys):
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray instance for the session (starting Ray takes seconds): 2 CPUs, no dashboard."""
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_the_ray_engine_writes_the_same_rows_as_the_local_engine(saved, local_ray, tmp_path, monkeypatch):
+    monkeypatch.setattr(recommend_all_module, "SCORE_BUDGET", 8 * 48)  # 8 users a block: shard 1/2 (25 users) in 4 blocks
+    recommend_all(saved[0], tmp_path / "local.parquet", k=K, shard="1/2")
+    recommend_all(saved[0], tmp_path / "ray.parquet", k=K, shard="1/2", engine="ray")
+    local, on_ray = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "ray.parquet")
+    assert len(local) == 25 * K and on_ray.equals(local)  # row for row, in the same order
+
+
+def test_without_ray_installed_the_ray_engine_says_so_in_one_line(saved, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes ``import ray`` fail, as on a machine without it
+    monkeypatch.delitem(sys.modules, "personae.recommend_ray", raising=False)
     status = main(["recommend-all", str(saved[0]), "--out", str(tmp_path / "r.parquet"), "--engine", "ray"])
     err = capsys.readouterr().err
-    assert status != 0 and err.count("\n") == 1 and "not available yet" in err
+    assert status != 0 and err.count("\n") == 1 and "ray is not installed" in err
+    assert list(tmp_path.iterdir()) == []

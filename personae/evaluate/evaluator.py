@@ -18,7 +18,7 @@ from personae.evaluate.metrics import (
     coverage,
     intra_list_distance,
     novelty,
-    top_k,
+    top_k_unseen,
 )
 
 
@@ -38,6 +38,14 @@ class EvaluationResult:
 def seen_items(split: Split, part: str) -> sp.csr_matrix:
     """(n_users, n_items) items masked from rankings for ``part``: train, plus valid when ranking for test."""
     return sp.csr_matrix(split.train.csr + split.valid.csr if part == "test" else split.train.csr)
+
+
+def rank(model: Scorer, users: np.ndarray, k: int, seen: sp.csr_matrix) -> np.ndarray:
+    """(B,) users -> (B, k) best unseen items: the model's own ranking path (``Recommender.rank``, the batched
+    persona kernel for multi-persona models) when it has one, else its scores through the same selection."""
+    if hasattr(model, "rank"):
+        return model.rank(users, k, seen).items
+    return top_k_unseen(model.score(users), k, seen)[0]
 
 
 def evaluate(
@@ -64,10 +72,7 @@ def evaluate(
     lists: list[np.ndarray] = []
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
-        scores = np.array(model.score(batch), dtype=np.float32, copy=True)  # (batch, n_items)
-        rows, cols = seen[batch].nonzero()
-        scores[rows, cols] = -np.inf
-        ranked = top_k(scores, k_max)  # (batch, k_max)
+        ranked = rank(model, batch, k_max, seen[batch])  # (batch, k_max)
         hits = np.asarray(targets[batch[:, None], ranked].todense()) > 0
         for k in ks:
             for name, values in accuracy_at_k(hits, n_targets_all[batch], k).items():

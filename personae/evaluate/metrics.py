@@ -33,6 +33,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(candidates, order, axis=1)
 
 
+def top_k_unseen(scores: np.ndarray, k: int, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N) scores -> ((B, k) :func:`top_k` items, (B, k) their scores), with the items of ``exclude``
+    ((B, N) sparse) scored -inf first: they are listed only when fewer than k others remain."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        rows, cols = exclude.nonzero()
+        scores[rows, cols] = -np.inf
+    ranked = top_k(scores, k)
+    return ranked, np.take_along_axis(scores, ranked, axis=1)
+
+
 def accuracy_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """Per-user accuracy metrics at k.
 

@@ -29,10 +29,10 @@ from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
+from personae.models.scoring import TopK, persona_scores, persona_top_k
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
 AUTO_MAX_PERSONAS = 8
-ITEM_CHUNK = 4096  # items scored at once in score_all: keeps (B, K, chunk) bounded for big catalogues
 
 
 @dataclass
@@ -155,21 +155,15 @@ class MultiPersonaNetwork(nn.Module):
         ``keys`` default to the personas (tied keys); ``mask`` (R, K) is False for personas left out. A row with
         every persona left out scores the item bias alone.
         """
-        items = self.items.weight  # (n_items, dim)
-        queries = items if self.item_queries is None else self.item_queries.weight
-        keys = personas if keys is None else keys
-        logits = torch.einsum("rkd,nd->rkn", keys, queries) / self.temperature  # (R, K, n_items)
-        if mask is not None:
-            logits = logits.masked_fill(~mask[:, :, None], float("-inf"))
-        weights = torch.nan_to_num(torch.softmax(logits, dim=1))
-        return (weights * torch.einsum("rkd,nd->rkn", personas, items)).sum(dim=1) + self.item_bias
+        queries = None if self.item_queries is None else self.item_queries.weight
+        return persona_scores(personas, self.items.weight, self.item_bias, self.temperature,
+                              None if keys is None or keys is personas else keys, queries, mask)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """(B,) users -> (B, n_items) scores, through the one ranking kernel (personae.models.scoring)."""
         personas = self.personas(users)
-        n_items = self.items.num_embeddings
-        chunks = [self._score(users, personas, torch.arange(s, min(s + ITEM_CHUNK, n_items)))
-                  for s in range(0, n_items, ITEM_CHUNK)]
-        return torch.cat(chunks, dim=1)  # (B, n_items)
+        keys = None if self.user_keys is None else self.user_keys[users]
+        return self.catalogue_scores(personas, keys, self.persona_mask[users])
 
     def persona_weights(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(B,) users, (B, C) items -> (B, C, K) attention of each item over each user's personas."""
@@ -221,6 +215,19 @@ class AMPCF(TorchRecommender):
         if self.options.personas == "auto":
             self.prune_personas()
         return self
+
+    @torch.no_grad()
+    def rank(self, user_idx: np.ndarray, k: int, exclude=None, attribution: bool = False) -> TopK:
+        """Top-k of whole-catalogue ranking through the one kernel (personae.models.scoring), with the
+        winning persona of each item when ``attribution``."""
+        network = self.network_
+        network.eval()
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
+        personas = network.personas(users)  # (B, K, dim)
+        queries = None if network.item_queries is None else network.item_queries.weight
+        keys = None if network.user_keys is None else network.user_keys[users]
+        return persona_top_k(personas, network.items.weight, network.item_bias, k, network.temperature, keys,
+                             queries, network.persona_mask[users], exclude, attribution)
 
     # --- test-time personas from a history ---------------------------------------------------------------
     @torch.no_grad()

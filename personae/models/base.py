@@ -12,9 +12,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from personae.data.interactions import Interactions
-from personae.evaluate.metrics import top_k
+from personae.evaluate.metrics import top_k_unseen
+from personae.models.scoring import TopK
 
 
 @dataclass
@@ -139,21 +141,29 @@ class Recommender(ABC):
             raise RuntimeError(f"{self.name}: call fit() before using the model")
         return self.train_
 
+    def rank(self, user_idx: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
+             attribution: bool = False) -> TopK:
+        """(B,) user indices -> each user's top-k item indices and scores over the whole catalogue, best first
+        (ties to the lower index); ``exclude`` (B, n_items) sparse items are never listed ahead of others.
+
+        Multi-persona models override this with the batched kernel (personae.models.scoring); a single-vector
+        model has one persona, so ``attribution`` is persona 0 with weight 1.
+        """
+        found = TopK(*top_k_unseen(self.score(np.asarray(user_idx, dtype=np.int64)), k, exclude))
+        if attribution:
+            found.persona, found.weight = np.zeros(found.items.shape, np.int64), np.ones(found.items.shape, np.float32)
+        return found
+
     def recommend(self, user_ids: list | np.ndarray, k: int = 10, exclude_seen: bool = True) -> Recommendations:
         """Top-k items for each external user id, excluding the user's training items by default."""
         data = self.fitted_data
         user_idx = np.asarray([data.user_index(u) for u in user_ids], dtype=np.int64)
-        scores = np.array(self.score(user_idx), dtype=np.float32, copy=True)
-        if exclude_seen:
-            rows, cols = data.csr[user_idx].nonzero()
-            scores[rows, cols] = -np.inf
-        ranked = top_k(scores, k)
-        top_scores = np.take_along_axis(scores, ranked, axis=1)
+        found = self.rank(user_idx, k, data.csr[user_idx] if exclude_seen else None)
         return Recommendations(
             user_ids=[str(data.user_ids[u]) for u in user_idx],
-            item_ids=[[str(data.item_ids[i]) for i in row] for row in ranked],
-            scores=[[float(s) for s in row] for row in top_scores],
-            titles=[data.item_titles(row) for row in ranked],
+            item_ids=[[str(data.item_ids[i]) for i in row] for row in found.items],
+            scores=[[float(s) for s in row] for row in found.scores],
+            titles=[data.item_titles(row) for row in found.items],
         )
 
     def user_history(self, user_id: object) -> np.ndarray:

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+import torch
 
-from personae.serve.scoring import score_items
+from personae.models.scoring import persona_scores, persona_top_k
 
 EXACT_MAX_ITEMS = 20_000  # catalogues up to this size are scored exactly (see README and bench/RESULTS.md)
 
@@ -64,9 +66,17 @@ class Retriever:
         self._quantizer = quantizer  # the IVF index does not own its quantiser in Python
         return index
 
+    @torch.no_grad()
     def exact(self, personas: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """(n_items,) exact scores of every item."""
-        return score_items(personas, self.items, self.bias, self.temperature, mask)
+        """(n_items,) exact scores of every item, by the one ranking kernel."""
+        return self._scores(personas, mask, self.items, self.bias)
+
+    def _scores(self, personas: np.ndarray, mask: np.ndarray | None, items: np.ndarray,
+                bias: np.ndarray) -> np.ndarray:
+        """(K, dim) personas over (C, dim) items and (C,) bias -> (C,) scores (numpy)."""
+        p, m = _user(personas, mask)
+        return persona_scores(p, torch.from_numpy(items), torch.from_numpy(bias), self.temperature,
+                              mask=m)[0].numpy()
 
     def candidates(self, personas: np.ndarray, mask: np.ndarray | None, n: int) -> np.ndarray:
         """Item indices found by one index query per (kept) persona, merged and deduplicated."""
@@ -79,24 +89,23 @@ class Retriever:
               exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(k,) item indices best first and their exact scores; ``exclude`` items are never returned."""
         exclude = np.zeros(0, dtype=np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
+        p, m = _user(personas, mask)
         if self.index is None:
-            scores = self.exact(personas, mask)
-            scores[exclude] = -np.inf
-            best = best_k(scores, k)
-            best = best[np.isfinite(scores[best])]
-            return best, scores[best]
+            seen = sp.csr_matrix((np.ones(len(exclude)), (np.zeros(len(exclude), dtype=np.int64), exclude)),
+                                 shape=(1, len(self.items)))
+            found = persona_top_k(p, torch.from_numpy(self.items), torch.from_numpy(self.bias), k,
+                                  self.temperature, mask=m, exclude=seen)
+            best, scores = found.items[0], found.scores[0]
+            return best[np.isfinite(scores)], scores[np.isfinite(scores)]
         wanted = max(self.options.candidates, k) + len(exclude)  # seen items may fill a persona's list
         pool = self.candidates(personas, mask, wanted)
         pool = pool[~np.isin(pool, exclude)]
-        scores = score_items(personas, self.items[pool], self.bias[pool], self.temperature, mask)
-        order = best_k(scores, k)
-        return pool[order], scores[order]
+        found = persona_top_k(p, torch.from_numpy(self.items[pool]), torch.from_numpy(self.bias[pool]), k,
+                              self.temperature, mask=m)  # ties: lower pool position = lower item index
+        return pool[found.items[0]], found.scores[0]
 
 
-def best_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest of (n,) scores, best first (partial sort: O(n), not O(n log n))."""
-    k = min(k, len(scores))
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return part[np.lexsort((part, -scores[part]))]  # ties: lower index first, as metrics.top_k
+def _user(personas: np.ndarray, mask: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One user's (K, dim) personas and (K,) mask as the kernel's (1, K, dim) and (1, K) tensors."""
+    p = torch.as_tensor(np.asarray(personas, dtype=np.float32))[None]
+    return p, None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))[None]

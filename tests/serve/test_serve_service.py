@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from personae.models.persistence import load_model
+from personae.models.scoring import persona_scores
 from personae.serve.online import UpdateOptions
 from personae.serve.retrieval import IndexOptions, Retriever
-from personae.serve.scoring import persona_scores, score_items, softmax_loss_grad
+from personae.serve.scoring import softmax_loss_grad
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
 
@@ -32,8 +33,9 @@ def test_service_scoring_reproduces_the_trained_model_for_known_users(model, ser
     updater = service.updater
     for user in (0, 7, 42):
         state = updater.trained(user)
-        ours = score_items(state.vectors, updater.items.numpy(), updater.bias.numpy(), updater.temperature, state.mask)
-        np.testing.assert_allclose(ours, model.score(np.array([user]))[0], rtol=1e-5, atol=1e-6)
+        ours = service.retriever.exact(state.vectors, state.mask)
+        training_formula = model.score(np.array([user]), np.arange(len(ours)))[0]  # the network's forward
+        np.testing.assert_allclose(ours, training_formula, rtol=1e-5, atol=1e-6)
 
 
 def test_service_explanations_match_the_models_own_for_trained_users(model, service):
@@ -52,7 +54,8 @@ def test_update_gradient_written_out_in_numpy_equals_autograd():
     personas, items = rng.normal(size=(4, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
     bias, mask, targets = rng.normal(size=50).astype(np.float32), np.array([True, True, False, True]), np.array([3, 7, 7])
     tensor = torch.tensor(personas, requires_grad=True)
-    scores = persona_scores(tensor, torch.as_tensor(items), torch.as_tensor(bias), 0.7, torch.as_tensor(mask))
+    scores = persona_scores(tensor[None], torch.as_tensor(items), torch.as_tensor(bias), 0.7,
+                            mask=torch.as_tensor(mask)[None])[0]
     (-torch.log_softmax(scores, dim=0)[torch.as_tensor(targets)].mean()).backward()
     ours = softmax_loss_grad(personas, items, bias, 0.7, mask, targets)
     np.testing.assert_allclose(ours, tensor.grad.numpy(), rtol=1e-4, atol=1e-6)
