@@ -95,8 +95,8 @@ def train(
     param: Params = None, split: Split = "leave-last-out",
     json_file: Annotated[Optional[Path], typer.Option("--json", help="write test metrics as JSON")] = None,
     distributed_run: Annotated[bool, typer.Option("--distributed", help="data-parallel under torchrun (DDP)")] = False,
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
 ) -> None:
     """Train a model, evaluate it on the test split and save it to --out."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
