@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from personae.data.synthetic import planted_interests
 from personae.models.mf import MF, SingleVectorNetwork
 from personae.train.optim import SPARSE_FROM_USERS, Optimizers, wants_sparse
 
-TINY = dict(dim=8, batch_size=64, progress=False)
+TINY = {"dim": 8, "batch_size": 64, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +91,17 @@ def test_two_torchrun_processes_keep_parameters_in_sync_and_the_loss_falls(tmp_p
     worker = Path(__file__).with_name("distributed_worker.py")
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    str(worker), str(out), str(tmp_path / "checkpoints")], check=True, env=env, timeout=180,
-                   capture_output=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
+               str(out), str(tmp_path / "checkpoints")]
+    launcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)  # its own process group: a hang kills both workers too
+    try:
+        _, stderr = launcher.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.communicate()
+        raise
+    assert launcher.returncode == 0, stderr.decode()[-2000:]
     results = json.loads(out.read_text())
     for name, result in results.items():
         assert result["world"] == 2 and result["in_sync"], name

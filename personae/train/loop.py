@@ -48,13 +48,15 @@ class TrainOptions:
     threads: int = field(default=1, metadata={"help": "torch CPU threads while training (1 is fastest at ml-100k size)"})
     optimizer: str = field(default="auto", metadata={
         "help": "'dense' (Adam), 'sparse' (row tables + SparseAdam) or 'auto' (sparse from 100,000 users)"})
+    steps_per_epoch: int = field(default=0, metadata={"help": "cap on steps per epoch (0 = every event once)"})
     checkpoint_dir: str = field(default="", metadata={"help": "write a checkpoint here after every epoch ('' = none)"})
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint in checkpoint_dir"})
 
     def __post_init__(self) -> None:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
         at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
-                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1}
+                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1,
+                    "steps_per_epoch": 0}
         for name, low in at_least.items():
             value = getattr(self, name, low)
             if isinstance(value, (int, float)) and value < low:
@@ -69,6 +71,7 @@ class TrainReport:
     seconds: float
     history: list[dict[str, float]]
     optimizer: str = "dense"  # what 'auto' chose: 'dense' or 'sparse'
+    cpu_seconds: float = 0.0  # this process's CPU time over the epochs (wall ``seconds`` counts other jobs' load)
 
 
 def seed_everything(seed: int) -> None:
@@ -125,6 +128,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
     users_all = torch.as_tensor(train.users[mine])
     items_all = torch.as_tensor(train.items[mine])
     n_steps = world.steps_per_epoch(len(mine), options.batch_size)
+    n_steps = min(n_steps, options.steps_per_epoch) if options.steps_per_epoch else n_steps
     trainer = world.wrap(network, list(optimizers.tables))
     meta = {"model": model.name, "n_users": train.n_users, "n_items": train.n_items, "events": len(train),
             "seed": seed, "world_size": world.world, "optimizer": "sparse" if sparse else "dense"}
@@ -133,7 +137,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
         restored = load_checkpoint(options.checkpoint_dir, meta, optimizers)
         state, best_state = restored.loop, restored.best
         _restore_streams(restored, network, world.rank, sampling_rng, rng)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     last = state.epoch if state.finished else options.epochs  # early stopping fired before the checkpoint
     bar = tqdm(range(state.epoch + 1, last + 1), disable=not options.progress, desc=model.name, leave=False)
     network.sparse_gradients = sparse  # row tables gather with sparse gradients (networks that have them)
@@ -187,6 +191,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
         seconds=time.perf_counter() - start,
         history=state.history,
         optimizer="sparse" if sparse else "dense",
+        cpu_seconds=time.process_time() - cpu_start,
     )
 
 
