@@ -87,7 +87,7 @@ class Distributed:
         # DDP spells a top-level parameter "name" in one check and ".name" in another: give both
         ignored = [spelling for name in names for spelling in (name, name if "." in name else f".{name}")]
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(network, ignored)
-        return DistributedDataParallel(network, broadcast_buffers=False)
+        return DistributedDataParallel(network, forward_sync_buffers=False)
 
     def reduce_tables(self, tables: dict[str, torch.nn.Parameter]) -> None:
         """Average the sparse row gradients of the tables over ranks (a gloo sparse all-reduce each)."""

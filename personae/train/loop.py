@@ -72,6 +72,8 @@ class TrainReport:
     history: list[dict[str, float]]
     optimizer: str = "dense"  # what 'auto' chose: 'dense' or 'sparse'
     cpu_seconds: float = 0.0  # this process's CPU time over the epochs (wall ``seconds`` counts other jobs' load)
+    epoch_seconds: list[float] = field(default_factory=list)  # wall, per epoch run in this call (timing only)
+    epoch_cpu_seconds: list[float] = field(default_factory=list)  # CPU, per epoch run in this call
 
 
 def seed_everything(seed: int) -> None:
@@ -138,11 +140,14 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
         state, best_state = restored.loop, restored.best
         _restore_streams(restored, network, world.rank, sampling_rng, rng)
     start, cpu_start = time.perf_counter(), time.process_time()
+    epoch_seconds: list[float] = []
+    epoch_cpu_seconds: list[float] = []
     last = state.epoch if state.finished else options.epochs  # early stopping fired before the checkpoint
     bar = tqdm(range(state.epoch + 1, last + 1), disable=not options.progress, desc=model.name, leave=False)
     network.sparse_gradients = sparse  # row tables gather with sparse gradients (networks that have them)
     try:
         for epoch in bar:
+            epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
             network.train()
             total, steps = 0.0, 0
             for batch in epoch_batches(len(mine), rng, options.batch_size, n_steps):
@@ -158,6 +163,8 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
                 optimizers.step()
                 total, steps = total + loss.item(), steps + 1
             record = {"epoch": float(epoch), "loss": total / max(steps, 1)}
+            epoch_seconds.append(time.perf_counter() - epoch_start)
+            epoch_cpu_seconds.append(time.process_time() - epoch_cpu)
             state.epoch = epoch
             if split is not None and epoch % options.eval_every == 0:
                 # rank 0 evaluates (parameters are equal on every rank) and tells the others
@@ -192,6 +199,8 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
         history=state.history,
         optimizer="sparse" if sparse else "dense",
         cpu_seconds=time.process_time() - cpu_start,
+        epoch_seconds=epoch_seconds,
+        epoch_cpu_seconds=epoch_cpu_seconds,
     )
 
 
