@@ -18,6 +18,7 @@ in memory by personae.data.synth (users = items, 100 topics, ~18 events per user
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -127,8 +128,10 @@ def part_growth(sizes: list[int], full_epoch_up_to: int, steps: int) -> list[dic
     return [run_worker(n, "sparse", 0 if n <= full_epoch_up_to else steps) for n in sizes]
 
 
-def part_ddp(users: int, steps: int) -> list[dict]:
-    return [run_worker(users, optimizer, steps, processes) for optimizer in ("sparse", "dense")
+def part_ddp(users: int, dense_users: int, steps: int) -> list[dict]:
+    """Sparse tables (gloo sparse all-reduce) at ``users``; dense DDP at ``dense_users`` (its all-reduce carries
+    whole tables, so it is measured smaller)."""
+    return [run_worker(n, optimizer, steps, processes) for optimizer, n in (("sparse", users), ("dense", dense_users))
             for processes in (1, 2)]
 
 
@@ -232,6 +235,11 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['users']:,} | {r['optimizer']} | {r['steps']} | {1000 * r['cpu_seconds_per_step']:.0f} | "
                   f"{1000 * r['first_epoch_cpu_seconds_per_step']:.0f} | {1000 * r['seconds_per_step']:.0f} | "
                   f"{r['examples_per_cpu_second']:,.0f} | {r['peak_rss_mib']:,.0f} |" for r in results["steps"]]
+        for optimizer in ("sparse", "dense"):
+            rows = [r for r in results["steps"] if r["optimizer"] == optimizer]
+            if len(rows) > 1:
+                lines.append(f"\n{optimizer}: CPU per step x{rows[-1]['cpu_seconds_per_step'] / rows[0]['cpu_seconds_per_step']:.1f} "
+                             f"from {rows[0]['users']:,} to {rows[-1]['users']:,} users (x{rows[-1]['users'] // rows[0]['users']}).")
         lines.append("")
     if results.get("growth"):
         lines += [("Growth with size (sparse). `full epoch` yes: one whole epoch timed; no: two epochs of the given "
@@ -244,7 +252,12 @@ def markdown(results: dict) -> str:
                          f"{r['examples_per_cpu_second']:,.0f} | {r['examples_per_second']:,.0f} | {epoch:,.1f} | "
                          f"{r['peak_rss_mib']:,.0f} | {r['parameter_bytes'] / 2**20:,.0f} | "
                          f"{r['peak_rss_mib'] * 2**20 / r['users']:,.0f} |")
-        lines.append("")
+        rows = results["growth"]
+        slopes = [f"{(b['peak_rss_mib'] - a['peak_rss_mib']) * 2**20 / (b['users'] - a['users']):,.0f} bytes per user "
+                  f"from {a['users']:,} to {b['users']:,}" for a, b in itertools.pairwise(rows)]
+        lines += ["", (f"Marginal peak memory: {'; '.join(slopes)}. Per user (with one item per user here): K x dim x 4 "
+                  "bytes of personas + dim x 4 + 4 of item vector and bias = 1,284 bytes of parameters, x3 with "
+                  "SparseAdam's two moment tables, plus the events (~18 per user) and the sampler's keys."), ""]
     if results.get("recovery"):
         r = results["recovery"]
         rec, ci = r["ampcf"]["recovery"], r["ampcf_vs_mf"]
@@ -260,13 +273,24 @@ def markdown(results: dict) -> str:
                   "", (f"ampcf - mf NDCG@10: {ci['diff']:+.4f} [95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] "
                   f"(paired bootstrap over users): {verdict}."), ""]
     if results.get("ddp"):
-        lines += [("DDP: 2 torchrun processes (gloo) against 1, same per-process batch, tables replicated, data sharded by "
-                  "user. This machine has 2 cores shared with other jobs, so 2 processes are bounded by 2 cores (and by "
-                  "whatever else runs):"), "",
-                  "| users = items | optimizer | processes | steps per process | examples/s (all processes) |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {r['users']:,} | {r['optimizer']} | {r['processes']} | {r['steps']} | "
-                  f"{r['examples_per_second']:,.0f} |" for r in results["ddp"]]
+        lines += [("DDP: 2 torchrun processes (gloo) against 1, same per-process batch (2048), tables replicated, data "
+                   "sharded by user. Sparse: the tables' row gradients are averaged by a gloo sparse all-reduce; dense: "
+                   "DDP all-reduces every parameter. This machine has 2 cores shared with other jobs (load average "
+                   "11-16 during these runs), so 2 processes are bounded by 2 cores, and wall-clock ratios mostly "
+                   "measure how the other jobs' load moved between runs. The CPU column is the stable one: "
+                   "`CPU-bound examples/s` = processes x examples per step / CPU seconds per step, the throughput if "
+                   "each process had a core of its own."), "",
+                  ("| users = items | optimizer | processes | steps per process | CPU ms/step per process | "
+                   "CPU-bound examples/s | vs 1 process | wall ms/step | examples/s wall | vs 1 process |"),
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        bound = {id(r): r["processes"] * r["examples_per_cpu_second"] for r in results["ddp"]}
+        single = {r["optimizer"]: r for r in results["ddp"] if r["processes"] == 1}
+        for r in results["ddp"]:
+            one = single[r["optimizer"]]
+            lines.append(f"| {r['users']:,} | {r['optimizer']} | {r['processes']} | {r['steps']} | "
+                         f"{1000 * r['cpu_seconds_per_step']:.0f} | {bound[id(r)]:,.0f} | "
+                         f"{bound[id(r)] / bound[id(one)]:.2f}x | {1000 * r['seconds_per_step']:.0f} | "
+                         f"{r['examples_per_second']:,.0f} | {r['examples_per_second'] / one['examples_per_second']:.2f}x |")
         lines.append("")
     if results.get("sparse_check"):
         r = results["sparse_check"]
@@ -295,7 +319,8 @@ def main() -> None:
     parser.add_argument("--eval-users", type=int, default=10_000)
     parser.add_argument("--ari-users", type=int, default=2_000)
     parser.add_argument("--ddp-users", type=int, default=100_000)
-    parser.add_argument("--ddp-steps", type=int, default=100)
+    parser.add_argument("--ddp-dense-users", type=int, default=10_000)
+    parser.add_argument("--ddp-steps", type=int, default=60)
     # one measurement (internal: run_worker starts these)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--users", type=int, default=10_000, help=argparse.SUPPRESS)
@@ -316,7 +341,7 @@ def main() -> None:
         found["recovery"] = part_recovery(args.recovery_users, args.recovery_items, args.recovery_epochs,
                                           args.eval_users, args.ari_users)
     if "ddp" in parts:
-        found["ddp"] = part_ddp(args.ddp_users, args.ddp_steps)
+        found["ddp"] = part_ddp(args.ddp_users, args.ddp_dense_users, args.ddp_steps)
     if "sparse-check" in parts:
         found["sparse_check"] = part_sparse_check()
     # parts may run as separate invocations: merge into what the file holds now
