@@ -253,6 +253,13 @@ def markdown(results: dict) -> str:
                          f"{r['peak_rss_mib']:,.0f} | {r['parameter_bytes'] / 2**20:,.0f} | "
                          f"{r['peak_rss_mib'] * 2**20 / r['users']:,.0f} |")
         rows = results["growth"]
+        sizes = ", ".join(f"{r['users']:,}" for r in rows)
+        per_event = ", ".join(f"{1e6 * r['cpu_seconds_per_step'] * -(-r['events'] // BATCH) / r['events']:.0f}"
+                              for r in rows)
+        lines += ["", (f"CPU per training event: {per_event} microseconds at {sizes} "
+                       "users: the epoch grows faster than the events by that factor. Every step does the same O(batch) "
+                       "work; what grows is the cost of reaching random rows of larger tables (caches, then TLB) and the "
+                       "sampler's O(log events) look-ups.")]
         slopes = [f"{(b['peak_rss_mib'] - a['peak_rss_mib']) * 2**20 / (b['users'] - a['users']):,.0f} bytes per user "
                   f"from {a['users']:,} to {b['users']:,}" for a, b in itertools.pairwise(rows)]
         lines += ["", (f"Marginal peak memory: {'; '.join(slopes)}. Per user (with one item per user here): K x dim x 4 "
