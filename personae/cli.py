@@ -28,6 +28,7 @@ from personae.recommend_all import recommend_all_command
 from personae.report.command import report as report_command
 from personae.serve.cli import serve as serve_command
 from personae.simulate.command import simulate_command
+from personae.train import distributed
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -93,13 +94,20 @@ def train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     param: Params = None, split: Split = "leave-last-out",
     json_file: Annotated[Optional[Path], typer.Option("--json", help="write test metrics as JSON")] = None,
+    distributed_run: Annotated[bool, typer.Option("--distributed", help="data-parallel under torchrun (DDP)")] = False,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
 ) -> None:
     """Train a model, evaluate it on the test split and save it to --out."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
-    pairs = list(param or [])
+    pairs = list(param or []) + distributed.checkpoint_params(checkpoint, resume)
     pairs += [f"{k}={v}" for k, v in (("personas", personas), ("dim", dim), ("epochs", epochs)) if v is not None]
     params = experiment.parse_params(model, pairs)
+    world = distributed.start() if distributed_run else distributed.Distributed()
     run = experiment.train_and_evaluate(source, model, params, seed=seed, split_method=split)
+    distributed.stop()
+    if world.rank != 0:  # rank 0 alone saves and reports
+        return
     run.model.save(str(out_dir))
     report = {"dataset": source.label(), "protocol": f"{run.split.method}/full",
               "models": {model: experiment.model_report(run)}}

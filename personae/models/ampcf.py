@@ -31,6 +31,7 @@ from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
 from personae.models.scoring import TopK, persona_scores, persona_top_k
 from personae.models.torch_base import TorchOptions, TorchRecommender
+from personae.train.rows import gather
 
 AUTO_MAX_PERSONAS = 8
 
@@ -69,6 +70,12 @@ class AMPCFOptions(TorchOptions):
 class MultiPersonaNetwork(nn.Module):
     """K personas per user weighed against the candidate item. Knows nothing of training."""
 
+    # per-user and per-item tables: with sparse_gradients (set by the loop's sparse optimiser) a gather gives a
+    # gradient of the batch's rows only (personae.train.rows)
+    row_tables = ("items.weight", "item_bias", "user_personas", "user_keys", "item_queries.weight",
+                  "history_items.weight")
+    sparse_gradients = False
+
     def __init__(self, n_users: int, n_items: int, dim: int, k: int, temperature: float, separate_keys: bool,
                  dropout: float, history: torch.Tensor | None = None, recency: float = 0.0,
                  diversity: float = 0.0) -> None:
@@ -101,7 +108,7 @@ class MultiPersonaNetwork(nn.Module):
     def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
         if not self.from_history:
-            return self.dropout(self.user_personas[users])
+            return self.dropout(gather(self.user_personas, users, self.sparse_gradients))
         return self.dropout(self.pool_history(self.history[users], exclude))
 
     def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
@@ -116,7 +123,7 @@ class MultiPersonaNetwork(nn.Module):
         if exclude is not None:
             # the training target must not see itself in the history it is predicted from
             valid = valid & ~(history[:, :, None] == exclude[:, None, :]).any(dim=2)
-        h = self.history_items(history.clamp(min=0))  # (B, L, dim)
+        h = gather(self.history_items, history.clamp(min=0), self.sparse_gradients)  # (B, L, dim)
         logits = torch.einsum("kd,bld->bkl", self.persona_queries, h) / self.dim ** 0.5  # (B, K, L)
         if self.recency:
             position = torch.linspace(0.0, 1.0, history.shape[1], device=h.device)  # last slot = newest
@@ -125,7 +132,7 @@ class MultiPersonaNetwork(nn.Module):
         return torch.nan_to_num(torch.softmax(logits, dim=2)), h  # users without history: all-zero weights
 
     def keys(self, users: torch.Tensor, personas: torch.Tensor) -> torch.Tensor:
-        return self.user_keys[users] if self.user_keys is not None else personas
+        return gather(self.user_keys, users, self.sparse_gradients) if self.user_keys is not None else personas
 
     def attention(self, users: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """(B, K, dim) keys, (B, C, dim) candidate queries -> (B, C, K) weights over personas."""
@@ -135,13 +142,13 @@ class MultiPersonaNetwork(nn.Module):
 
     # --- scoring ---------------------------------------------------------------------------------------
     def _score(self, users: torch.Tensor, personas: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        e = self.items(item_idx)  # (B, C, dim) or (C, dim)
+        e = gather(self.items, item_idx, self.sparse_gradients)  # (B, C, dim) or (C, dim)
         if e.dim() == 2:
             e = e.expand(len(users), -1, -1)
-        q = e if self.item_queries is None else self.item_queries(item_idx).expand_as(e)
+        q = e if self.item_queries is None else gather(self.item_queries, item_idx, self.sparse_gradients).expand_as(e)
         w = self.attention(users, self.keys(users, personas), q)  # (B, C, K)
         per_persona = torch.einsum("bkd,bcd->bck", personas, e)  # (B, C, K)
-        return (w * per_persona).sum(dim=2) + self.item_bias[item_idx]
+        return (w * per_persona).sum(dim=2) + gather(self.item_bias, item_idx, self.sparse_gradients)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(B,) users, (B, C) candidates -> (B, C) scores."""

@@ -18,6 +18,7 @@ from torch import nn
 from personae.data.interactions import Interactions
 from personae.models.ampcf import AMPCFOptions
 from personae.models.torch_base import TorchOptions, TorchRecommender
+from personae.train.rows import gather
 
 
 def _as_in_ampcf(name: str) -> Field:
@@ -38,6 +39,9 @@ class MFOptions(TorchOptions):
 class SingleVectorNetwork(nn.Module):
     """One vector per user, item embeddings and item bias; built as ampcf's network is with K=1."""
 
+    row_tables = ("items.weight", "item_bias", "users")  # gathered with sparse gradients by the sparse optimiser
+    sparse_gradients = False
+
     def __init__(self, n_users: int, n_items: int, dim: int, dropout: float) -> None:
         super().__init__()
         # Same parameters, shapes and creation order as MultiPersonaNetwork(k=1), so one seed gives one start.
@@ -50,8 +54,9 @@ class SingleVectorNetwork(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(B,) users, (B, C) candidates -> (B, C) scores."""
-        u = self.dropout(self.users[users])  # (B, dim)
-        return torch.einsum("bd,bcd->bc", u, self.items(items)) + self.item_bias[items]
+        sparse = self.sparse_gradients
+        u = self.dropout(gather(self.users, users, sparse))  # (B, dim)
+        return torch.einsum("bd,bcd->bc", u, gather(self.items, items, sparse)) + gather(self.item_bias, items, sparse)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.users[users]) @ self.items.weight.T + self.item_bias  # (B, n_items)

@@ -1,5 +1,10 @@
 """The one training loop for every torch model: mini-batches of (user, positive, negatives), early stopping
 on validation NDCG@10, the best weights restored at the end, a progress bar with loss and validation metric.
+
+Scale (see README "Training at scale"): ``optimizer`` picks dense Adam or sparse tables + SparseAdam
+(:mod:`personae.train.optim`); under ``torchrun`` each rank trains on its users' events and gradients are
+averaged (:mod:`personae.train.distributed`); ``checkpoint_dir`` writes a checkpoint after every epoch and
+``resume`` continues from it exactly (:mod:`personae.train.checkpoint`).
 """
 
 from __future__ import annotations
@@ -7,6 +12,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +25,10 @@ from personae.data.negatives import NegativeSampler
 from personae.data.splits import validation_split
 from personae.evaluate.evaluator import evaluate
 from personae.threads import torch_threads
+from personae.train.checkpoint import Checkpoint, LoopState, load_checkpoint, save_checkpoint
+from personae.train.distributed import Distributed
 from personae.train.losses import LOSSES
+from personae.train.optim import Optimizers, wants_sparse
 
 
 @dataclass
@@ -37,11 +46,17 @@ class TrainOptions:
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads while training (1 is fastest at ml-100k size)"})
+    optimizer: str = field(default="auto", metadata={
+        "help": "'dense' (Adam), 'sparse' (row tables + SparseAdam) or 'auto' (sparse from 100,000 users)"})
+    steps_per_epoch: int = field(default=0, metadata={"help": "cap on steps per epoch (0 = every event once)"})
+    checkpoint_dir: str = field(default="", metadata={"help": "write a checkpoint here after every epoch ('' = none)"})
+    resume: bool = field(default=False, metadata={"help": "continue from the checkpoint in checkpoint_dir"})
 
     def __post_init__(self) -> None:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
         at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
-                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1}
+                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1,
+                    "steps_per_epoch": 0}
         for name, low in at_least.items():
             value = getattr(self, name, low)
             if isinstance(value, (int, float)) and value < low:
@@ -55,6 +70,10 @@ class TrainReport:
     best_valid_ndcg: float | None
     seconds: float
     history: list[dict[str, float]]
+    optimizer: str = "dense"  # what 'auto' chose: 'dense' or 'sparse'
+    cpu_seconds: float = 0.0  # this process's CPU time over the epochs (wall ``seconds`` counts other jobs' load)
+    epoch_seconds: list[float] = field(default_factory=list)  # wall, per epoch run in this call (timing only)
+    epoch_cpu_seconds: list[float] = field(default_factory=list)  # CPU, per epoch run in this call
 
 
 def seed_everything(seed: int) -> None:
@@ -63,14 +82,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+def random_streams(seed: int, rank: int = 0) -> tuple[np.random.Generator, np.random.Generator]:
     """(negative sampling, epoch order): two independent streams spawned from one seed.
 
     Two generators seeded with the same integer would draw the same numbers, tying each epoch's order to the
-    negatives drawn beside it.
+    negatives drawn beside it. Rank r of a distributed run takes children 2r and 2r + 1 (rank 0: the
+    single-process streams).
     """
-    sampling, order = np.random.SeedSequence(seed).spawn(2)
+    sampling, order = np.random.SeedSequence(seed).spawn(2 * rank + 2)[-2:]
     return np.random.default_rng(sampling), np.random.default_rng(order)
+
+
+def epoch_batches(n_events: int, rng: np.random.Generator, batch_size: int, n_steps: int) -> Iterator[torch.Tensor]:
+    """``n_steps`` batches of event positions in a fresh random order; a new order is drawn if the events run out
+    first (a small shard keeping step with the largest). Streams slices of one permutation: no per-epoch lists."""
+    order, position = torch.as_tensor(rng.permutation(n_events)), 0
+    for _ in range(n_steps):
+        if position >= n_events:
+            order, position = torch.as_tensor(rng.permutation(n_events)), 0
+        yield order[position:position + batch_size]
+        position += batch_size
 
 
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
@@ -89,54 +120,104 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
     network: torch.nn.Module = model.network_
     loss_fn = LOSSES[options.loss]
-    sampling_rng, rng = random_streams(seed)
+    world = Distributed.current()
+    sparse = wants_sparse(options.optimizer, network, train.n_users) and world.sparse_collectives
+    optimizers = Optimizers(network, options.lr, options.weight_decay, sparse)
+    sampling_rng, rng = random_streams(seed, world.rank)
     sampler = NegativeSampler(train.csr, seed=sampling_rng)
-    optimizer = torch.optim.Adam(network.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     split = validation_split(train, valid) if valid is not None and len(valid) else None
-    users_all = torch.as_tensor(train.users)
-    items_all = torch.as_tensor(train.items)
-    best_state, best_ndcg, best_epoch, stale = None, -1.0, 0, 0
-    history: list[dict[str, float]] = []
-    start = time.perf_counter()
-    bar = tqdm(range(1, options.epochs + 1), disable=not options.progress, desc=model.name, leave=False)
-    epoch = 0
-    for epoch in bar:
-        network.train()
-        order = torch.as_tensor(rng.permutation(len(train)))
-        total, steps = 0.0, 0
-        for begin in range(0, len(order), options.batch_size):
-            batch = order[begin:begin + options.batch_size]
-            users, positives = users_all[batch], items_all[batch]
-            negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives))
-            candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
-            loss = loss_fn(network(users, candidates))
-            if hasattr(network, "penalty"):
-                loss = loss + network.penalty(users)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, steps = total + loss.item(), steps + 1
-        record = {"epoch": float(epoch), "loss": total / max(steps, 1)}
-        if split is not None and epoch % options.eval_every == 0:
-            ndcg = evaluate(model, split, part="valid", ks=(10,), beyond_accuracy=False).metrics["ndcg@10"]
-            record["valid_ndcg@10"] = ndcg
-            if ndcg > best_ndcg:
-                best_ndcg, best_epoch, stale = ndcg, epoch, 0
-                best_state = copy.deepcopy(network.state_dict())
-            else:
-                stale += options.eval_every
-        history.append(record)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
-        if split is not None and stale >= options.patience and epoch >= options.min_epochs:
-            break
+    mine = world.shard(train.users)  # (events,) positions of this rank's events; all of them in one process
+    users_all = torch.as_tensor(train.users[mine])
+    items_all = torch.as_tensor(train.items[mine])
+    n_steps = world.steps_per_epoch(len(mine), options.batch_size)
+    n_steps = min(n_steps, options.steps_per_epoch) if options.steps_per_epoch else n_steps
+    trainer = world.wrap(network, list(optimizers.tables))
+    meta = {"model": model.name, "n_users": train.n_users, "n_items": train.n_items, "events": len(train),
+            "seed": seed, "world_size": world.world, "optimizer": "sparse" if sparse else "dense"}
+    state, best_state = LoopState(), None
+    if options.resume:
+        restored = load_checkpoint(options.checkpoint_dir, meta, optimizers)
+        state, best_state = restored.loop, restored.best
+        _restore_streams(restored, network, world.rank, sampling_rng, rng)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    epoch_seconds: list[float] = []
+    epoch_cpu_seconds: list[float] = []
+    last = state.epoch if state.finished else options.epochs  # early stopping fired before the checkpoint
+    bar = tqdm(range(state.epoch + 1, last + 1), disable=not options.progress, desc=model.name, leave=False)
+    network.sparse_gradients = sparse  # row tables gather with sparse gradients (networks that have them)
+    try:
+        for epoch in bar:
+            epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
+            network.train()
+            total, steps = 0.0, 0
+            for batch in epoch_batches(len(mine), rng, options.batch_size, n_steps):
+                users, positives = users_all[batch], items_all[batch]
+                negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives))
+                candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
+                loss = loss_fn(trainer(users, candidates))
+                if hasattr(network, "penalty"):
+                    loss = loss + network.penalty(users)
+                optimizers.zero_grad()
+                loss.backward()
+                world.reduce_tables(optimizers.tables)
+                optimizers.step()
+                total, steps = total + loss.item(), steps + 1
+            record = {"epoch": float(epoch), "loss": total / max(steps, 1)}
+            epoch_seconds.append(time.perf_counter() - epoch_start)
+            epoch_cpu_seconds.append(time.process_time() - epoch_cpu)
+            state.epoch = epoch
+            if split is not None and epoch % options.eval_every == 0:
+                # rank 0 evaluates (parameters are equal on every rank) and tells the others
+                ndcg = evaluate(model, split, part="valid", ks=(10,), beyond_accuracy=False).metrics["ndcg@10"] \
+                    if world.rank == 0 else 0.0
+                ndcg = world.from_rank0(ndcg)
+                record["valid_ndcg@10"] = ndcg
+                if ndcg > state.best_ndcg:
+                    state.best_ndcg, state.best_epoch, state.stale = ndcg, epoch, 0
+                    best_state = copy.deepcopy(network.state_dict())
+                else:
+                    state.stale += options.eval_every
+            state.history.append(record)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
+            state.finished = split is not None and state.stale >= options.patience and epoch >= options.min_epochs
+            if options.checkpoint_dir:
+                _checkpoint(options.checkpoint_dir, meta, state, network, best_state, optimizers, world,
+                            sampling_rng, rng)
+            if state.finished:
+                break
+    finally:
+        network.sparse_gradients = False
     bar.close()
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
     return TrainReport(
-        epochs_run=epoch,
-        best_epoch=best_epoch if split is not None else epoch,
-        best_valid_ndcg=best_ndcg if split is not None else None,
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch if split is not None else state.epoch,
+        best_valid_ndcg=state.best_ndcg if split is not None else None,
         seconds=time.perf_counter() - start,
-        history=history,
+        history=state.history,
+        optimizer="sparse" if sparse else "dense",
+        cpu_seconds=time.process_time() - cpu_start,
+        epoch_seconds=epoch_seconds,
+        epoch_cpu_seconds=epoch_cpu_seconds,
     )
+
+
+def _checkpoint(folder: str, meta: dict, state: LoopState, network: torch.nn.Module, best_state: dict | None,
+                optimizers: Optimizers, world: Distributed, sampling_rng: np.random.Generator,
+                rng: np.random.Generator) -> None:
+    """Gather every rank's random stream positions; rank 0 alone writes the checkpoint."""
+    streams = world.gather_json({"sampling": sampling_rng.bit_generator.state, "order": rng.bit_generator.state})
+    torch_rng = world.gather_tensor(torch.get_rng_state())
+    if world.rank == 0:
+        save_checkpoint(folder, meta, state, network, best_state, optimizers, streams, torch_rng)
+
+
+def _restore_streams(restored: Checkpoint, network: torch.nn.Module, rank: int, sampling_rng: np.random.Generator,
+                     rng: np.random.Generator) -> None:
+    """Weights, and this rank's random streams where the checkpoint left them."""
+    network.load_state_dict(restored.network)
+    sampling_rng.bit_generator.state = restored.streams[rank]["sampling"]
+    rng.bit_generator.state = restored.streams[rank]["order"]
+    torch.set_rng_state(restored.torch_rng[rank])

@@ -1,0 +1,370 @@
+"""Training at scale (issue 12, training half): step cost, growth with size, recovery at 100k users, DDP speed.
+
+    nice -n 10 python bench/scale.py --parts steps,growth,recovery,ddp
+
+Every training measurement runs in a fresh process (its peak RSS is its own) on planted-persona data generated
+in memory by personae.data.synth (users = items, 100 topics, ~18 events per user), with ampcf's defaults
+(K=4, dim=64, sampled softmax with 20 negatives, batch 2048) and one torch thread.
+
+- steps: seconds per step over a fixed number of steps, sparse tables + SparseAdam against dense Adam (the
+  control: a dense step rewrites every row, so it grows with users).
+- growth: sparse training throughput, time per epoch and peak memory per size (full epochs where they fit the
+  CPU budget, a fixed number of steps otherwise; each row says which).
+- recovery: ampcf and its single-vector twin mf on 100,000 users: ARI of planted vs assigned personas of history
+  items (null: shuffled assignment) and NDCG@10 with a paired bootstrap CI.
+- ddp: throughput of 2 torchrun processes against 1 (gloo, tables replicated, data sharded by user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.results_md import git_revision, replace_section
+from personae.data.interactions import Interactions
+from personae.data.synth import Catalogue, SynthOptions, user_chunks
+
+MACHINE = "2 cores, 24 GiB, shared with other jobs"
+TOPICS = 100
+BATCH = 2048
+RESULTS_JSON = ROOT / "bench" / "results" / "scale_training.json"
+FIGURE = ROOT / "bench" / "figures" / "scale_training.png"
+
+
+def synth_data(users: int, items: int, topics: int = TOPICS, seed: int = 0) -> tuple[Interactions, np.ndarray]:
+    """(events, (items,) planted topic of each item), generated chunk by chunk in memory; ids are indices."""
+    options = SynthOptions(users=users, items=items, topics=topics, seed=seed)
+    parts: dict[str, list[np.ndarray]] = {"event_user": [], "event_item": [], "event_time": []}
+    for chunk in user_chunks(options):
+        for name, arrays in parts.items():
+            arrays.append(getattr(chunk, name))
+    data = Interactions(user_ids=np.arange(users).astype(str), item_ids=np.arange(items).astype(str),
+                        users=np.concatenate(parts["event_user"]), items=np.concatenate(parts["event_item"]),
+                        timestamps=np.concatenate(parts["event_time"]).astype(np.float64), name=f"synth-{users}")
+    return data, Catalogue(options).topic_of_item
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process (MiB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- one measurement, in its own process ----------------------------------------------------------------
+def worker(args: argparse.Namespace) -> None:
+    """Train ampcf and print one JSON line (rank 0 only): one full epoch, or with ``--steps S`` two epochs of S
+    steps, timed on the second (the first pays one-off costs: the optimiser's moment tables, first page faults)."""
+    from personae.models.ampcf import AMPCF
+    from personae.train import distributed
+
+    world = distributed.start() if args.distributed else distributed.Distributed()
+    start = time.perf_counter()
+    data, _ = synth_data(args.users, args.users)
+    build_seconds = time.perf_counter() - start
+    rss_data = rss_mib()
+    model = AMPCF(epochs=2 if args.steps else 1, steps_per_epoch=args.steps, optimizer=args.optimizer, progress=False, seed=0,
+                  batch_size=BATCH)
+    model.fit(data)
+    events_per_rank = len(world.shard(data.users))
+    epoch_steps = -(-events_per_rank // BATCH)
+    steps = min(epoch_steps, args.steps) if args.steps else epoch_steps
+    seconds, cpu_seconds = model.report_.epoch_seconds[-1], model.report_.epoch_cpu_seconds[-1]
+    table_bytes = sum(p.numel() * p.element_size() for p in model.network_.parameters())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    distributed.stop()
+    if world.rank == 0:
+        print(json.dumps({
+            "users": args.users, "items": args.users, "events": len(data), "optimizer": model.report_.optimizer,
+            "processes": world.world, "steps": steps, "full_epoch": steps == epoch_steps,
+            "train_seconds": round(seconds, 3), "seconds_per_step": seconds / steps,
+            "cpu_seconds_per_step": cpu_seconds / steps,
+            "first_epoch_cpu_seconds_per_step": model.report_.epoch_cpu_seconds[0] / steps,
+            "examples_per_second": world.world * min(steps * BATCH, events_per_rank) / seconds,
+            "examples_per_cpu_second": min(steps * BATCH, events_per_rank) / cpu_seconds,  # per process
+            "data_build_seconds": round(build_seconds, 2), "rss_after_data_mib": round(rss_data, 1),
+            "peak_rss_mib": round(peak, 1), "parameter_bytes": table_bytes}))
+
+
+def run_worker(users: int, optimizer: str, steps: int, processes: int = 1) -> dict:
+    """Run :func:`worker` in fresh process(es) (torchrun for more than one) and return its JSON line."""
+    argv = [str(Path(__file__).resolve()), "--worker", "--users", str(users), "--optimizer", optimizer,
+            "--steps", str(steps)]
+    if processes > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   *argv, "--distributed"]
+    else:
+        command = [sys.executable, *argv]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, check=False, capture_output=True, text=True, env=env)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    entry = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    print(json.dumps(entry), file=sys.stderr)
+    return entry
+
+
+# --- parts ---------------------------------------------------------------------------------------------
+def part_steps(sizes: list[int], steps: int, dense_steps: int) -> list[dict]:
+    return [run_worker(n, optimizer, steps if optimizer == "sparse" else dense_steps)
+            for n in sizes for optimizer in ("sparse", "dense")]
+
+
+def part_growth(sizes: list[int], full_epoch_up_to: int, steps: int) -> list[dict]:
+    return [run_worker(n, "sparse", 0 if n <= full_epoch_up_to else steps) for n in sizes]
+
+
+def part_ddp(users: int, dense_users: int, steps: int) -> list[dict]:
+    """Sparse tables (gloo sparse all-reduce) at ``users``; dense DDP at ``dense_users`` (its all-reduce carries
+    whole tables, so it is measured smaller)."""
+    return [run_worker(n, optimizer, steps, processes) for optimizer, n in (("sparse", users), ("dense", dense_users))
+            for processes in (1, 2)]
+
+
+def part_recovery(users: int, items: int, epochs: int, eval_users: int, ari_users: int) -> dict:
+    """ampcf vs mf on planted data: ARI of history-item personas, NDCG@10 on a sample of test users."""
+    from personae.data.splits import Split, leave_last_out
+    from personae.evaluate.evaluator import evaluate
+    from personae.experiment import paired_bootstrap
+    from personae.models.ampcf import AMPCF
+    from personae.models.mf import MF
+    from personae.space.structure import planted_recovery
+
+    data, topic_of_item = synth_data(users, items)
+    split = leave_last_out(data)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(np.unique(split.test.users), size=min(eval_users, users), replace=False)
+    test = split.test.subset(np.isin(split.test.users, sample), name="test-sample")
+    sampled = Split(split.train, split.valid, test, split.method)
+    out: dict = {"users": users, "items": items, "topics": TOPICS, "events": len(data), "epochs": epochs,
+                 "eval_users": len(sample), "ari_users": ari_users}
+    per_user = {}
+    for cls in (AMPCF, MF):
+        model = cls(epochs=epochs, progress=False, seed=0)
+        model.fit(split.train)  # fixed epochs, no early stopping: equal budget for both models
+        result = evaluate(model, sampled, ks=(10,), beyond_accuracy=False)
+        per_user[cls.name] = result.per_user["ndcg@10"]
+        entry = {"ndcg@10": result.metrics["ndcg@10"], "train_seconds": model.report_.seconds,
+                 "optimizer": model.report_.optimizer, "loss": [h["loss"] for h in model.report_.history]}
+        if cls is AMPCF:
+            entry["recovery"] = planted_recovery(model, topic_of_item, sample[:ari_users])
+        out[cls.name] = entry
+        print(json.dumps({cls.name: entry}), file=sys.stderr)
+    out["ampcf_vs_mf"] = paired_bootstrap(per_user["ampcf"] - per_user["mf"])
+    return out
+
+
+def part_sparse_check(seed: int = 0) -> dict:
+    """ml-100k validation NDCG@10 of ampcf trained dense (the published default) and sparse, paired CI."""
+    from personae.data import load_dataset
+    from personae.data.splits import leave_last_out, validation_split
+    from personae.evaluate.evaluator import evaluate
+    from personae.experiment import paired_bootstrap
+    from personae.models.ampcf import AMPCF
+
+    split = leave_last_out(load_dataset("ml-100k"))
+    valid = validation_split(split.train, split.valid)
+    out, per_user = {"dataset": "ml-100k", "seed": seed}, {}
+    for optimizer in ("dense", "sparse"):
+        model = AMPCF(optimizer=optimizer, progress=False, seed=seed).fit(split.train, split.valid)
+        result = evaluate(model, valid, part="valid", ks=(10,), beyond_accuracy=False)
+        per_user[optimizer] = result.per_user["ndcg@10"]
+        out[optimizer] = {"valid_ndcg@10": result.metrics["ndcg@10"], "epochs_run": model.report_.epochs_run,
+                          "train_seconds": model.report_.seconds}
+        print(json.dumps({optimizer: out[optimizer]}), file=sys.stderr)
+    out["sparse_vs_dense"] = paired_bootstrap(per_user["sparse"] - per_user["dense"])
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------------
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for optimizer, style in (("sparse", "o-"), ("dense", "s--")):
+        rows = [r for r in results.get("steps", []) if r["optimizer"] == optimizer]
+        if rows:
+            left.plot([r["users"] for r in rows], [1000 * r["cpu_seconds_per_step"] for r in rows], style,
+                      label=optimizer)
+    left.set(xscale="log", yscale="log", xlabel="users (= items)", ylabel="CPU ms per step (batch 2048)",
+             title="Time per training step")
+    left.legend()
+    rows = results.get("growth", [])
+    if rows:
+        right.plot([r["users"] for r in rows], [r["peak_rss_mib"] for r in rows], "o-", label="peak RSS")
+        right.plot([r["users"] for r in rows], [r["parameter_bytes"] / 2**20 for r in rows], "^:", label="parameters")
+    right.set(xscale="log", yscale="log", xlabel="users (= items)", ylabel="MiB", title="Memory (sparse training)")
+    right.legend()
+    figure.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(FIGURE, dpi=110)
+
+
+def markdown(results: dict) -> str:
+    commands = results.get("commands", {})
+    lines = ["## Scale: training cost, recovery at 100k users, DDP", "",
+             "Commands: " + "; ".join(f"{part}: `{c}`" for part, c in commands.items()) + "  ",
+             "JSON: bench/results/scale_training.json; figure: bench/figures/scale_training.png  ",
+             f"Machine: {MACHINE}  ", f"Date: {results['date']} (git {results['git']})", "",
+             ("ampcf defaults (K=4, dim=64, sampled softmax, 20 negatives, batch 2048), one torch thread, planted data "
+             f"generated in memory (users = items, {TOPICS} topics, ~18 events per user). Each row is a fresh "
+             "process. Examples = positive events (each with 20 sampled negatives)."), ""]
+    if results.get("steps"):
+        lines += [("Time per step, sparse tables + SparseAdam against dense Adam (the control). Two epochs of the "
+                   "given steps; the second is timed (the first pays one-off costs, shown apart). CPU time of the "
+                   "process is the figure to read: wall time on this shared machine mostly measures other jobs."), "",
+                  ("| users = items | optimizer | steps timed | CPU ms/step | CPU ms/step, 1st epoch | wall ms/step | "
+                  "examples per CPU-s | peak RSS MiB |"), "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['users']:,} | {r['optimizer']} | {r['steps']} | {1000 * r['cpu_seconds_per_step']:.0f} | "
+                  f"{1000 * r['first_epoch_cpu_seconds_per_step']:.0f} | {1000 * r['seconds_per_step']:.0f} | "
+                  f"{r['examples_per_cpu_second']:,.0f} | {r['peak_rss_mib']:,.0f} |" for r in results["steps"]]
+        for optimizer in ("sparse", "dense"):
+            rows = [r for r in results["steps"] if r["optimizer"] == optimizer]
+            if len(rows) > 1:
+                lines.append(f"\n{optimizer}: CPU per step x{rows[-1]['cpu_seconds_per_step'] / rows[0]['cpu_seconds_per_step']:.1f} "
+                             f"from {rows[0]['users']:,} to {rows[-1]['users']:,} users (x{rows[-1]['users'] // rows[0]['users']}).")
+        lines.append("")
+    if results.get("growth"):
+        lines += [("Growth with size (sparse). `full epoch` yes: one whole epoch timed; no: two epochs of the given "
+                   "steps, the second timed, and the epoch extrapolated as CPU seconds per step x steps per epoch."), "",
+                  ("| users = items | events | full epoch | steps | examples per CPU-s | examples/s wall | epoch CPU s | "
+                   "peak RSS MiB | parameters MiB | peak RSS bytes per user |"), "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results["growth"]:
+            epoch = r["cpu_seconds_per_step"] * -(-r["events"] // BATCH)
+            lines.append(f"| {r['users']:,} | {r['events']:,} | {'yes' if r['full_epoch'] else 'no'} | {r['steps']} | "
+                         f"{r['examples_per_cpu_second']:,.0f} | {r['examples_per_second']:,.0f} | {epoch:,.1f} | "
+                         f"{r['peak_rss_mib']:,.0f} | {r['parameter_bytes'] / 2**20:,.0f} | "
+                         f"{r['peak_rss_mib'] * 2**20 / r['users']:,.0f} |")
+        rows = results["growth"]
+        sizes = ", ".join(f"{r['users']:,}" for r in rows)
+        per_event = ", ".join(f"{1e6 * r['cpu_seconds_per_step'] * -(-r['events'] // BATCH) / r['events']:.0f}"
+                              for r in rows)
+        lines += ["", (f"CPU per training event: {per_event} microseconds at {sizes} "
+                       "users: the epoch grows faster than the events by that factor. Every step does the same O(batch) "
+                       "work; what grows is the cost of reaching random rows of larger tables (caches, then TLB) and the "
+                       "sampler's O(log events) look-ups.")]
+        slopes = [f"{(b['peak_rss_mib'] - a['peak_rss_mib']) * 2**20 / (b['users'] - a['users']):,.0f} bytes per user "
+                  f"from {a['users']:,} to {b['users']:,}" for a, b in itertools.pairwise(rows)]
+        lines += ["", (f"Marginal peak memory: {'; '.join(slopes)}. Per user (with one item per user here): K x dim x 4 "
+                  "bytes of personas + dim x 4 + 4 of item vector and bias = 1,284 bytes of parameters, x3 with "
+                  "SparseAdam's two moment tables, plus the events (~18 per user) and the sampler's keys."), ""]
+    if results.get("recovery"):
+        r = results["recovery"]
+        rec, ci = r["ampcf"]["recovery"], r["ampcf_vs_mf"]
+        verdict = "no difference" if ci["ci_low"] <= 0 <= ci["ci_high"] else ("ampcf better" if ci["diff"] > 0 else "mf better")
+        lines += [(f"Recovery: {r['users']:,} users, {r['items']:,} items, {r['topics']} topics, {r['events']:,} events, "
+                  f"leave-last-out, {r['epochs']} epochs each (no early stopping), NDCG@10 on {r['eval_users']:,} "
+                  f"sampled test users, ARI on {rec['users']:,} of them."), "",
+                  ("| model | optimizer | train s (wall) | NDCG@10 | ARI (planted vs assigned persona of history items) | "
+                  "ARI, shuffled null | ARI, multi-persona users | its null |"), "|---|---|---|---|---|---|---|---|",
+                  (f"| ampcf | {r['ampcf']['optimizer']} | {r['ampcf']['train_seconds']:.0f} | {r['ampcf']['ndcg@10']:.4f} | "
+                  f"{rec['ari']:.3f} | {rec['shuffled_ari']:.3f} | {rec['ari_multi_interest_users']:.3f} | "
+                   f"{rec['shuffled_ari_multi_interest_users']:.3f} |"),
+                  f"| mf | {r['mf']['optimizer']} | {r['mf']['train_seconds']:.0f} | {r['mf']['ndcg@10']:.4f} | - | - | - | - |",
+                  "", (f"ampcf - mf NDCG@10: {ci['diff']:+.4f} [95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] "
+                  f"(paired bootstrap over users): {verdict}. Targets: ARI >= 0.6 "
+                  f"{'met' if rec['ari'] >= 0.6 else 'not met'}; NDCG@10 above mf "
+                  f"{'met' if ci['ci_low'] > 0 else 'not met'}."), ""]
+    if results.get("ddp"):
+        lines += [("DDP: 2 torchrun processes (gloo) against 1, same per-process batch (2048), tables replicated, data "
+                   "sharded by user. Sparse: the tables' row gradients are averaged by a gloo sparse all-reduce; dense: "
+                   "DDP all-reduces every parameter. This machine has 2 cores shared with other jobs (load average "
+                   "11-16 during these runs), so 2 processes are bounded by 2 cores, and wall-clock ratios mostly "
+                   "measure how the other jobs' load moved between runs. The CPU column is the stable one: "
+                   "`CPU-bound examples/s` = processes x examples per step / CPU seconds per step, the throughput if "
+                   "each process had a core of its own."), "",
+                  ("| users = items | optimizer | processes | steps per process | CPU ms/step per process | "
+                   "CPU-bound examples/s | vs 1 process | wall ms/step | examples/s wall | vs 1 process |"),
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        bound = {id(r): r["processes"] * r["examples_per_cpu_second"] for r in results["ddp"]}
+        single = {r["optimizer"]: r for r in results["ddp"] if r["processes"] == 1}
+        for r in results["ddp"]:
+            one = single[r["optimizer"]]
+            lines.append(f"| {r['users']:,} | {r['optimizer']} | {r['processes']} | {r['steps']} | "
+                         f"{1000 * r['cpu_seconds_per_step']:.0f} | {bound[id(r)]:,.0f} | "
+                         f"{bound[id(r)] / bound[id(one)]:.2f}x | {1000 * r['seconds_per_step']:.0f} | "
+                         f"{r['examples_per_second']:,.0f} | {r['examples_per_second'] / one['examples_per_second']:.2f}x |")
+        lines.append("")
+    if results.get("sparse_check"):
+        r = results["sparse_check"]
+        ci = r["sparse_vs_dense"]
+        verdict = "no difference" if ci["ci_low"] <= 0 <= ci["ci_high"] else "a difference"
+        lines += [("Sparse against dense on small data (ml-100k, ampcf defaults, early stopping on validation, seed "
+                  f"{r['seed']}): validation NDCG@10 dense {r['dense']['valid_ndcg@10']:.4f} "
+                  f"({r['dense']['epochs_run']} epochs), sparse {r['sparse']['valid_ndcg@10']:.4f} "
+                  f"({r['sparse']['epochs_run']} epochs); sparse - dense {ci['diff']:+.4f} "
+                  f"[95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]: {verdict}. Validation only: no test figure "
+                  "chose anything."), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="steps,growth,recovery,ddp")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--steps", type=int, default=40, help="steps timed per sparse size (steps part)")
+    parser.add_argument("--dense-steps", type=int, default=10, help="steps timed per dense size (steps part)")
+    parser.add_argument("--full-epoch-up-to", type=int, default=100_000, help="growth: full epochs up to this size")
+    parser.add_argument("--growth-steps", type=int, default=300, help="growth: steps timed above that size")
+    parser.add_argument("--recovery-users", type=int, default=100_000)
+    parser.add_argument("--recovery-items", type=int, default=10_000)
+    parser.add_argument("--recovery-epochs", type=int, default=5)
+    parser.add_argument("--eval-users", type=int, default=10_000)
+    parser.add_argument("--ari-users", type=int, default=2_000)
+    parser.add_argument("--ddp-users", type=int, default=100_000)
+    parser.add_argument("--ddp-dense-users", type=int, default=10_000)
+    parser.add_argument("--ddp-steps", type=int, default=60)
+    # one measurement (internal: run_worker starts these)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--users", type=int, default=10_000, help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", default="sparse", help=argparse.SUPPRESS)
+    parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    found: dict = {}
+    if "steps" in parts:
+        found["steps"] = part_steps(sizes, args.steps, args.dense_steps)
+    if "growth" in parts:
+        found["growth"] = part_growth(sizes, args.full_epoch_up_to, args.growth_steps)
+    if "recovery" in parts:
+        found["recovery"] = part_recovery(args.recovery_users, args.recovery_items, args.recovery_epochs,
+                                          args.eval_users, args.ari_users)
+    if "ddp" in parts:
+        found["ddp"] = part_ddp(args.ddp_users, args.ddp_dense_users, args.ddp_steps)
+    if "sparse-check" in parts:
+        found["sparse_check"] = part_sparse_check()
+    # parts may run as separate invocations: merge into what the file holds now
+    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    command = "nice -n 10 python bench/scale.py " + " ".join(sys.argv[1:])
+    results.setdefault("commands", {}).update({part: command for part in parts})
+    results.update({**found, "date": str(date.today()), "git": git_revision(), "machine": MACHINE})
+    from personae.experiment import write_json
+
+    write_json(RESULTS_JSON, results)
+    plot(results)
+    replace_section("scale-training", markdown(results))
+
+
+if __name__ == "__main__":
+    main()
