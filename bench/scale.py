@@ -1,6 +1,10 @@
-"""Training at scale (issue 12, training half): step cost, growth with size, recovery at 100k users, DDP speed.
+"""Scale (issue 12): step cost, growth with size, recovery at 100k users, DDP speed, and the inference parts.
 
     nice -n 10 python bench/scale.py --parts steps,growth,recovery,ddp
+    nice -n 10 python bench/scale.py --parts kernel,evaluate,recbole,ray   # runs bench/scale_inference.py
+
+The inference parts (scoring kernel against raw matmul, evaluation speed against RecBole, recommend-all on Ray)
+live in bench/scale_inference.py; this script hands them over with the same part names.
 
 Every training measurement runs in a fresh process (its peak RSS is its own) on planted-persona data generated
 in memory by personae.data.synth (users = items, 100 topics, ~18 events per user), with ampcf's defaults
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+INFERENCE_PARTS = ("kernel", "evaluate", "recbole", "ray")  # handed to bench/scale_inference.py
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -341,6 +346,13 @@ def main() -> None:
         worker(args)
         return
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    inference = [p for p in parts if p in INFERENCE_PARTS]
+    if inference:  # one entry point for every scale figure
+        subprocess.run([sys.executable, str(Path(__file__).with_name("scale_inference.py")), "--parts",
+                        ",".join(inference)], check=True)
+        parts = [p for p in parts if p not in INFERENCE_PARTS]
+        if not parts:
+            return
     sizes = [int(s) for s in args.sizes.split(",")]
     found: dict = {}
     if "steps" in parts:
