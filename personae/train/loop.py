@@ -32,6 +32,8 @@ class TrainOptions:
     weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay (L2 on all parameters)"})
     loss: str = field(default="bpr", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
     negatives: int = field(default=1, metadata={"help": "sampled negatives per positive"})
+    negative_power: float = field(default=0.0, metadata={
+        "help": "negatives drawn in proportion to (item count + 1) ** power; 0 = uniform"})
     patience: int = field(default=10, metadata={"help": "epochs without validation gain before stopping"})
     min_epochs: int = field(default=0, metadata={"help": "epochs always run before early stopping may stop"})
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
@@ -41,7 +43,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
         at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
-                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1}
+                    "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1,
+                    "negative_power": 0}
         for name, low in at_least.items():
             value = getattr(self, name, low)
             if isinstance(value, (int, float)) and value < low:
@@ -90,7 +93,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
     network: torch.nn.Module = model.network_
     loss_fn = LOSSES[options.loss]
     sampling_rng, rng = random_streams(seed)
-    sampler = NegativeSampler(train.csr, seed=sampling_rng)
+    sampler = NegativeSampler(train.csr, seed=sampling_rng, power=options.negative_power)
     optimizer = torch.optim.Adam(network.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     split = validation_split(train, valid) if valid is not None and len(valid) else None
     users_all = torch.as_tensor(train.users)
