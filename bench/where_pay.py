@@ -78,7 +78,8 @@ def seeds_on_disk(runs: Path, names: tuple[str, ...], seeds: list[int]) -> list[
 def terciles(values: np.ndarray, unit: str, digits: int) -> tuple[np.ndarray, list[str]]:
     """(per-user tercile 0..2, labels naming the cuts) of ``values`` over the test users."""
     low, high = np.quantile(values, [1 / 3, 2 / 3])
-    labels = [f"low (< {low:.{digits}f} {unit})", "mid", f"high (>= {high:.{digits}f} {unit})"]
+    labels = [f"low (< {low:.{digits}f} {unit})", f"mid ({low:.{digits}f} to < {high:.{digits}f})",
+              f"high (>= {high:.{digits}f} {unit})"]
     return np.digitize(values, [low, high]), labels
 
 
@@ -121,13 +122,13 @@ def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | No
     popularity = train.item_popularity[test_item[users]]
     out = {"dataset": source.dataset, "seeds": seeds, "users": len(users),
            "ahead": {"ampcf": int((ampcf > mf).sum()), "mf": int((mf > ampcf).sum()),
-                     "tied": int((ampcf == mf).sum())}}
-    out["overall"] = compare_strata(np.zeros(len(users), dtype=int), ["all test users"], ndcg, control)
+                     "tied": int((ampcf == mf).sum())}, "strata": {}}
+    out["strata"]["overall"] = compare_strata(np.zeros(len(users), dtype=int), ["all test users"], ndcg, control)
     for key, values, unit, digits in (("history length", history_length(train)[users], "items", 0),
                                       ("genre entropy", genre_entropy(train)[users], "bits", 2),
                                       ("test item popularity", popularity, "users", 0)):
         stratum, labels = terciles(values, unit, digits)
-        out[key] = compare_strata(stratum, labels, ndcg, control)
+        out["strata"][key] = compare_strata(stratum, labels, ndcg, control)
     auto_run = auto_run or run_folder(runs, AUTO, 0)
     if (auto_run / "config.json").exists():
         kept = load_model(auto_run).personas_per_user()[users]
@@ -136,7 +137,7 @@ def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | No
             stored = np.load(auto_run / "per_user.npz")
             assert np.array_equal(stored["users"], users), "the auto run disagrees on the test users"
             with_auto["ampcf auto (seed 0)"] = stored["ndcg"]
-        out["personas kept under auto"] = compare_strata(np.minimum(kept, 4) - 1, ["1", "2", "3", "4+"],
+        out["strata"]["personas kept under auto"] = compare_strata(np.minimum(kept, 4) - 1, ["1", "2", "3", "4+"],
                                                          with_auto, control)
     else:
         print(f"no personas=auto run at {auto_run}: that stratification is left out", flush=True)
@@ -146,19 +147,17 @@ def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | No
 def reading(result: dict) -> str:
     """A plain sentence per verdict, built from the CIs (a CI including zero is no difference)."""
     wins, losses, ties = [], [], []
-    for key, rows in result.items():
-        if not isinstance(rows, list) or key == "overall":
-            continue
-        for row in rows:
+    for key, rows in result["strata"].items():
+        for row in rows if key != "overall" else ():
             ci, name = row["ampcf - mf"], f"{key} {row['stratum']}"
             (wins if ci["ci_low"] > 0 else losses if ci["ci_high"] < 0 else ties).append(name)
-    overall = result["overall"][0]["ampcf - mf"]
+    overall = result["strata"]["overall"][0]["ampcf - mf"]
     verdict = ("beats" if overall["ci_low"] > 0 else "loses to" if overall["ci_high"] < 0
                else "does not differ from")
     return (f"Overall ampcf {verdict} mf ({overall['diff']:+.4f} [{overall['ci_low']:+.4f}, "
             f"{overall['ci_high']:+.4f}]). ampcf beats mf for: {'; '.join(wins) or 'no stratum'}. "
             f"mf beats ampcf for: {'; '.join(losses) or 'no stratum'}. No difference (CI includes zero) for: "
-            f"{'; '.join(ties) or 'no stratum'}. With {sum(len(r) for r in result.values() if isinstance(r, list))} "
+            f"{'; '.join(ties) or 'no stratum'}. With {len(wins) + len(losses) + len(ties)} "
             "strata at 95% each, about one CI in twenty excludes zero by chance alone.")
 
 
@@ -174,12 +173,10 @@ def write_report(result: dict, command: str) -> None:
               "with no model change (single seeds, so wider than the seed-averaged comparison). Strata are "
               "terciles over the test users, of the training history length, of the genre entropy of the "
               "training items, and of the test item's training popularity; and the personas each user keeps "
-              "under ampcf personas=auto (seed 0)."), "",
+              "under ampcf personas=auto (seed 0). The machine is shared with other jobs."), "",
              (f"Users where ampcf's NDCG@10 is higher: {result['ahead']['ampcf']:,}; where mf's is: "
              f"{result['ahead']['mf']:,}; tied (mostly both 0): {result['ahead']['tied']:,}."), ""]
-    for key, rows in result.items():
-        if not isinstance(rows, list):
-            continue
+    for key, rows in result["strata"].items():
         models = [k for k in rows[0] if k not in ("stratum", "users", "ampcf - mf")
                   and not k.startswith("control")]
         has_control = any(k.startswith("control") for k in rows[0])
