@@ -30,9 +30,10 @@ from personae.models.persistence import load_model
 
 HERE = Path(__file__).parent
 SEED = 0
-# One weight per term: each trial costs a full ml-100k training on a shared 2-core machine.
+# Few arms: each trial costs a full ml-100k training on a shared 2-core machine.
 # label -> (model, options beyond the defaults, the default arm it is paired with)
 TRIALS = {
+    "ampcf +entropy 0.1": ("ampcf", {"attention_entropy": 0.1}, "ampcf"),
     "ampcf +entropy 1": ("ampcf", {"attention_entropy": 1.0}, "ampcf"),
     "ampcf +popularity negatives 0.75": ("ampcf", {"negative_power": 0.75}, "ampcf"),
     "mf +popularity negatives 0.75": ("mf", {"negative_power": 0.75}, "mf"),
@@ -135,7 +136,8 @@ def main() -> None:
     arms = {name: default_arm(args.runs, name, split) for name in ("ampcf", "mf")}
     for label in TRIALS:
         arms[label] = trial_arm(args.runs, label, source, split)
-    report(arms, compare(arms), f"python bench/training_terms.py --runs RUNS --dataset {args.dataset}", args.dataset)
+    report(arms, compare(arms), f"python bench/training_terms.py --runs {args.runs} --dataset {args.dataset}",
+           args.dataset)
 
 
 if __name__ == "__main__":

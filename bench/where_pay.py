@@ -24,7 +24,7 @@ from personae import experiment
 from personae.data import DataSource, load_source, make_split
 from personae.evaluate import evaluate
 from personae.evaluate.strata import genre_entropy, history_length
-from personae.models.persistence import load_model
+from personae.models.persistence import load_model, read_config
 
 HERE = Path(__file__).parent
 AUTO = "ampcf-auto"  # run name of ampcf trained with personas=auto
@@ -120,7 +120,9 @@ def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | No
     test_item = np.full(train.n_users, -1)
     test_item[split.test.users] = split.test.items
     popularity = train.item_popularity[test_item[users]]
-    out = {"dataset": source.dataset, "seeds": seeds, "users": len(users),
+    options = read_config(run_folder(runs, "ampcf", seeds[0]))["options"]
+    out = {"dataset": source.dataset, "seeds": seeds, "users": len(users), "runs": str(runs),
+           "budget": {k: options[k] for k in ("epochs", "patience")},
            "ahead": {"ampcf": int((ampcf > mf).sum()), "mf": int((mf > ampcf).sum()),
                      "tied": int((ampcf == mf).sum())}, "strata": {}}
     out["strata"]["overall"] = compare_strata(np.zeros(len(users), dtype=int), ["all test users"], ndcg, control)
@@ -152,13 +154,14 @@ def reading(result: dict) -> str:
             ci, name = row["ampcf - mf"], f"{key} {row['stratum']}"
             (wins if ci["ci_low"] > 0 else losses if ci["ci_high"] < 0 else ties).append(name)
     overall = result["strata"]["overall"][0]["ampcf - mf"]
+    n = len(wins) + len(losses) + len(ties)
     verdict = ("beats" if overall["ci_low"] > 0 else "loses to" if overall["ci_high"] < 0
                else "does not differ from")
     return (f"Overall ampcf {verdict} mf ({overall['diff']:+.4f} [{overall['ci_low']:+.4f}, "
             f"{overall['ci_high']:+.4f}]). ampcf beats mf for: {'; '.join(wins) or 'no stratum'}. "
             f"mf beats ampcf for: {'; '.join(losses) or 'no stratum'}. No difference (CI includes zero) for: "
-            f"{'; '.join(ties) or 'no stratum'}. With {len(wins) + len(losses) + len(ties)} "
-            "strata at 95% each, about one CI in twenty excludes zero by chance alone.")
+            f"{'; '.join(ties) or 'no stratum'}. Of {n} strata at 95% each, about {0.05 * n:.1f} would exclude zero "
+            f"by chance alone; {len(wins) + len(losses)} do.")
 
 
 def write_report(result: dict, command: str) -> None:
@@ -174,6 +177,9 @@ def write_report(result: dict, command: str) -> None:
               "terciles over the test users, of the training history length, of the genre entropy of the "
               "training items, and of the test item's training popularity; and the personas each user keeps "
               "under ampcf personas=auto (seed 0). The machine is shared with other jobs."), "",
+             (f"Runs in {result['runs']}: `python bench/where_pay.py --steps train` or `bench/personas.py "
+              f"--save-models` (ampcf's epochs/patience: {result['budget']}; every other option at its default)."),
+             "",
              (f"Users where ampcf's NDCG@10 is higher: {result['ahead']['ampcf']:,}; where mf's is: "
              f"{result['ahead']['mf']:,}; tied (mostly both 0): {result['ahead']['tied']:,}."), ""]
     for key, rows in result["strata"].items():
@@ -207,8 +213,8 @@ def main() -> None:
     if "train" in steps:
         train(source, args.runs, seeds, {})
     if "strata" in steps and (result := strata(source, args.runs, seeds, args.auto_run)) is not None:
-        command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs RUNS"
-        write_report(result, command + (" --auto-run AUTO" if args.auto_run else ""))
+        command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs {args.runs}"
+        write_report(result, command + (f" --auto-run {args.auto_run}" if args.auto_run else ""))
 
 
 if __name__ == "__main__":
