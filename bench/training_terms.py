@@ -4,7 +4,8 @@
 A term that helps mf as much as ampcf is not a persona effect, so for the negatives the persona effect is the
 difference in differences: (ampcf+neg - ampcf) - (mf+neg - mf), per validation user. Validation NDCG@10 only
 (the test part is never evaluated here); seed 0; paired bootstrap over validation users. A CI that includes
-zero is no change, and the default stays.
+zero is no change, and the default stays. Control: ampcf's defaults under seed 1 against seed 0, the size of a
+difference that seed noise alone makes.
 
     python bench/training_terms.py --runs DIR [--dataset ml-100k]
 
@@ -38,6 +39,7 @@ TRIALS = {
     "ampcf +popularity negatives 0.75": ("ampcf", {"negative_power": 0.75}, "ampcf"),
     "mf +popularity negatives 0.75": ("mf", {"negative_power": 0.75}, "mf"),
 }
+CONTROL = "ampcf, seed 1 (control)"  # the defaults again under another seed: how far seed noise alone moves
 
 
 def slug(label: str) -> str:
@@ -54,9 +56,9 @@ def positive_entropy(model, split) -> float | None:
         return float(persona_entropy(network.persona_weights(users, items[:, None])[:, 0]).mean())
 
 
-def default_arm(runs: Path, name: str, split) -> dict:
+def default_arm(runs: Path, name: str, split, seed: int = SEED) -> dict:
     """The saved default run's validation per-user NDCG@10 (evaluated now if the run did not store it)."""
-    folder = run_folder(runs, name, SEED)
+    folder = run_folder(runs, name, seed)
     model = load_model(folder)
     stored = np.load(folder / "per_user.npz")
     users, ndcg = ((stored["valid_users"], stored["valid_ndcg"]) if "valid_ndcg" in stored
@@ -93,6 +95,9 @@ def compare(arms: dict[str, dict]) -> dict[str, dict]:
     neg_a, neg_m = "ampcf +popularity negatives 0.75", "mf +popularity negatives 0.75"
     did = (arms[neg_a]["ndcg"] - arms["ampcf"]["ndcg"]) - (arms[neg_m]["ndcg"] - arms["mf"]["ndcg"])
     out["persona effect of popularity negatives"] = experiment.paired_bootstrap(did)
+    if CONTROL in arms:
+        out[CONTROL] = {"vs": "ampcf", **experiment.paired_bootstrap(arms[CONTROL]["ndcg"] - arms["ampcf"]["ndcg"]),
+                        "control": True}
     return out
 
 
@@ -106,7 +111,7 @@ def report(arms: dict[str, dict], comparison: dict[str, dict], command: str, dat
         c = comparison.get(label)
         entropy = "-" if arm["positive_entropy"] is None else f"{arm['positive_entropy']:.3f}"
         lines.append(f"| {label} | {arm['ndcg'].mean():.4f} | {ci(c) + ' vs ' + c['vs'] if c else '(default)'} | "
-                     f"{('yes' if c['kept'] else 'no') if c else '-'} | {arm['best_epoch'] or '-'} | {entropy} |")
+                     f"{('control' if c.get('control') else 'yes' if c['kept'] else 'no') if c else '-'} | {arm['best_epoch'] or '-'} | {entropy} |")
     did = comparison["persona effect of popularity negatives"]
     kept = [label for label, c in comparison.items() if c.get("kept")]
     body = "\n".join([
@@ -136,6 +141,8 @@ def main() -> None:
     arms = {name: default_arm(args.runs, name, split) for name in ("ampcf", "mf")}
     for label in TRIALS:
         arms[label] = trial_arm(args.runs, label, source, split)
+    if (run_folder(args.runs, "ampcf", 1) / "per_user.npz").exists():
+        arms[CONTROL] = default_arm(args.runs, "ampcf", split, seed=1)
     report(arms, compare(arms), f"python bench/training_terms.py --runs {args.runs} --dataset {args.dataset}",
            args.dataset)
 
