@@ -175,8 +175,10 @@ def write_report(result: dict, command: str) -> None:
               "users of the per-user difference. Control: mf seed 1 - mf seed 0, the spread of a difference "
               "with no model change (single seeds, so wider than the seed-averaged comparison). Strata are "
               "terciles over the test users, of the training history length, of the genre entropy of the "
-              "training items, and of the test item's training popularity; and the personas each user keeps "
-              "under ampcf personas=auto (seed 0). The machine is shared with other jobs."), "",
+              "training items, and of the test item's training popularity"
+              + ("; and the personas each user keeps under ampcf personas=auto (seed 0)"
+                 if "personas kept under auto" in result["strata"] else " (no personas=auto run: no stratum by K)")
+              + ". The machine is shared with other jobs."), "",
              (f"Runs in {result['runs']}: `python bench/where_pay.py --steps train` or `bench/personas.py "
               f"--save-models` (ampcf's epochs/patience: {result['budget']}; every other option at its default)."),
              "",
