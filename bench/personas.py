@@ -27,6 +27,7 @@ from results_md import replace_section, stamp
 
 from personae import experiment
 from personae.data import DataSource, load_source, make_split
+from personae.evaluate.strata import genre_entropy as training_genre_entropy
 
 HERE = Path(__file__).parent
 SOURCE = DataSource(dataset="ml-100k")
@@ -53,16 +54,7 @@ def parse_bench_params(pairs: list[str]) -> dict:
 
 def genre_entropy(split) -> np.ndarray:
     """(n_users,) Shannon entropy (bits) of the genre distribution of each user's training items."""
-    train = split.train
-    genres = train.item_genres()
-    vocabulary = sorted(set().union(*genres))
-    column = {g: j for j, g in enumerate(vocabulary)}
-    counts = np.zeros((train.n_users, len(vocabulary)))
-    for user, item in zip(train.users, train.items):
-        for genre in genres[item]:
-            counts[user, column[genre]] += 1
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    return -(share * np.log2(np.where(share > 0, share, 1))).sum(axis=1)
+    return training_genre_entropy(split.train)
 
 
 def table(seeds: list[int], models: list[str], command: str, params: dict, save_dir: Path | None) -> None:

@@ -52,6 +52,8 @@ class AMPCFOptions(TorchOptions):
     recency: float = field(default=0.0, metadata={"help": "history: logit bonus per unit of recency (0 = none)"})
     dropout: float = field(default=0.3, metadata={"help": "dropout on persona vectors while training"})
     diversity: float = field(default=0.0, metadata={"help": "weight of a penalty on cosine between a user's personas"})
+    attention_entropy: float = field(default=0.0, metadata={
+        "help": "weight of a term making the persona attention peaked on positives and flat on negatives"})
     prune_candidates: int = field(default=50, metadata={"help": "auto K: top recommendations checked when pruning"})
 
     @property
@@ -78,9 +80,11 @@ class MultiPersonaNetwork(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int, k: int, temperature: float, separate_keys: bool,
                  dropout: float, history: torch.Tensor | None = None, recency: float = 0.0,
-                 diversity: float = 0.0) -> None:
+                 diversity: float = 0.0, attention_entropy: float = 0.0) -> None:
         super().__init__()
         self.k, self.dim, self.temperature, self.diversity = k, dim, temperature, diversity
+        self.attention_entropy = attention_entropy
+        self.training_attention: torch.Tensor | None = None  # (B, C, K) of the last training batch
         self.items = nn.Embedding(n_items, dim)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
         nn.init.xavier_normal_(self.items.weight)
@@ -147,6 +151,8 @@ class MultiPersonaNetwork(nn.Module):
             e = e.expand(len(users), -1, -1)
         q = e if self.item_queries is None else gather(self.item_queries, item_idx, self.sparse_gradients).expand_as(e)
         w = self.attention(users, self.keys(users, personas), q)  # (B, C, K)
+        if self.training and self.attention_entropy:
+            self.training_attention = w  # penalty() regularises the very weights that scored the batch
         per_persona = torch.einsum("bkd,bcd->bck", personas, e)  # (B, C, K)
         return (w * per_persona).sum(dim=2) + gather(self.item_bias, item_idx, self.sparse_gradients)
 
@@ -180,10 +186,27 @@ class MultiPersonaNetwork(nn.Module):
         return self.attention(users, self.keys(users, personas), q)
 
     def penalty(self, users: torch.Tensor) -> torch.Tensor:
-        """Mean squared off-diagonal cosine between each user's personas (a guard against collapse)."""
-        if not self.diversity:
-            return torch.zeros(())
-        return self.diversity * persona_cosine(self.personas(users), squared=True)
+        """Extra training terms: the diversity penalty and the attention-entropy term (each 0 at weight 0)."""
+        total = torch.zeros(())
+        if self.diversity:  # mean squared off-diagonal cosine between each user's personas: against collapse
+            total = total + self.diversity * persona_cosine(self.personas(users), squared=True)
+        if self.attention_entropy and self.training_attention is not None:
+            total = total + self.attention_entropy * entropy_gap(self.training_attention)
+            self.training_attention = None
+        return total
+
+
+def persona_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """(..., K) attention over personas -> (...) entropy in nats; masked personas (weight 0) add nothing."""
+    return torch.special.entr(weights).sum(dim=-1)
+
+
+def entropy_gap(weights: torch.Tensor) -> torch.Tensor:
+    """(B, 1 + negatives, K) training attention, positive first -> mean entropy on the positive minus the mean
+    entropy on the negatives. Minimising it makes a positive pick one persona while a negative, which no persona
+    should claim, spreads its attention (the AMP-CF paper's attention terms, arXiv:2010.07042)."""
+    entropy = persona_entropy(weights)  # (B, 1 + negatives)
+    return entropy[:, 0].mean() - entropy[:, 1:].mean()
 
 
 def persona_cosine(personas: torch.Tensor, squared: bool = False) -> torch.Tensor:
@@ -214,7 +237,7 @@ class AMPCF(TorchRecommender):
             raise OptionError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
         network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
                                       o.separate_keys, o.dropout, history=history, recency=o.recency,
-                                      diversity=o.diversity)
+                                      diversity=o.diversity, attention_entropy=o.attention_entropy)
         return network
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> AMPCF:

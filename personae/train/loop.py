@@ -41,6 +41,8 @@ class TrainOptions:
     weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay (L2 on all parameters)"})
     loss: str = field(default="bpr", metadata={"help": "'bpr' or 'softmax' (sampled softmax)"})
     negatives: int = field(default=1, metadata={"help": "sampled negatives per positive"})
+    negative_power: float = field(default=0.0, metadata={
+        "help": "negatives drawn in proportion to (item count + 1) ** power; 0 = uniform"})
     patience: int = field(default=10, metadata={"help": "epochs without validation gain before stopping"})
     min_epochs: int = field(default=0, metadata={"help": "epochs always run before early stopping may stop"})
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
@@ -56,7 +58,7 @@ class TrainOptions:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
         at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
                     "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1,
-                    "steps_per_epoch": 0}
+                    "steps_per_epoch": 0, "negative_power": 0}
         for name, low in at_least.items():
             value = getattr(self, name, low)
             if isinstance(value, (int, float)) and value < low:
@@ -124,7 +126,7 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
     sparse = wants_sparse(options.optimizer, network, train.n_users) and world.sparse_collectives
     optimizers = Optimizers(network, options.lr, options.weight_decay, sparse)
     sampling_rng, rng = random_streams(seed, world.rank)
-    sampler = NegativeSampler(train.csr, seed=sampling_rng)
+    sampler = NegativeSampler(train.csr, seed=sampling_rng, power=options.negative_power)
     split = validation_split(train, valid) if valid is not None and len(valid) else None
     mine = world.shard(train.users)  # (events,) positions of this rank's events; all of them in one process
     users_all = torch.as_tensor(train.users[mine])

@@ -1,0 +1,223 @@
+"""Where personas pay: ampcf against its single-vector twin mf, per stratum of test users and of test items.
+
+Two steps, each rerunnable on its own:
+  train   fit mf and ampcf (seeds) and ampcf personas=auto (seed 0) on one dataset and keep each model in
+          RUNS/NAME-sSEED with its per-user test NDCG@10 in RUNS/NAME-sSEED/per_user.npz (the layout of
+          ``bench/personas.py --save-models``), so the strata below never retrain.
+  strata  read those runs and report NDCG@10 of ampcf and mf (seed-averaged per user) per stratum of history
+          length, genre entropy and personas kept under personas=auto, with a paired bootstrap CI of the
+          difference; and the same by popularity tercile of the test item.
+
+    python bench/where_pay.py --steps train,strata --runs DIR [--dataset ml-100k] [--seeds 0,1,2]
+    python bench/where_pay.py --steps strata --dataset ml-1m --runs /work/runs/m1 [--auto-run DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from results_md import replace_section, stamp
+
+from personae import experiment
+from personae.data import DataSource, load_source, make_split
+from personae.evaluate import evaluate
+from personae.evaluate.strata import genre_entropy, history_length
+from personae.models.persistence import load_model, read_config
+
+HERE = Path(__file__).parent
+AUTO = "ampcf-auto"  # run name of ampcf trained with personas=auto
+
+
+def run_folder(runs: Path, name: str, seed: int) -> Path:
+    return runs / f"{name}-s{seed}"
+
+
+def valid_ndcg(model, split) -> tuple[np.ndarray, np.ndarray]:
+    """(users, per-user validation NDCG@10): what defaults are chosen on, never the test part."""
+    result = evaluate(model, split, part="valid", ks=(10,), beyond_accuracy=False)
+    return result.users, result.per_user["ndcg@10"]
+
+
+def train(source: DataSource, runs: Path, seeds: list[int], params: dict) -> None:
+    """Fit and save mf and ampcf for every seed, then ampcf personas=auto for the first seed; skip runs on disk.
+
+    per_user.npz holds ``users``/``ndcg`` (test) and ``valid_users``/``valid_ndcg`` (validation).
+    """
+    plan = [(name, name, seed, {}) for seed in seeds for name in ("mf", "ampcf")]
+    plan.insert(2, (AUTO, "ampcf", seeds[0], {"personas": "auto"}))  # seed 0 runs first: trials compare to them
+    split = make_split(load_source(source), "leave-last-out", seed=seeds[0])  # leave-last-out: one split
+    for label, model_name, seed, extra in plan:
+        folder = run_folder(runs, label, seed)
+        if (folder / "per_user.npz").exists():
+            print(f"{folder}: on disk, kept", flush=True)
+            continue
+        run = experiment.train_and_evaluate(source, model_name, experiment.params_for(model_name, params) | extra,
+                                            seed=seed, progress=False, split=split)
+        run.model.save(folder)
+        users, ndcg = valid_ndcg(run.model, split)
+        np.savez(folder / "per_user.npz", users=run.result.users, ndcg=run.result.per_user["ndcg@10"],
+                 valid_users=users, valid_ndcg=ndcg)
+        print(f"{label} seed {seed}: test ndcg@10 {run.result.metrics['ndcg@10']:.4f} "
+              f"({run.train_seconds:.0f}s, best epoch {run.model.report_.best_epoch})", flush=True)
+
+# --- strata ------------------------------------------------------------------------------------------------
+def seed_mean_ndcg(runs: Path, name: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(test users, their NDCG@10 averaged over ``seeds``) from RUNS/NAME-sSEED/per_user.npz."""
+    loaded = [np.load(run_folder(runs, name, seed) / "per_user.npz") for seed in seeds]
+    users = loaded[0]["users"]
+    assert all(np.array_equal(x["users"], users) for x in loaded), f"{name}: runs disagree on the test users"
+    return users, np.mean([x["ndcg"] for x in loaded], axis=0)
+
+
+def seeds_on_disk(runs: Path, names: tuple[str, ...], seeds: list[int]) -> list[int]:
+    return [s for s in seeds if all((run_folder(runs, n, s) / "per_user.npz").exists() for n in names)]
+
+
+def terciles(values: np.ndarray, unit: str, digits: int) -> tuple[np.ndarray, list[str]]:
+    """(per-user tercile 0..2, labels naming the cuts) of ``values`` over the test users."""
+    low, high = np.quantile(values, [1 / 3, 2 / 3])
+    labels = [f"low (< {low:.{digits}f} {unit})", f"mid ({low:.{digits}f} to < {high:.{digits}f})",
+              f"high (>= {high:.{digits}f} {unit})"]
+    return np.digitize(values, [low, high]), labels
+
+
+def compare_strata(stratum: np.ndarray, labels: list[str], ndcg: dict[str, np.ndarray],
+                   control: np.ndarray | None) -> list[dict]:
+    """Per stratum: users, mean NDCG@10 of each model, paired CI of ampcf - mf and of the seed-noise control."""
+    rows = []
+    for index, label in enumerate(labels):
+        members = stratum == index
+        if not members.any():
+            continue
+        row = {"stratum": label, "users": int(members.sum()),
+               **{name: float(values[members].mean()) for name, values in ndcg.items()},
+               "ampcf - mf": experiment.paired_bootstrap(ndcg["ampcf"][members] - ndcg["mf"][members])}
+        if control is not None:
+            row["control: mf seed 1 - seed 0"] = experiment.paired_bootstrap(control[members])
+        rows.append(row)
+    return rows
+
+
+def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | None) -> dict | None:
+    """Every stratification of the test users, each a list of :func:`compare_strata` rows."""
+    seeds = seeds_on_disk(runs, ("mf", "ampcf"), seeds)
+    if not seeds:
+        print(f"strata skipped: no pair of {runs}/mf-sN and {runs}/ampcf-sN with per_user.npz yet; "
+              f"rerun `python bench/where_pay.py --steps strata --dataset {source.dataset} --runs {runs}` "
+              "once they exist", flush=True)
+        return None
+    split = make_split(load_source(source), "leave-last-out", seed=seeds[0])
+    users, ampcf = seed_mean_ndcg(runs, "ampcf", seeds)
+    mf_users, mf = seed_mean_ndcg(runs, "mf", seeds)
+    assert np.array_equal(users, mf_users), "ampcf and mf runs disagree on the test users"
+    ndcg = {"ampcf": ampcf, "mf": mf}
+    control = None
+    if len(seeds_on_disk(runs, ("mf",), [0, 1])) == 2:
+        control = seed_mean_ndcg(runs, "mf", [1])[1] - seed_mean_ndcg(runs, "mf", [0])[1]
+    train = split.train
+    test_item = np.full(train.n_users, -1)
+    test_item[split.test.users] = split.test.items
+    popularity = train.item_popularity[test_item[users]]
+    options = read_config(run_folder(runs, "ampcf", seeds[0]))["options"]
+    out = {"dataset": source.dataset, "seeds": seeds, "users": len(users), "runs": str(runs),
+           "budget": {k: options[k] for k in ("epochs", "patience")},
+           "ahead": {"ampcf": int((ampcf > mf).sum()), "mf": int((mf > ampcf).sum()),
+                     "tied": int((ampcf == mf).sum())}, "strata": {}}
+    out["strata"]["overall"] = compare_strata(np.zeros(len(users), dtype=int), ["all test users"], ndcg, control)
+    for key, values, unit, digits in (("history length", history_length(train)[users], "items", 0),
+                                      ("genre entropy", genre_entropy(train)[users], "bits", 2),
+                                      ("test item popularity", popularity, "users", 0)):
+        stratum, labels = terciles(values, unit, digits)
+        out["strata"][key] = compare_strata(stratum, labels, ndcg, control)
+    auto_run = auto_run or run_folder(runs, AUTO, 0)
+    if (auto_run / "config.json").exists():
+        kept = load_model(auto_run).personas_per_user()[users]
+        with_auto = dict(ndcg)
+        if (auto_run / "per_user.npz").exists():
+            stored = np.load(auto_run / "per_user.npz")
+            assert np.array_equal(stored["users"], users), "the auto run disagrees on the test users"
+            with_auto["ampcf auto (seed 0)"] = stored["ndcg"]
+        out["strata"]["personas kept under auto"] = compare_strata(np.minimum(kept, 4) - 1, ["1", "2", "3", "4+"],
+                                                         with_auto, control)
+    else:
+        print(f"no personas=auto run at {auto_run}: that stratification is left out", flush=True)
+    return out
+
+
+def reading(result: dict) -> str:
+    """A plain sentence per verdict, built from the CIs (a CI including zero is no difference)."""
+    wins, losses, ties = [], [], []
+    for key, rows in result["strata"].items():
+        for row in rows if key != "overall" else ():
+            ci, name = row["ampcf - mf"], f"{key} {row['stratum']}"
+            (wins if ci["ci_low"] > 0 else losses if ci["ci_high"] < 0 else ties).append(name)
+    overall = result["strata"]["overall"][0]["ampcf - mf"]
+    n = len(wins) + len(losses) + len(ties)
+    verdict = ("beats" if overall["ci_low"] > 0 else "loses to" if overall["ci_high"] < 0
+               else "does not differ from")
+    return (f"Overall ampcf {verdict} mf ({overall['diff']:+.4f} [{overall['ci_low']:+.4f}, "
+            f"{overall['ci_high']:+.4f}]). ampcf beats mf for: {'; '.join(wins) or 'no stratum'}. "
+            f"mf beats ampcf for: {'; '.join(losses) or 'no stratum'}. No difference (CI includes zero) for: "
+            f"{'; '.join(ties) or 'no stratum'}. Of {n} strata at 95% each, about {0.05 * n:.1f} would exclude zero "
+            f"by chance alone; {len(wins) + len(losses)} do.")
+
+
+def write_report(result: dict, command: str) -> None:
+    def ci(c: dict) -> str:
+        return f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+
+    dataset = result["dataset"]
+    parts = [f"## Where personas pay: ampcf against mf per stratum ({dataset})", "", stamp(command),
+             (f"Leave-last-out, full ranking, {result['users']:,} test users; NDCG@10 averaged per user over seeds "
+              f"{','.join(map(str, result['seeds']))} of each model; CI = 95% paired bootstrap over the stratum's "
+              "users of the per-user difference. Control: mf seed 1 - mf seed 0, the spread of a difference "
+              "with no model change (single seeds, so wider than the seed-averaged comparison). Strata are "
+              "terciles over the test users, of the training history length, of the genre entropy of the "
+              "training items, and of the test item's training popularity"
+              + ("; and the personas each user keeps under ampcf personas=auto (seed 0)"
+                 if "personas kept under auto" in result["strata"] else " (no personas=auto run: no stratum by K)")
+              + ". The machine is shared with other jobs."), "",
+             (f"Runs in {result['runs']}: `python bench/where_pay.py --steps train` or `bench/personas.py "
+              f"--save-models` (ampcf's epochs/patience: {result['budget']}; every other option at its default)."),
+             "",
+             (f"Users where ampcf's NDCG@10 is higher: {result['ahead']['ampcf']:,}; where mf's is: "
+             f"{result['ahead']['mf']:,}; tied (mostly both 0): {result['ahead']['tied']:,}."), ""]
+    for key, rows in result["strata"].items():
+        models = [k for k in rows[0] if k not in ("stratum", "users", "ampcf - mf")
+                  and not k.startswith("control")]
+        has_control = any(k.startswith("control") for k in rows[0])
+        parts += [f"**{key}**", "", "| stratum | users | " + " | ".join(models) + " | ampcf - mf [95% CI] |"
+                  + (" control [95% CI] |" if has_control else ""),
+                  "|---|---|" + "---|" * (len(models) + 1 + has_control)]
+        for row in rows:
+            parts.append(f"| {row['stratum']} | {row['users']:,} | " + " | ".join(f"{row[m]:.4f}" for m in models)
+                         + f" | {ci(row['ampcf - mf'])} |"
+                         + (f" {ci(row['control: mf seed 1 - seed 0'])} |" if has_control else ""))
+        parts.append("")
+    parts.append("Reading: " + reading(result))
+    replace_section(f"where-pay-{dataset}", "\n".join(parts))
+    experiment.write_json(HERE / "results" / f"where_pay-{dataset}.json", result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", default="strata", help="train,strata")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--runs", type=Path, required=True, help="folder of saved runs NAME-sSEED")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--auto-run", type=Path, default=None, help="saved ampcf personas=auto model")
+    args = parser.parse_args()
+    source = DataSource(dataset=args.dataset)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    steps = args.steps.split(",")
+    if "train" in steps:
+        train(source, args.runs, seeds, {})
+    if "strata" in steps and (result := strata(source, args.runs, seeds, args.auto_run)) is not None:
+        command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs {args.runs}"
+        write_report(result, command + (f" --auto-run {args.auto_run}" if args.auto_run else ""))
+
+
+if __name__ == "__main__":
+    main()
