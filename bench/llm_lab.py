@@ -107,6 +107,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/personae-llm-lab", help="where the full outputs go (vectors etc.)")
     ap.add_argument("--model", default=None, help="a model name from 'personae llm models' [default: built-in]")
     ap.add_argument("--preset", default=None, choices=sorted(PRESETS), help="sizes for larger models")
+    ap.add_argument("--extra", default="", help="options appended to every command (the last value of an option wins)")
     args = ap.parse_args()
     work = Path(args.work)
     figs = FIGS / args.model if args.model else FIGS
@@ -115,7 +116,7 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for name in args.only.split(","):
-        argv = commands(work, args.model, args.preset)[name]
+        argv = commands(work, args.model, args.preset)[name] + shlex.split(args.extra)
         t0 = time.time()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([sys.executable, "-m", "personae.llm.cli", *argv], check=False, env=env,
