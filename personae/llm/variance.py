@@ -161,10 +161,11 @@ def run_icc(backend: LLMBackend, items: dict[str, list[str]], *, n_personas: int
                   "Answer with a single digit." for s in items["statements"][:n_items]]
     result: dict = {"personas": personas, "runs": runs, "temperatures": list(temps), "seed": seed,
                     "n_generations": 0, "by_temperature": []}
-    for t in temps:
+    for ti, t in enumerate(temps):
         row: dict = {"temperature": t}
-        for name, prompts in (("movies", movies), ("statements", statements)):
-            x = sample_ratings(backend, personas, prompts, runs, temperature=t, seed=seed)
+        for ki, (name, prompts) in enumerate((("movies", movies), ("statements", statements))):
+            # Own seeds per temperature and kind: shared random numbers would make the conditions look alike.
+            x = sample_ratings(backend, personas, prompts, runs, temperature=t, seed=seed + 100_000 * ti + 10_000 * ki)
             result["n_generations"] += x.size
             row[name] = {**icc_with_null(x, n_null=n_null, seed=seed), "n_items": len(prompts),
                          "unparsed_share": float(np.isnan(x).mean()),
