@@ -97,3 +97,38 @@ def mean_response_activations(model: nn.Module, prompts: list[list[int]], respon
             base(input_ids=ids, attention_mask=attn)
             out.append(cap.stacked().float().numpy())
     return np.concatenate(out).astype(np.float32)
+
+
+@torch.no_grad()
+def response_token_projections(model: nn.Module, prompts: list[list[int]], responses: list[list[int]],
+                               axes: dict[int, np.ndarray], batch_size: int = 8,
+                               pad_id: int = 0) -> dict[int, np.ndarray]:
+    """Per layer in `axes` (layer -> unit (d,) axis): the projection of every response token's residual stream
+    on that axis, concatenated over examples, (n_tokens,). Token-level, not averaged: what a capping hook sees."""
+    layers = decoder_layers(model)
+    base = model.get_decoder() if hasattr(model, "get_decoder") else model.base_model
+    found: dict[int, list[np.ndarray]] = {i: [] for i in axes}
+    mask: torch.Tensor | None = None
+
+    def hook_for(i: int):
+        v = torch.as_tensor(axes[i], dtype=torch.float32)
+
+        def hook(module, args, output):
+            h = block_hidden(output).float()  # (batch, seq, d)
+            found[i].append((h @ v)[mask.bool()].numpy())  # (n_masked,)
+        return hook
+
+    handles = [layers[i].register_forward_hook(hook_for(i)) for i in axes]
+    try:
+        for s in range(0, len(prompts), batch_size):
+            p, r = prompts[s:s + batch_size], responses[s:s + batch_size]
+            rows = [a + b for a, b in zip(p, r)]
+            width = max(map(len, rows))
+            ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
+            attn = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+            mask = response_mask([len(a) for a in p], [len(b) for b in r], width)
+            base(input_ids=ids, attention_mask=attn)
+    finally:
+        for h in handles:
+            h.remove()
+    return {i: np.concatenate(v) for i, v in found.items()}

@@ -138,3 +138,17 @@ def load_consistency_set() -> dict[str, Any]:
     probes = _str_list([p.get("question") for p in data.get("probes", []) if isinstance(p, dict)],
                        "consistency.json: probes[].question")
     return {"personas": personas, "partner_turns": turns, "probes": probes}
+
+
+def load_mcq(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The 4-option multiple-choice set (mcq.json): [{question, options[4], answer letter}]."""
+    source = str(path) if path else "mcq.json"
+    data = read_data_json(source)
+    qs = data.get("questions") if isinstance(data, dict) else None
+    if not isinstance(qs, list) or not qs:
+        raise BankError(f"{source}: 'questions' must be a non-empty list")
+    for i, q in enumerate(qs):
+        if not (isinstance(q, dict) and isinstance(q.get("question"), str) and isinstance(q.get("options"), list)
+                and len(q["options"]) == 4 and q.get("answer") in ("A", "B", "C", "D")):
+            raise BankError(f"{source}: questions[{i}] needs a question, 4 options and an answer letter A-D")
+    return qs

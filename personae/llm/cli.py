@@ -66,6 +66,10 @@ def _space(llm, axis: Path | None, seed: int):
     return build_persona_space(llm, load_role_bank().subset(10, 1, 5), seed=seed)[0]
 
 
+def _ci(ci) -> str:
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
 def _write(out: Path, name: str, result: dict) -> Path:
     from personae.llm.storage import write_json
 
@@ -80,23 +84,32 @@ def axis(out: Out, roles: Annotated[int, typer.Option(help="roles from the bank 
          layer: Annotated[int | None, typer.Option(help="layer to summarise [default: middle]")] = None,
          max_new_tokens: Tokens = 16, bank: Annotated[Path | None, typer.Option(
              help="a role bank JSON of the same shape [default: the shipped one]")] = None,
+         default_chats: Annotated[int, typer.Option(help="no-role default chats (bank questions, of 20)")] = 20,
+         nulls: Annotated[int, typer.Option(help="draws per null (random directions, permuted labels)")] = 500,
          backend: Backend = "local", model_path: ModelPath = None, llm_base_url: BaseUrl = None,
          llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY", seed: Seed = 0) -> None:
     """Persona space: role vectors, PCA, and the default-persona axis (writes summary.json, vectors, PNGs)."""
     from personae.llm.bank import load_role_bank
     from personae.llm.space import build_persona_space, plot_space
 
-    sub = load_role_bank(bank).subset(roles, prompts, questions)
+    full = load_role_bank(bank)
+    sub = full.subset(roles, prompts, questions)
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
-    space, transcripts = build_persona_space(llm, sub, layer=layer, max_new_tokens=max_new_tokens, seed=seed)
+    space, transcripts = build_persona_space(llm, sub, layer=layer, max_new_tokens=max_new_tokens, seed=seed,
+                                             default_questions=full.subset(n_questions=default_chats).questions)
     space.save(out)
-    summary = space.summary()
+    summary = {**space.summary(), "tests": space.tests(nulls, seed)}
     _write(out, "summary.json", summary)
     _write(out, "transcripts.json", transcripts)
     plot_space(space, out)
     typer.echo(f"layer {summary['layer']}: PC1 explains {summary['pc1_explained']:.3f}; "
                f"cos(axis, PC1) = {summary['axis_pc1_cosine']:.3f}; default at PC1 z = "
                f"{summary['default_pc1_position']:+.2f} ({summary['n_roles']} roles, {summary['seconds']} s) -> {out}")
+    t = summary["tests"]
+    typer.echo(f"|cos| {t['abs_cos_axis_pc1']:.3f} CI {_ci(t['abs_cos_ci95'])}; random-direction null p95 "
+               f"{t['random_direction_null']['null_p95']:.3f}; permuted-label null p95 "
+               f"{t.get('permuted_label_null', {}).get('null_p95', float('nan')):.3f}; default PC1 rank "
+               f"{t['default_pc1_rank']:.2f} CI {_ci(t['default_pc1_rank_ci95'])}")
 
 
 @app.command()
@@ -108,7 +121,9 @@ def cap(out: Out, axis: AxisDir = None,
         percentiles: Annotated[str, typer.Option(help="tau percentiles, comma-separated")] = "10,25,50",
         layers: Annotated[str | None, typer.Option(help="capped layers, comma-separated "
                                                            "[default: 8 layers around the axis layer]")] = None,
-        max_new_tokens: Tokens = 16, backend: Backend = "local", model_path: ModelPath = None,
+        max_new_tokens: Tokens = 16, mcq: Annotated[int, typer.Option(
+            help="multiple-choice questions for the capability cost (of 40)")] = 40,
+        backend: Backend = "local", model_path: ModelPath = None,
         llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
         seed: Seed = 0) -> None:
     """Capping: pull-back of role-played replies along the axis, and the perplexity cost (capping.json, PNG)."""
@@ -124,12 +139,15 @@ def cap(out: Out, axis: AxisDir = None,
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     space = _space(llm, axis, seed)
     result = run_capping(llm, space, probe, layers=cap_layers, percentiles=pcts, max_new_tokens=max_new_tokens,
-                         seed=seed)
+                         n_mcq=mcq, seed=seed)
     _write(out, "capping.json", result)
     plot_capping(result, out / "capping.png")
     for r in result["by_percentile"]:
         typer.echo(f"tau@p{r['percentile']:g}: projection {result['uncapped_role_projection']:+.2f} -> "
                    f"{r['capped_role_projection']:+.2f} (default {result['default_projection']:+.2f}); "
+                   f"shift {r['projection_shift']:+.2f} CI {_ci(r['projection_shift_ci95'])} over roles; "
+                   f"{r['share_positions_clamped']:.1%} positions clamped; MCQ {result['mcq_accuracy_uncapped']:.3f} -> "
+                   f"{r['mcq_accuracy_capped']:.3f} CI {_ci(r['mcq_accuracy_diff_ci95'])}; "
                    f"perplexity {result['perplexity_uncapped']:.2f} -> {r['perplexity_capped']:.2f}")
 
 
@@ -154,8 +172,9 @@ def drift(out: Out, axis: AxisDir = None,
     _write(out, "drift.json", result)
     plot_drift(result, out / "drift.png")
     for kind, r in result["by_type"].items():
-        typer.echo(f"{kind}: drift {r['drift_last_minus_first']:+.3f} (slope {r['slope_per_turn']:+.3f}/turn, "
-                   f"{r['n_conversations']} conversations)")
+        pc = r["persona_minus_control"]
+        typer.echo(f"{kind}: drift {r['drift_last_minus_first']:+.3f}, control {r['control_drift']:+.3f}, persona minus "
+                   f"control {pc['mean']:+.3f} CI {_ci(pc['ci95'])} ({r['n_conversations']} conversations)")
 
 
 @app.command()
@@ -165,6 +184,9 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in
         items: Annotated[int, typer.Option(help="movies and statements rated (of 20 each)")] = 20,
         open_questions: Annotated[int, typer.Option(help="free-text questions (of 5)")] = 3,
         temperature: Annotated[float, typer.Option(help="sampling temperature")] = 1.0,
+        temperatures: Annotated[str | None, typer.Option(
+            help="temperature sweep, comma-separated (overrides --temperature)")] = None,
+        nulls: Annotated[int, typer.Option(help="shuffled-label null draws")] = 200,
         max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
         llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
         seed: Seed = 0) -> None:
@@ -177,13 +199,15 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in
         raise ValueError(f"--personas must be 2..{len(data['personas'])} and --runs at least 2")
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     result = run_icc(llm, data, n_personas=personas, runs=runs, n_items=items, n_open=open_questions,
-                     max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+                     max_new_tokens=max_new_tokens, temperature=temperature, n_null=nulls, seed=seed,
+                     temperatures=tuple(float(t) for t in temperatures.split(",")) if temperatures else None)
     _write(out, "icc.json", result)
     plot_icc(result, out / "icc.png")
-    for k in ("movies", "statements", "free_text"):
-        r = result[k]
-        typer.echo(f"{k}: ICC(1) pooled {r['icc1_pooled']:+.3f}, mean over items {r['icc1_mean']:+.3f}; "
-                   f"run-to-run >= cross-persona: {r['run_to_run_ge_cross_persona']}")
+    rows = [(row["temperature"], k, row[k]) for row in result["by_temperature"] for k in ("movies", "statements")]
+    for t, k, r in rows + ([("", "free_text", result["free_text"])] if "free_text" in result else []):
+        typer.echo(f"T={t} {k}: ICC(1) pooled {r['icc1_pooled']:+.3f} CI {_ci(r['icc1_pooled_ci95'])}, shuffled-label "
+                   f"null p95 {r['shuffled_label_null']['null_p95']:+.3f}; within {r['var_within_pooled']:.3f} "
+                   f"(analytic {r.get('var_within_analytic', float('nan')):.3f})")
 
 
 @app.command()
@@ -214,6 +238,43 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
     typer.echo(f"prompt-to-line {fmt(result['prompt_to_line'])} (mismatched control "
                f"{fmt(result['prompt_to_line_mismatched'])}), line-to-line {fmt(result['line_to_line'])}, "
                f"Q&A {fmt(result['qa'])}, drift slope {fmt(result['drift_slope_per_turn'])}/turn")
+
+
+@app.command("simulate-users")
+@_errors
+def simulate_users(out: Out, axis: AxisDir = None,
+                   personas: Annotated[int, typer.Option(help="user personas (of 10 in users.json)")] = 6,
+                   runs: Annotated[int, typer.Option(help="sampled runs per persona")] = 3,
+                   turns: Annotated[int, typer.Option(help="user turns per conversation (of 8)")] = 5,
+                   temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
+                   conditions: Annotated[str, typer.Option(help="none first, then ceiling and/or add")] = "none,ceiling,add",
+                   ceiling_percentile: Annotated[float, typer.Option(
+                       help="ceiling = this percentile of the unsteered user turns' token projections")] = 50.0,
+                   add_sd: Annotated[float, typer.Option(help="steering vector: -this many SDs along the axis")] = 1.0,
+                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for the cost (of 40)")] = 40,
+                   max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
+                   seed: Seed = 0) -> None:
+    """The default persona's pull on model-simulated users, and steering against it (users.json, PNG)."""
+    from personae.llm.bank import read_data_json
+    from personae.llm.users import plot_users, run_simulated_users
+
+    data = read_data_json("users.json")
+    llm = _backend(backend, model_path, None, None, "OPENAI_API_KEY")
+    result = run_simulated_users(llm, _space(llm, axis, seed), data["personas"][:personas], data["assistant_turns"],
+                                 data["user_prompt"], runs=runs, n_turns=turns, temperature=temperature,
+                                 max_new_tokens=max_new_tokens, ceiling_percentile=ceiling_percentile, add_sd=add_sd,
+                                 conditions=tuple(c.strip() for c in conditions.split(",")), n_mcq=mcq, seed=seed)
+    _write(out, "users.json", result)
+    plot_users(result, out / "users.png")
+    for cond, r in result["conditions"].items():
+        sl, icc = r["slide_toward_default"], r["icc_embeddings"]
+        vs = r.get("vs_none", {})
+        typer.echo(f"{cond}: slope {sl['mean']:+.3f}/turn CI {_ci(sl['ci95'])} (shuffled null p95 "
+                   f"{sl['shuffled_turns_null']['null_p95']:+.3f}); ICC {icc['icc1_pooled']:+.3f} CI "
+                   f"{_ci(icc['icc1_pooled_ci95'])}; prompt-to-line {r['prompt_to_line']['mean']:.3f} "
+                   f"(mismatched {r['prompt_to_line_mismatched']:.3f}); MCQ {r['mcq_accuracy']:.3f}"
+                   + (f"; vs none: ICC {vs['icc_diff']:+.3f} CI {_ci(vs['icc_diff_ci95'])}, MCQ "
+                      f"{vs['mcq_accuracy_diff']['mean']:+.3f} CI {_ci(vs['mcq_accuracy_diff']['ci95'])}" if vs else ""))
 
 
 @app.command()

@@ -12,6 +12,7 @@ so a positive projection on it means "more like the model's default persona".
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from personae.llm.backends import Conversation, LLMBackend
 from personae.llm.bank import RoleBank
 from personae.llm.storage import read_arrays, write_arrays, write_json
 from personae.space import axis_summary, fit_pca, unit
+
 
 def default_axis(default_vector: np.ndarray, role_vectors: np.ndarray) -> np.ndarray:
     """(..., d) default minus mean role vector; role_vectors (n_roles, ..., d). Not normalised, per layer."""
@@ -41,6 +43,8 @@ class PersonaSpace:
     role_sample_projections: np.ndarray  # (n_role_samples, n_layers) projection of each role reply on the unit axis
     default_sample_projections: np.ndarray  # (n_default_samples, n_layers)
     meta: dict = field(default_factory=dict)
+    role_sample_activations: np.ndarray | None = None  # (n_role_samples, d) at `layer`: for the permuted-label null
+    role_sample_owner: np.ndarray | None = None  # (n_role_samples,) role index of each sample
 
     @property
     def axis(self) -> np.ndarray:
@@ -63,12 +67,22 @@ class PersonaSpace:
                 "axis_pc1_cosine_by_layer": [p["axis_pc1_cosine"] for p in per_layer],
                 "pc1_explained_by_layer": [p["pc1_explained"] for p in per_layer], **self.meta}
 
+    def tests(self, n_null: int = 500, seed: int = 0) -> dict:
+        """Nulls and role-bootstrap CIs for the axis claims at the summary layer (personae.llm.axis_tests)."""
+        from personae.llm.axis_tests import axis_tests
+
+        return axis_tests(self.role_vectors[:, self.layer], self.default_vector[self.layer],
+                          self.role_sample_activations, self.role_sample_owner, n_null=n_null, seed=seed)
+
     def save(self, out: str | Path) -> None:
         out = Path(out)
+        samples = {} if self.role_sample_activations is None else {
+            "role_sample_activations": self.role_sample_activations,
+            "role_sample_owner": np.asarray(self.role_sample_owner, dtype=np.int64)}
         write_arrays(out / "vectors.safetensors", {
             "role_vectors": self.role_vectors, "default_vector": self.default_vector, "axis": self.axis,
             "role_sample_projections": self.role_sample_projections,
-            "default_sample_projections": self.default_sample_projections})
+            "default_sample_projections": self.default_sample_projections, **samples})
         write_json(out / "space.json", {"layer": self.layer, "role_names": self.role_names, "meta": self.meta})
 
     @classmethod
@@ -82,7 +96,8 @@ class PersonaSpace:
         info = json.loads((out / "space.json").read_text())
         arr = read_arrays(out / "vectors.safetensors")
         return cls(info["layer"], info["role_names"], arr["role_vectors"], arr["default_vector"],
-                   arr["role_sample_projections"], arr["default_sample_projections"], info.get("meta", {}))
+                   arr["role_sample_projections"], arr["default_sample_projections"], info.get("meta", {}),
+                   arr.get("role_sample_activations"), arr.get("role_sample_owner"))
 
 
 # ---------------------------------------------------------------------------------------------- measure
@@ -105,12 +120,14 @@ def default_conversations(questions) -> list[Conversation]:
 
 
 def build_persona_space(backend: LLMBackend, bank: RoleBank, *, layer: int | None = None, max_new_tokens: int = 24,
+                        default_questions: Sequence[str] | None = None,
                         seed: int = 0) -> tuple[PersonaSpace, list[dict]]:
-    """Generate greedy replies for every role chat and for the no-role default, then average the residual
-    stream over the reply tokens. Returns the space and the transcripts (role, prompt, question, reply)."""
+    """Generate greedy replies for every role chat and for the no-role default (on `default_questions`,
+    default: the bank's questions), then average the residual stream over the reply tokens. Returns the space
+    and the transcripts (role, prompt, question, reply)."""
     t0 = time.time()
     convs, owner = role_conversations(bank)
-    dconvs = default_conversations(bank.questions)
+    dconvs = default_conversations(bank.questions if default_questions is None else default_questions)
     replies = backend.chat(convs + dconvs, max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     acts = backend.response_activations(convs + dconvs, replies)  # (n_role + n_default, n_layers, d)
     role_acts, default_acts = acts[:len(convs)], acts[len(convs):]
@@ -126,10 +143,12 @@ def build_persona_space(backend: LLMBackend, bank: RoleBank, *, layer: int | Non
         layer, [r.name for r in bank.roles], role_vectors, default_vector,
         np.einsum("nld,ld->nl", role_acts, u), np.einsum("nld,ld->nl", default_acts, u),
         meta={"n_roles": len(bank.roles), "n_prompts": bank.n_prompts, "n_questions": len(bank.questions),
+              "n_default_chats": len(dconvs),
               "max_new_tokens": max_new_tokens, "seed": seed, "n_generations": len(replies),
               "seconds": round(time.time() - t0, 1),
               "measured": "mean residual stream (decoder block output) over the tokens of the model's own greedy "
-                          f"reply (<= {max_new_tokens} new tokens), teacher-forced after the chat prompt"})
+                          f"reply (<= {max_new_tokens} new tokens), teacher-forced after the chat prompt"},
+        role_sample_activations=role_acts[:, layer], role_sample_owner=owner_arr)
     transcripts = [{"role": bank.roles[o].name, "system": c[0]["content"], "question": c[1]["content"], "reply": r}
                    for c, o, r in zip(convs, owner, replies[:len(convs)])]
     transcripts += [{"role": "(default)", "system": None, "question": c[0]["content"], "reply": r}

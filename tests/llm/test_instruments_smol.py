@@ -1,0 +1,89 @@
+"""The issue-11 instruments end to end on the real SmolLM2-135M-Instruct at tiny sizes, each with a no-effect case."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from personae.llm.bank import load_conversation_scripts, load_role_bank
+from personae.llm.capping import capped, run_capping, steered
+from personae.llm.cli import app
+from personae.llm.drift import run_drift
+from personae.llm.space import build_persona_space
+from personae.llm.variance import sample_ratings
+
+pytestmark = pytest.mark.slow
+
+CONV = [[{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Where do you live?"}]]
+
+
+@pytest.fixture(scope="module")
+def tiny_space(smol):
+    bank = load_role_bank()
+    space, _ = build_persona_space(smol, bank.subset(3, 1, 2), max_new_tokens=4,
+                                   default_questions=bank.questions[:3])
+    return space
+
+
+def test_persona_space_keeps_reply_activations_for_the_permuted_label_null(tiny_space, smol):
+    assert tiny_space.role_sample_activations.shape == (6, smol.model.config.hidden_size)
+    assert tiny_space.meta["n_default_chats"] == 3
+    t = tiny_space.tests(n_null=20)
+    assert 0 <= t["abs_cos_axis_pc1"] <= 1 and 0 < t["permuted_label_null"]["p_value"] <= 1
+
+
+def test_ratings_are_parsed_from_independent_sampled_generations(smol):
+    x = sample_ratings(smol, ["pirate"] * 3, ["Rate pizza from 1 to 5. Answer with a single digit."], runs=3,
+                       temperature=1.0)
+    assert x.shape == (3, 3, 1)
+    assert set(np.unique(x[~np.isnan(x)])) <= {1, 2, 3, 4, 5}
+    greedy = sample_ratings(smol, ["pirate"], ["Rate pizza from 1 to 5. Answer with a single digit."], runs=2,
+                            temperature=0.0)
+    assert np.array_equal(greedy[:, 0], greedy[:, 1], equal_nan=True)  # temperature 0: runs cannot differ
+
+
+def test_cap_with_tau_below_every_projection_clamps_no_position_and_changes_nothing(smol, tiny_space):
+    base = smol.chat(CONV, max_new_tokens=5)
+    axes = {i: tiny_space.unit_axis(i) for i in (10, 11)}
+    with capped(smol.model, axes, {10: -1e9, 11: -1e9}) as stats:
+        same = smol.chat(CONV, max_new_tokens=5)
+    assert stats["positions"] > 0 and stats["clamped"] == 0 and same == base
+    with steered(smol.model, axes, high={10: 1e9, 11: 1e9}) as stats:  # a ceiling above everything: same
+        assert smol.chat(CONV, max_new_tokens=5) == base
+    assert stats["clamped"] == 0
+
+
+def test_cap_reports_clamped_share_mcq_cost_and_cis_over_roles(smol, tiny_space):
+    bank = load_role_bank()
+    probe = bank.subset(2, 1, 1)
+    res = run_capping(smol, tiny_space, probe, percentiles=(50.0,), max_new_tokens=4, n_mcq=4)
+    row = res["by_percentile"][0]
+    assert 0 < row["share_positions_clamped"] < 1
+    assert res["mcq_n"] == 4 and 0 <= row["mcq_accuracy_capped"] <= 1
+    assert row["projection_shift_ci95"][0] <= row["projection_shift"] <= row["projection_shift_ci95"][1]
+    assert len(row["taus"]) == len(res["cap_layers"])
+
+
+def test_drift_is_reported_against_a_persona_free_control_including_pressure(smol, tiny_space):
+    names, scripts = load_conversation_scripts()
+    res = run_drift(smol, tiny_space, names[:2], scripts, n_turns=2, n_scripts=1, max_new_tokens=4)
+    assert "pressure" in res["by_type"]
+    p = res["by_type"]["pressure"]
+    assert len(p["control_projection_by_turn"]) == 2 and p["persona_minus_control"]["n_units"] == 2
+    assert sum(t["persona"].startswith("(control") for t in res["transcripts"]) == len(scripts)
+
+
+def test_cli_simulate_users_measures_pull_and_steering(tmp_path, tiny_space, smol):
+    tiny_space.save(tmp_path / "axis")
+    r = CliRunner().invoke(app, ["simulate-users", "--out", str(tmp_path / "u"), "--axis", str(tmp_path / "axis"),
+                                 "--personas", "2", "--runs", "2", "--turns", "2", "--max-new-tokens", "4",
+                                 "--mcq", "4"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "u" / "users.json").read_text())
+    assert list(res["conditions"]) == ["none", "ceiling", "add"]
+    none, ceiling = res["conditions"]["none"], res["conditions"]["ceiling"]
+    assert none["share_positions_clamped"] == 0  # no hook bounds: nothing clamped
+    assert 0 < ceiling["share_positions_clamped"] < 1
+    assert "icc_diff_ci95" in ceiling["vs_none"] and "mcq_accuracy_diff" in res["conditions"]["add"]["vs_none"]
+    assert (tmp_path / "u" / "users.png").is_file()
