@@ -78,12 +78,12 @@ def test_cli_simulate_users_measures_pull_and_steering(tmp_path, tiny_space, smo
     tiny_space.save(tmp_path / "axis")
     r = CliRunner().invoke(app, ["simulate-users", "--out", str(tmp_path / "u"), "--axis", str(tmp_path / "axis"),
                                  "--personas", "2", "--runs", "2", "--turns", "2", "--max-new-tokens", "4",
-                                 "--mcq", "4"])
+                                 "--mcq", "2", "--conditions", "none,ceiling"])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "u" / "users.json").read_text())
-    assert list(res["conditions"]) == ["none", "ceiling", "add"]
+    assert list(res["conditions"]) == ["none", "ceiling"]
     none, ceiling = res["conditions"]["none"], res["conditions"]["ceiling"]
     assert none["share_positions_clamped"] == 0  # no hook bounds: nothing clamped
     assert 0 < ceiling["share_positions_clamped"] < 1
-    assert "icc_diff_ci95" in ceiling["vs_none"] and "mcq_accuracy_diff" in res["conditions"]["add"]["vs_none"]
+    assert "icc_diff_ci95" in ceiling["vs_none"] and "mcq_accuracy_diff" in ceiling["vs_none"]
     assert (tmp_path / "u" / "users.png").is_file()
