@@ -57,5 +57,5 @@ def test_other_shipped_data_files_load():
     items = load_items()
     assert len(items["movies"]) >= 20 and len(items["statements"]) >= 20
     personas, scripts = load_conversation_scripts()
-    assert set(scripts) == {"factual", "emotional", "meta_reflective"} and personas
+    assert set(scripts) == {"factual", "emotional", "meta_reflective", "pressure"} and personas
     assert load_consistency_set()["probes"]
