@@ -78,6 +78,16 @@ def response_mask(prompt_lens: list[int], response_lens: list[int], width: int) 
     return mask
 
 
+def padded_batch(prompts: list[list[int]], responses: list[list[int]],
+                 pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Prompt+response token rows, right-padded: (ids, attention mask, response mask), each (batch, width)."""
+    rows = [a + b for a, b in zip(prompts, responses)]
+    width = max(map(len, rows))
+    ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
+    attn = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
+    return ids, attn, response_mask([len(a) for a in prompts], [len(b) for b in responses], width)
+
+
 @torch.no_grad()
 def mean_response_activations(model: nn.Module, prompts: list[list[int]], responses: list[list[int]],
                               batch_size: int = 8, pad_id: int = 0) -> np.ndarray:
@@ -89,11 +99,7 @@ def mean_response_activations(model: nn.Module, prompts: list[list[int]], respon
     with ResponseMeanCapture(model) as cap:
         for s in range(0, len(prompts), batch_size):
             p, r = prompts[s:s + batch_size], responses[s:s + batch_size]
-            rows = [a + b for a, b in zip(p, r)]
-            width = max(map(len, rows))
-            ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
-            attn = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
-            cap.mask = response_mask([len(a) for a in p], [len(b) for b in r], width)
+            ids, attn, cap.mask = padded_batch(p, r, pad_id)
             base(input_ids=ids, attention_mask=attn)
             out.append(cap.stacked().float().numpy())
     return np.concatenate(out).astype(np.float32)
@@ -122,11 +128,7 @@ def response_token_projections(model: nn.Module, prompts: list[list[int]], respo
     try:
         for s in range(0, len(prompts), batch_size):
             p, r = prompts[s:s + batch_size], responses[s:s + batch_size]
-            rows = [a + b for a, b in zip(p, r)]
-            width = max(map(len, rows))
-            ids = torch.tensor([row + [pad_id] * (width - len(row)) for row in rows])
-            attn = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows])
-            mask = response_mask([len(a) for a in p], [len(b) for b in r], width)
+            ids, attn, mask = padded_batch(p, r, pad_id)
             base(input_ids=ids, attention_mask=attn)
     finally:
         for h in handles:
