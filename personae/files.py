@@ -1,10 +1,12 @@
-"""Atomic file writes: a crash never leaves a half-written result, report or JSON file behind."""
+"""Atomic file writes (a crash never leaves a half-written result, report or JSON file behind) and checked JSON reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from personae.data.errors import DataError
 
@@ -32,3 +34,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(scratch).unlink(missing_ok=True)
         raise
     return target
+
+
+def read_json(path: str | Path, error: type[DataError] = DataError) -> Any:
+    """The parsed JSON in ``path``; a file that is not valid UTF-8 JSON raises ``error`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None

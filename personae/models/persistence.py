@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from personae.data.errors import DataError
 from personae.data.interactions import Interactions
+from personae.files import read_json
 from personae.models.base import Recommender
 
 FORMAT = "personae-model/1"
@@ -115,10 +116,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     config_path = folder / CONFIG
     if not config_path.is_file():
         raise ModelFileError(f"{config_path}: missing")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{config_path}: not valid JSON ({exc})") from None
+    config = read_json(config_path, ModelFileError)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{config_path}: not a {FORMAT} config (field 'format')")
     for key in ("model", "options", "files", "n_users", "n_items"):
@@ -154,10 +152,7 @@ def load_model(path: str | Path) -> Recommender:
         arrays = load_file(str(folder / WEIGHTS))
     except SafetensorError as exc:
         raise ModelFileError(f"{folder / WEIGHTS}: not a readable safetensors file ({exc})") from None
-    try:
-        id_maps = json.loads((folder / ID_MAPS).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{folder / ID_MAPS}: not valid JSON ({exc})") from None
+    id_maps = read_json(folder / ID_MAPS, ModelFileError)
     train = _training_data(arrays, id_maps, config, folder)
     state = {k: v for k, v in arrays.items() if not k.startswith(TRAIN_PREFIX)}
     model = cls(options=options)

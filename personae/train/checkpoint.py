@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from personae.data.errors import DataError
-from personae.files import write_text_atomic
+from personae.files import read_json, write_text_atomic
 from personae.train.optim import Optimizers
 
 FORMAT = "personae-checkpoint/1"
@@ -88,10 +88,7 @@ def load_checkpoint(folder: str | Path, meta: dict[str, Any], optimizers: Optimi
     index_path = folder / INDEX
     if not index_path.is_file():
         raise DataError(f"{index_path}: no checkpoint to resume from")
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{index_path}: not valid JSON ({exc})") from None
+    index = read_json(index_path)
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise DataError(f"{index_path}: not a {FORMAT} file (field 'format')")
     for key, value in meta.items():
