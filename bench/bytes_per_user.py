@@ -7,8 +7,8 @@ ampcf (K personas of dim d) against mf of dim K*d (the same bytes per user) wher
 din and mind keep no per-user vector (they read the user's history), so they are drawn as reference lines.
 
 Data: ``planted`` (``personae.data.synthetic.planted_interests`` with many more topics than dimensions, so a
-sum of orthogonal tastes cannot fit one vector) and ``ml-100k``. Every run: seed 0, leave-last-out, model
-defaults except dim/personas and an optional epoch cap (recorded).
+sum of orthogonal tastes cannot fit one vector) and ``ml-100k``. Every run: one seed (``--seed``, default 0),
+leave-last-out, model defaults except dim/personas and an optional epoch cap (recorded).
 
     nice -n 10 python bench/bytes_per_user.py --dataset planted --json bench/results/bottleneck-planted.json \\
         --plot bench/figures/bottleneck-planted.png
@@ -51,9 +51,9 @@ def configurations(mf_dims: tuple[int, ...], personas: tuple[int, ...], dims: tu
     return runs + [(name, name, {}) for name in points]
 
 
-def run(split: Split, model: str, options: dict[str, Any], max_epochs: int | None) -> dict[str, Any]:
+def run(split: Split, model: str, options: dict[str, Any], max_epochs: int | None, seed: int) -> dict[str, Any]:
     params = {**options, **({"epochs": max_epochs} if max_epochs else {})}
-    fitted = build_model(model, params, seed=0, progress=False).fit(split.train, split.valid)
+    fitted = build_model(model, params, seed=seed, progress=False).fit(split.train, split.valid)
     result = evaluate(fitted, split, beyond_accuracy=False)
     return {"model": model, "options": options, "ndcg@10": result.metrics["ndcg@10"],
             "bytes_per_user": fitted.bytes_per_user(), "epochs_run": fitted.report_.epochs_run,
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--dims", default=",".join(map(str, AMPCF_DIMS)), help="ampcf dims")
     parser.add_argument("--points", default="din,mind", help="history models drawn as reference lines")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs (recorded)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split's models (the split is fixed)")
     parser.add_argument("--json", required=True)
     parser.add_argument("--plot", required=True)
     args = parser.parse_args()
@@ -133,16 +134,16 @@ def main() -> None:
     split = load_split(args.dataset)
     runs: dict[str, dict[str, Any]] = {}
     report: dict[str, Any] = {"dataset": args.dataset, "planted": PLANTED if args.dataset == "planted" else None,
-                              "max_epochs": args.max_epochs, "seed": 0, "runs": {}, "comparisons": []}
+                              "max_epochs": args.max_epochs, "seed": args.seed, "runs": {}, "comparisons": []}
     points = tuple(p for p in args.points.split(",") if p)
     for label, model, options in configurations(ints(args.mf_dims), ints(args.personas), ints(args.dims), points):
-        runs[label] = run(split, model, options, args.max_epochs)
+        runs[label] = run(split, model, options, args.max_epochs, args.seed)
         print(f"{label}: ndcg@10 {runs[label]['ndcg@10']:.4f}, {runs[label]['bytes_per_user']:.0f} B/user, "
               f"{runs[label]['epochs_run']} epochs", flush=True)
         report["runs"] = {k: {x: v for x, v in e.items() if x != "per_user"} for k, e in runs.items()}
         report["comparisons"] = equal_bytes_comparisons(runs)
         write_json(args.json, report)  # after every run, so a stopped run keeps what it finished
-    plot(runs, f"{args.dataset}: NDCG@10 against bytes per user (seed 0)", args.plot)
+    plot(runs, f"{args.dataset}: NDCG@10 against bytes per user (seed {args.seed})", args.plot)
     print(markdown(report))
 
 

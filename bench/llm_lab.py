@@ -37,6 +37,7 @@ PRESETS = {"small": {
     "icc": ["--personas", "4", "--runs", "3", "--items", "4", "--open-questions", "0", "--temperatures", "0.7,1.0"],
     "drift": ["--personas", "3", "--turns", "3", "--scripts", "1", "--max-new-tokens", "12"],
     "simulate-users": ["--personas", "4", "--runs", "2", "--turns", "3", "--max-new-tokens", "12", "--mcq", "20"],
+    "consistency": ["--personas", "3", "--turns", "3", "--probes", "1", "--max-new-tokens", "16"],
 }}
 
 

@@ -46,6 +46,16 @@ SPACES: dict[str, Suggest] = {
                         "lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
                         "weight_decay": t.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
                         "dropout": t.suggest_float("dropout", 0.0, 0.6)},
+    "din": lambda t: {"lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+                      "weight_decay": t.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
+                      "dropout": t.suggest_float("dropout", 0.0, 0.6),
+                      "attention_hidden": t.suggest_int("attention_hidden", 8, 64, log=True),
+                      "max_history": t.suggest_int("max_history", 10, 50, log=True)},
+    "mind": lambda t: {"lr": t.suggest_float("lr", 1e-3, 2e-2, log=True),
+                       "weight_decay": t.suggest_float("weight_decay", 1e-7, 1e-3, log=True),
+                       "interests": t.suggest_int("interests", 1, 8),
+                       "attention_hidden": t.suggest_int("attention_hidden", 32, 256, log=True),
+                       "max_history": t.suggest_int("max_history", 10, 50, log=True)},
 }
 SPACE_TEXT = {  # the same spaces in words, for the record
     "itemknn": "neighbours int 10..500 (log), shrink 0..100",
@@ -54,8 +64,12 @@ SPACE_TEXT = {  # the same spaces in words, for the record
     "mf": "lr 1e-3..2e-2 (log), weight_decay 1e-7..1e-3 (log), dropout 0..0.6",
     "ampcf": "personas int 1..8, temperature 0.1..10 (log), lr 1e-3..2e-2 (log), "
              "weight_decay 1e-7..1e-3 (log), dropout 0..0.6",
+    "din": "lr 1e-3..2e-2 (log), weight_decay 1e-7..1e-3 (log), dropout 0..0.6, attention_hidden int 8..64 (log), "
+           "max_history int 10..50 (log)",
+    "mind": "lr 1e-3..2e-2 (log), weight_decay 1e-7..1e-3 (log), interests int 1..8, attention_hidden int 32..256 "
+            "(log), max_history int 10..50 (log)",
 }
-TORCH_MODELS = {"bpr", "mf", "ampcf"}
+TORCH_MODELS = {"bpr", "mf", "ampcf", "din", "mind"}
 
 
 def validation_ndcg(name: str, params: dict[str, Any], split: Split, seed: int) -> np.ndarray:
@@ -76,21 +90,38 @@ def best_against_default(name: str, best_params: dict[str, Any], fixed: dict[str
             "best_minus_default": paired_bootstrap(best - default)}
 
 
-def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, seed: int) -> dict[str, Any]:
-    """``trials`` TPE trials for one model; returns the space, every trial and the best configuration."""
+def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, seed: int,
+               finished: list[dict[str, Any]] | None = None,
+               save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """``trials`` TPE trials for one model; returns the space, every trial and the best configuration.
+
+    ``finished`` trials (from a stopped run's JSON) are replayed into the study with their recorded values
+    instead of being retrained, so a long search can resume; ``save`` receives the partial entry after every
+    trial, so a stopped run keeps what it finished."""
     fixed = {"epochs": max_epochs} if max_epochs and name in TORCH_MODELS else {}
     records: list[dict[str, Any]] = []
+    replay = {json.dumps(r["params"], sort_keys=True): r for r in finished or []}
 
     def objective(trial: optuna.Trial) -> float:
         params = SPACES[name](trial)
-        start = time.process_time()
-        value = float(validation_ndcg(name, {**params, **fixed}, split, seed).mean())
-        records.append({"number": trial.number, "params": params, "valid_ndcg@10": value,
-                        "cpu_seconds": time.process_time() - start})
-        print(f"  {name} trial {trial.number}: {value:.4f} {params}", flush=True)
-        return value
+        record = replay.pop(json.dumps(params, sort_keys=True), None)
+        if record is None:
+            start = time.process_time()
+            value = float(validation_ndcg(name, {**params, **fixed}, split, seed).mean())
+            record = {"number": trial.number, "params": params, "valid_ndcg@10": value,
+                      "cpu_seconds": time.process_time() - start}
+        records.append(record)
+        print(f"  {name} trial {trial.number}: {record['valid_ndcg@10']:.4f} {params}", flush=True)
+        if save:
+            save({"space": SPACE_TEXT[name], "fixed": fixed, "trials": records})
+        return record["valid_ndcg@10"]
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    # A resumed study's sampler gets a seed shifted by the replayed trials: replays do not advance its random
+    # stream, so the original seed would draw the replayed configurations again.
+    sampler = optuna.samplers.TPESampler(seed=seed + len(finished or []))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for record in finished or []:
+        study.enqueue_trial(record["params"])
     study.optimize(objective, n_trials=trials)
     return {"space": SPACE_TEXT[name], "fixed": fixed, "trials": records, "best_params": study.best_params,
             "best_valid_ndcg@10": study.best_value,
@@ -122,6 +153,8 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on torch training epochs per trial")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every model")
     parser.add_argument("--json", required=True)
+    parser.add_argument("--resume", action="store_true",
+                        help="replay the trials already in --json (same models, space and seed) and run the rest")
     parser.add_argument("--evidence-only", action="store_true",
                         help="read finished trials from --json and only add the best-vs-default evidence")
     args = parser.parse_args()
@@ -136,11 +169,18 @@ def main() -> None:
             write_json(args.json, results)
         print(markdown(results))
         return
+    previous = json.loads(Path(args.json).read_text()) if args.resume and Path(args.json).is_file() else {}
     results: dict[str, Any] = {"dataset": args.dataset, "objective": "validation ndcg@10", "trials": args.trials,
                                "max_epochs": args.max_epochs, "seed": args.seed, "models": {}}
     for name in args.models.split(","):
-        results["models"][name] = tune_model(name, split, args.trials, args.max_epochs, args.seed)
-        write_json(args.json, results)  # after every model, so a stopped run keeps what it finished
+        finished = previous.get("models", {}).get(name, {}).get("trials", [])
+
+        def save(partial: dict[str, Any], name: str = name) -> None:
+            results["models"][name] = partial
+            write_json(args.json, results)
+
+        results["models"][name] = tune_model(name, split, args.trials, args.max_epochs, args.seed, finished, save)
+        write_json(args.json, results)
     print(markdown(results))
 
 
