@@ -1,12 +1,13 @@
 """Where personas pay: ampcf against its single-vector twin mf, per stratum of test users and of test items.
 
-Two steps, each rerunnable on its own:
+Three steps, each rerunnable on its own:
   train   fit mf and ampcf (seeds) and ampcf personas=auto (seed 0) on one dataset and keep each model in
           RUNS/NAME-sSEED with its per-user test NDCG@10 in RUNS/NAME-sSEED/per_user.npz (the layout of
           ``bench/personas.py --save-models``), so the strata below never retrain.
   strata  read those runs and report NDCG@10 of ampcf and mf (seed-averaged per user) per stratum of history
           length, genre entropy and personas kept under personas=auto, with a paired bootstrap CI of the
           difference; and the same by popularity tercile of the test item.
+  pairs   paired CI of A - B for saved runs named by --pairs A:B,... (e.g. din:mf), on the seeds both have.
 
     python bench/where_pay.py --steps train,strata --runs DIR [--dataset ml-100k] [--seeds 0,1,2]
     python bench/where_pay.py --steps strata --dataset ml-1m --runs /work/runs/m1 [--auto-run DIR]
@@ -69,6 +70,26 @@ def seed_mean_ndcg(runs: Path, name: str, seeds: list[int]) -> tuple[np.ndarray,
     users = loaded[0]["users"]
     assert all(np.array_equal(x["users"], users) for x in loaded), f"{name}: runs disagree on the test users"
     return users, np.mean([x["ndcg"] for x in loaded], axis=0)
+
+
+def pairs(runs: Path, pairs_text: str, seeds: list[int]) -> list[dict]:
+    """Paired CI of A - B over the test users for each "A:B" in ``pairs_text`` (comma-separated), on the seeds
+    both have on disk (seed-averaged per user): compares saved runs without retraining either."""
+    rows = []
+    for pair in pairs_text.split(","):
+        first, second = pair.split(":")
+        both = seeds_on_disk(runs, (first, second), seeds)
+        if not both:
+            print(f"{pair}: no seed with both runs on disk, skipped", flush=True)
+            continue
+        users_a, ndcg_a = seed_mean_ndcg(runs, first, both)
+        users_b, ndcg_b = seed_mean_ndcg(runs, second, both)
+        assert np.array_equal(users_a, users_b), f"{pair}: the runs disagree on the test users"
+        ci = experiment.paired_bootstrap(ndcg_a - ndcg_b)
+        rows.append({"pair": pair, "seeds": both, "a": float(ndcg_a.mean()), "b": float(ndcg_b.mean()), **ci})
+        print(f"{first} - {second} (seeds {both}): {ndcg_a.mean():.4f} - {ndcg_b.mean():.4f} = {ci['diff']:+.4f} "
+              f"[{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]", flush=True)
+    return rows
 
 
 def seeds_on_disk(runs: Path, names: tuple[str, ...], seeds: list[int]) -> list[int]:
@@ -203,11 +224,13 @@ def write_report(result: dict, command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default="strata", help="train,strata")
+    parser.add_argument("--steps", default="strata", help="train,strata,pairs")
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--runs", type=Path, required=True, help="folder of saved runs NAME-sSEED")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--auto-run", type=Path, default=None, help="saved ampcf personas=auto model")
+    parser.add_argument("--pairs", default="", help="for --steps pairs: A:B,... saved runs compared as A - B")
+    parser.add_argument("--json", default=None, help="for --steps pairs: write the rows here")
     args = parser.parse_args()
     source = DataSource(dataset=args.dataset)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -217,6 +240,10 @@ def main() -> None:
     if "strata" in steps and (result := strata(source, args.runs, seeds, args.auto_run)) is not None:
         command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs {args.runs}"
         write_report(result, command + (f" --auto-run {args.auto_run}" if args.auto_run else ""))
+    if "pairs" in steps:
+        rows = pairs(args.runs, args.pairs, seeds)
+        if args.json:
+            experiment.write_json(args.json, {"dataset": args.dataset, "runs": str(args.runs), "pairs": rows})
 
 
 if __name__ == "__main__":
