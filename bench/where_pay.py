@@ -11,6 +11,7 @@ Three steps, each rerunnable on its own:
 
     python bench/where_pay.py --steps train,strata --runs DIR [--dataset ml-100k] [--seeds 0,1,2]
     python bench/where_pay.py --steps strata --dataset ml-1m --runs /work/runs/m1 [--auto-run DIR]
+    python bench/where_pay.py --steps pairs --dataset ml-1m --runs DIR --seeds 0 --pairs mind:mf,din:mf [--json F]
 """
 
 from __future__ import annotations
