@@ -12,11 +12,15 @@ leave-last-out, model defaults except dim/personas and an optional epoch cap (re
 
     nice -n 10 python bench/bytes_per_user.py --dataset planted --json bench/results/bottleneck-planted.json \\
         --plot bench/figures/bottleneck-planted.png
+
+``--reuse OLD.json`` takes the runs an earlier report of the same dataset, seed and epoch cap already finished
+(with the comparisons between them) and trains only the others, e.g. to add the din/mind points to a curve.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 import matplotlib
@@ -58,6 +62,16 @@ def run(split: Split, model: str, options: dict[str, Any], max_epochs: int | Non
     return {"model": model, "options": options, "ndcg@10": result.metrics["ndcg@10"],
             "bytes_per_user": fitted.bytes_per_user(), "epochs_run": fitted.report_.epochs_run,
             "per_user": result.per_user["ndcg@10"]}
+
+
+def reusable_runs(path: str, report: dict[str, Any]) -> dict[str, Any]:
+    """Runs and comparisons of an earlier report, refused unless its dataset, seed and epoch cap are this run's."""
+    with open(path, encoding="utf-8") as handle:
+        earlier = json.load(handle)
+    for key in ("dataset", "seed", "max_epochs"):
+        if earlier.get(key) != report[key]:
+            raise SystemExit(f"--reuse {path}: field {key!r} is {earlier.get(key)!r}, this run has {report[key]!r}")
+    return {"runs": earlier["runs"], "comparisons": earlier["comparisons"]}
 
 
 def equal_bytes_comparisons(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -124,6 +138,7 @@ def main() -> None:
     parser.add_argument("--points", default="din,mind", help="history models drawn as reference lines")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs (recorded)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split's models (the split is fixed)")
+    parser.add_argument("--reuse", default=None, help="earlier report (JSON) whose finished runs are kept")
     parser.add_argument("--json", required=True)
     parser.add_argument("--plot", required=True)
     args = parser.parse_args()
@@ -136,12 +151,17 @@ def main() -> None:
     report: dict[str, Any] = {"dataset": args.dataset, "planted": PLANTED if args.dataset == "planted" else None,
                               "max_epochs": args.max_epochs, "seed": args.seed, "runs": {}, "comparisons": []}
     points = tuple(p for p in args.points.split(",") if p)
+    reused = reusable_runs(args.reuse, report) if args.reuse else {"runs": {}, "comparisons": []}
     for label, model, options in configurations(ints(args.mf_dims), ints(args.personas), ints(args.dims), points):
-        runs[label] = run(split, model, options, args.max_epochs, args.seed)
-        print(f"{label}: ndcg@10 {runs[label]['ndcg@10']:.4f}, {runs[label]['bytes_per_user']:.0f} B/user, "
-              f"{runs[label]['epochs_run']} epochs", flush=True)
+        if label in reused["runs"]:
+            runs[label] = reused["runs"][label]
+        else:
+            runs[label] = run(split, model, options, args.max_epochs, args.seed)
+            print(f"{label}: ndcg@10 {runs[label]['ndcg@10']:.4f}, {runs[label]['bytes_per_user']:.0f} B/user, "
+                  f"{runs[label]['epochs_run']} epochs", flush=True)
         report["runs"] = {k: {x: v for x, v in e.items() if x != "per_user"} for k, e in runs.items()}
-        report["comparisons"] = equal_bytes_comparisons(runs)
+        trained = {k: e for k, e in runs.items() if "per_user" in e}  # reused runs kept no per-user figures
+        report["comparisons"] = reused["comparisons"] + equal_bytes_comparisons(trained)
         write_json(args.json, report)  # after every run, so a stopped run keeps what it finished
     plot(runs, f"{args.dataset}: NDCG@10 against bytes per user (seed {args.seed})", args.plot)
     print(markdown(report))

@@ -7,11 +7,16 @@ code before a change and once after; both JSON files go in bench/results/.
 
     nice -n 10 python bench/speed.py --models din,mind,ampcf --epochs 2 --json bench/results/speed-after.json
     nice -n 10 python bench/speed.py --models din,mind --full --json ...   # adds a whole default training run
+    python bench/speed.py --models din,mind,ampcf --repeats 5 --json ...  # medians over 5 interleaved rounds
+
+On a virtual machine one measurement varies by about 10 % even when idle, so ratios between models are taken
+from medians over ``--repeats`` rounds; each round times every model once, so a slow spell hits all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from typing import Self
 
@@ -56,17 +61,34 @@ def time_model(name: str, split, epochs: int, full: bool) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="din,mind,ampcf")
+    parser.add_argument("--models", default="din,mind,ampcf", help="the last one is the reference of the ratio")
     parser.add_argument("--epochs", type=int, default=2, help="epochs timed per model (validation off)")
     parser.add_argument("--full", action="store_true", help="also time a complete default training run")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; medians are reported")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     split = leave_last_out(load_dataset("ml-100k"))
-    results = {}
-    for name in args.models.split(","):
-        results[name] = time_model(name, split, args.epochs, args.full)
-        print(name, results[name], flush=True)
-    write_json(args.json, {"dataset": "ml-100k", "seed": 0, "epochs_timed": args.epochs, "models": results})
+    names = args.models.split(",")
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for round_index in range(args.repeats):
+        for name in names:
+            rounds[name].append(time_model(name, split, args.epochs, args.full))
+            print(f"round {round_index}", name, rounds[name][-1], flush=True)
+    results = {name: median_entry(entries) for name, entries in rounds.items()}
+    for name, entry in results.items():
+        entry["epoch_plus_ranking_vs_" + names[-1]] = epoch_plus_ranking(entry) / epoch_plus_ranking(results[names[-1]])
+    write_json(args.json, {"dataset": "ml-100k", "seed": 0, "epochs_timed": args.epochs, "repeats": args.repeats,
+                           "models": results, "rounds": rounds})
+
+
+def median_entry(entries: list[dict[str, float]]) -> dict[str, float]:
+    """Median of every figure over the rounds (a single round is returned as it is)."""
+    return {key: statistics.median(entry[key] for entry in entries) for key in entries[0]}
+
+
+def epoch_plus_ranking(entry: dict[str, float]) -> float:
+    """CPU seconds of one training epoch plus one full ranking: what an epoch with validation costs."""
+    return entry["epoch_cpu_seconds"] + entry["full_ranking_cpu_seconds"]
 
 
 if __name__ == "__main__":

@@ -46,6 +46,30 @@ def test_score_all_equals_forward_on_the_same_items(fitted, split):
     np.testing.assert_allclose(fitted.score(users), fitted.score(users, items), rtol=1e-5, atol=1e-5)
 
 
+def test_the_folded_activation_unit_is_the_papers_unit_on_the_concatenated_features(fitted):
+    """MLP([q, k, q - k, q * k]) written out with the layers' own weights, for every (candidate, history) pair."""
+    import torch
+    network = fitted.network_.eval()
+    q, k = network.items.weight[:5], network.items.weight[5:12]  # 5 candidates, 7 history items
+    pairs = q[:, None, :] * k[None, :, :]
+    hidden = (network.attend_query(q)[:, None, :] + network.attend_key(k)[None, :, :]
+              + network.attend_product(pairs))  # (C, L, hidden)
+    expected = network.attend_out(network.attend_act(hidden)).squeeze(-1)
+    with torch.no_grad():
+        torch.testing.assert_close(network.activation_logits(q, k), expected, rtol=1e-5, atol=1e-5)
+        batched = network.activation_logits(q.expand(3, -1, -1), k.expand(3, -1, -1))  # (B, C, L) form
+        torch.testing.assert_close(batched, expected.expand(3, -1, -1), rtol=1e-5, atol=1e-5)
+
+
+def test_the_ranking_batch_changes_no_metric(fitted, split):
+    """score_all shares pair logits across a batch: how users are grouped must not change their rankings."""
+    assert fitted.ranking_batch_users > 256
+    whole = evaluate(fitted, split, beyond_accuracy=False)
+    small = evaluate(fitted, split, beyond_accuracy=False, batch_size=7)
+    for key, values in whole.per_user.items():
+        np.testing.assert_array_equal(values, small.per_user[key], err_msg=key)
+
+
 def test_an_item_in_the_history_is_scored_as_if_it_were_not_there(fitted):
     network = fitted.network_
     user, own = 0, network.history[0, -1].item()

@@ -113,6 +113,15 @@ def test_scores_are_requested_in_batches_no_larger_than_batch_size(ml100k_split)
     assert sum(scorer.batches) == 943
 
 
+def test_without_a_batch_size_the_models_own_ranking_batch_is_used(ml100k_split):
+    default, shared = FixedScorer(np.arange(ml100k_split.train.n_items)), FixedScorer(np.arange(ml100k_split.train.n_items))
+    shared.ranking_batch_users = 500  # a model whose scoring call shares work across users asks for more
+    evaluate(default, ml100k_split, ks=(10,), beyond_accuracy=False)
+    evaluate(shared, ml100k_split, ks=(10,), beyond_accuracy=False)
+    assert default.batches == [256, 256, 256, 175]
+    assert shared.batches == [500, 443]
+
+
 def test_batch_size_does_not_change_any_result(ml100k_split):
     scorer = NoisyScorer(ml100k_split.train.n_items)
     whole = evaluate(scorer, ml100k_split, batch_size=1024)

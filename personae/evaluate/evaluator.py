@@ -21,6 +21,8 @@ from personae.evaluate.metrics import (
     top_k_unseen,
 )
 
+DEFAULT_RANKING_BATCH = 256  # users per scoring call: memory stays at (batch, n_items) floats
+
 
 class Scorer(Protocol):
     def score(self, user_idx: np.ndarray, item_idx: np.ndarray | None = None) -> np.ndarray: ...
@@ -54,15 +56,17 @@ def evaluate(
     part: str = "test",
     ks: tuple[int, ...] = (10, 20),
     beyond_accuracy: bool = True,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> EvaluationResult:
     """Rank all items for every user with a target in ``part`` and compute the metrics.
 
     Masked from each ranking: the user's training items, and at test time also the validation items.
-    Ties in score go to the lower item index (see :func:`top_k`).
+    Ties in score go to the lower item index (see :func:`top_k`). Users are ranked ``batch_size`` at a time,
+    by default the model's ``ranking_batch_users`` (256 unless the model shares work across a batch).
     """
     if part not in ("valid", "test"):
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
+    batch_size = batch_size or getattr(model, "ranking_batch_users", DEFAULT_RANKING_BATCH)
     targets = (split.test if part == "test" else split.valid).csr
     seen = seen_items(split, part)
     users = np.flatnonzero(np.diff(targets.indptr) > 0)

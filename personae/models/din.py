@@ -91,9 +91,14 @@ class DeepInterestNetwork(nn.Module):
 
         Leading dimensions broadcast: (B, C, dim) with (B, L, dim) per user, or (C, dim) with (U, dim) for
         every pair of a candidate and a distinct history item at once (``score_all``)."""
-        hidden = (self.attend_query(q)[..., :, None, :] + self.attend_key(k)[..., None, :, :]
-                  + self.attend_product(q[..., :, None, :] * k[..., None, :, :]))  # (..., C, L, hidden)
-        return self.attend_out(self.attend_dropout(self.attend_act(hidden))).squeeze(-1)
+        # P (q * k) summed over dim is (q scaled by each row of P) . k: one matrix product of (C * hidden, dim)
+        # rows against the history, so no (..., C, L, dim) block is ever built (forward or backward).
+        scaled = q[..., :, None, :] * self.attend_product.weight  # (..., C, hidden, dim)
+        product = torch.matmul(scaled.flatten(-3, -2), k.transpose(-1, -2)).unflatten(-2, scaled.shape[-3:-1])
+        hidden = (product + self.attend_query(q)[..., :, :, None]
+                  + self.attend_key(k).transpose(-1, -2)[..., None, :, :])  # (..., C, hidden, L)
+        active = self.attend_dropout(self.attend_act(hidden))
+        return torch.einsum("...chl,h->...cl", active, self.attend_out.weight[0]) + self.attend_out.bias
 
     def normalise(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, C, L) attention logits -> weights, zero where masked (softmax over L if ``normalize``)."""
@@ -165,6 +170,9 @@ class DIN(TorchRecommender):
     summary = "Deep Interest Network: attention over the user's history against the candidate"
     Options = DINOptions
     options: DINOptions
+    # score_all computes each (candidate, history item) logit once per call, so a batch of users that share
+    # items shares the work; memory stays bounded by its chunks of the catalogue, not by the batch.
+    ranking_batch_users = 1024
 
     def build_network(self, train: Interactions) -> nn.Module:
         return DeepInterestNetwork(history_matrix(train, self.options.max_history, pad=train.n_items), train.n_items, self.options)
