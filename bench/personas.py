@@ -108,8 +108,8 @@ def table(seeds: list[int], models: list[str], command: str, params: dict, save_
         f"Same table: `personae benchmark --dataset {SOURCE.dataset} --models " + ",".join(models) + " --seeds "
         + ",".join(map(str, seeds)) + "".join(f" --param {k}={v}" for k, v in params.items())
         + " --json out.json`.", "", *lines, "",
-        f"NDCG@10 by tercile of the genre entropy of a user's training history (cuts at {cuts[0]:.2f} and "
-        f"{cuts[1]:.2f} bits; seed-averaged):", "", *terciles])
+        (f"NDCG@10 by tercile of the genre entropy of a user's training history (cuts at {cuts[0]:.2f} and "
+         f"{cuts[1]:.2f} bits; seed-averaged):"), "", *terciles])
     replace_section(f"personas-table{tag}", body)
     print(body)
 
@@ -137,7 +137,7 @@ def k_study(seeds: list[int], command: str) -> None:
     for k in (1, 2, 4, 8):
         cosines = []
         report = experiment.benchmark(SOURCE, ["ampcf"], seeds, {"personas": k},
-                                      on_result=lambda n, s, run, e: cosines.append(run.model.collapse()))
+                                      on_result=lambda n, s, run, e, found=cosines: found.append(run.model.collapse()))
         entry = report["models"]["ampcf"]
         rows[k] = {"ndcg@10": entry["ndcg@10"], "std": entry["std"]["ndcg@10"], "hr@10": entry["hr@10"],
                    "ild@10": entry["ild@10"], "persona_cosine": float(np.mean(cosines)),
@@ -164,8 +164,8 @@ def auto_k(seeds: list[int], command: str) -> None:
     lines = ["| K kept | share of users |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in share.items()]
     replace_section("personas-auto", "\n".join([
         "## ampcf with per-user K (`--personas auto`)", "", stamp(command),
-        f"Up to 8 personas, pruned per user when they win none of the user's training items nor top-50 "
-        f"recommendations. NDCG@10 per seed: {', '.join(f'{r:.4f}' for r in results)}.", "", *lines]))
+        (f"Up to 8 personas, pruned per user when they win none of the user's training items nor top-50 "
+         f"recommendations. NDCG@10 per seed: {', '.join(f'{r:.4f}' for r in results)}."), "", *lines]))
 
 
 def collapse(seeds: list[int], command: str) -> None:
@@ -173,7 +173,7 @@ def collapse(seeds: list[int], command: str) -> None:
     for weight in (0.0, 0.1, 1.0):
         cosines = []
         report = experiment.benchmark(SOURCE, ["ampcf"], seeds, {"diversity": weight},
-                                      on_result=lambda n, s, run, e: cosines.append(run.model.collapse()))
+                                      on_result=lambda n, s, run, e, found=cosines: found.append(run.model.collapse()))
         entry = report["models"]["ampcf"]
         rows[weight] = {"ndcg@10": entry["ndcg@10"], "std": entry["std"]["ndcg@10"],
                         "persona_cosine": float(np.mean(cosines))}

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -40,13 +40,13 @@ app.command("simulate")(simulate_command)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 # --- shared options -----------------------------------------------------------------------------------
-Dataset = Annotated[Optional[str], typer.Option("--dataset", help="built-in dataset name, e.g. ml-100k")]
-DataFile = Annotated[Optional[Path], typer.Option("--data", help="your interactions file (CSV, TSV, Parquet, RecBole .inter)")]
+Dataset = Annotated[str | None, typer.Option("--dataset", help="built-in dataset name, e.g. ml-100k")]
+DataFile = Annotated[Path | None, typer.Option("--data", help="your interactions file (CSV, TSV, Parquet, RecBole .inter)")]
 UserCol = Annotated[str, typer.Option("--user-col", help="user id column of --data")]
 ItemCol = Annotated[str, typer.Option("--item-col", help="item id column of --data")]
-TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="timestamp column of --data (numbers or ISO dates)")]
-ItemInfo = Annotated[Optional[Path], typer.Option("--item-info", help="item file with title / genres columns")]
-Params = Annotated[Optional[list[str]], typer.Option("--param", help="model option KEY=VALUE (repeatable)")]
+TimeCol = Annotated[str | None, typer.Option("--time-col", help="timestamp column of --data (numbers or ISO dates)")]
+ItemInfo = Annotated[Path | None, typer.Option("--item-info", help="item file with title / genres columns")]
+Params = Annotated[list[str] | None, typer.Option("--param", help="model option KEY=VALUE (repeatable)")]
 Split = Annotated[str, typer.Option("--split", help="leave-last-out (default), temporal or random")]
 
 
@@ -88,12 +88,12 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="directory to save the model into")],
     dataset: Dataset = None, data: DataFile = None, user_col: UserCol = "user_id", item_col: ItemCol = "item_id",
     time_col: TimeCol = None, item_info: ItemInfo = None,
-    personas: Annotated[Optional[str], typer.Option("--personas", help="personas per user (multi-persona models)")] = None,
-    dim: Annotated[Optional[int], typer.Option("--dim", help="embedding dimension")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="maximum training epochs")] = None,
+    personas: Annotated[str | None, typer.Option("--personas", help="personas per user (multi-persona models)")] = None,
+    dim: Annotated[int | None, typer.Option("--dim", help="embedding dimension")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="maximum training epochs")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     param: Params = None, split: Split = "leave-last-out",
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="write test metrics as JSON")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write test metrics as JSON")] = None,
     distributed_run: Annotated[bool, typer.Option("--distributed", help="data-parallel under torchrun (DDP)")] = False,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
@@ -120,7 +120,7 @@ def train(
 @app.command("evaluate")
 def evaluate_cmd(
     model_dir: Path,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="write the metrics as JSON")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
 ) -> None:
     """Evaluate a saved model on the test split of the data it was trained on."""
     _, report = experiment.evaluate_saved(model_dir)
@@ -136,7 +136,7 @@ def benchmark(
     dataset: Dataset = None, data: DataFile = None, user_col: UserCol = "user_id", item_col: ItemCol = "item_id",
     time_col: TimeCol = None, item_info: ItemInfo = None, param: Params = None,
     baseline: Annotated[str, typer.Option("--baseline", help="model the paired NDCG@10 comparison is against")] = "bpr",
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="write results as JSON")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)

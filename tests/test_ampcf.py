@@ -14,7 +14,7 @@ from personae.models.ampcf import AMPCF, persona_cosine
 from personae.models.bpr import BPR
 from personae.models.persistence import load_model
 
-FAST = dict(epochs=25, patience=25, lr=0.02, batch_size=256, loss="softmax", negatives=20, progress=False)
+FAST = {"epochs": 25, "patience": 25, "lr": 0.02, "batch_size": 256, "loss": "softmax", "negatives": 20, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_explanation_weights_sum_to_one_and_name_the_argmax_persona(planted, fit
 
 
 def test_explaining_persona_is_labelled_with_the_candidates_planted_interest(planted, fitted):
-    data, split = planted
+    data, _ = planted
     clusters = cluster_of_item(data)
     agree, total = 0, 0
     for user in data.user_ids[:60]:

@@ -13,7 +13,7 @@ from personae.evaluate import evaluate
 from personae.models.bpr import BPR
 from personae.train.loop import random_streams
 
-TINY = dict(dim=4, batch_size=256, progress=False, negatives=1)
+TINY = {"dim": 4, "batch_size": 256, "progress": False, "negatives": 1}
 
 
 @pytest.fixture(scope="module")

