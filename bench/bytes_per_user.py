@@ -20,7 +20,6 @@ leave-last-out, model defaults except dim/personas and an optional epoch cap (re
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import matplotlib
@@ -33,6 +32,7 @@ from personae.data.splits import Split
 from personae.data.synthetic import planted_interests
 from personae.evaluate import evaluate
 from personae.experiment import build_model, paired_bootstrap, write_json
+from personae.files import read_json
 
 MF_DIMS = (16, 32, 64, 128, 256)
 AMPCF_PERSONAS = (2, 4, 8)
@@ -66,8 +66,7 @@ def run(split: Split, model: str, options: dict[str, Any], max_epochs: int | Non
 
 def reusable_runs(path: str, report: dict[str, Any]) -> dict[str, Any]:
     """Runs and comparisons of an earlier report, refused unless its dataset, seed and epoch cap are this run's."""
-    with open(path, encoding="utf-8") as handle:
-        earlier = json.load(handle)
+    earlier = read_json(path)
     for key in ("dataset", "seed", "max_epochs"):
         if earlier.get(key) != report[key]:
             raise SystemExit(f"--reuse {path}: field {key!r} is {earlier.get(key)!r}, this run has {report[key]!r}")

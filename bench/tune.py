@@ -26,6 +26,7 @@ from personae.data import leave_last_out, load_dataset
 from personae.data.splits import Split
 from personae.evaluate import evaluate
 from personae.experiment import build_model, paired_bootstrap, write_json
+from personae.files import read_json
 
 Suggest = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -169,7 +170,7 @@ def main() -> None:
             write_json(args.json, results)
         print(markdown(results))
         return
-    previous = json.loads(Path(args.json).read_text()) if args.resume and Path(args.json).is_file() else {}
+    previous = read_json(args.json) if args.resume and Path(args.json).is_file() else {}
     results: dict[str, Any] = {"dataset": args.dataset, "objective": "validation ndcg@10", "trials": args.trials,
                                "max_epochs": args.max_epochs, "seed": args.seed, "models": {}}
     for name in args.models.split(","):

@@ -242,8 +242,9 @@ def main() -> None:
         command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs {args.runs}"
         write_report(result, command + (f" --auto-run {args.auto_run}" if args.auto_run else ""))
     if "pairs" in steps:
-        if not args.pairs:
-            parser.error("--steps pairs needs --pairs A:B,...")
+        malformed = [pair for pair in args.pairs.split(",") if len(pair.split(":")) != 2]
+        if not args.pairs or malformed:
+            parser.error(f"--steps pairs needs --pairs A:B,... (not {', '.join(malformed) or 'empty'})")
         rows = pairs(args.runs, args.pairs, seeds)
         if args.json:
             experiment.write_json(args.json, {"dataset": args.dataset, "runs": str(args.runs), "pairs": rows})
