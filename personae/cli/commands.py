@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from personae import experiment
+from personae.cli.recommend_all import recommend_all_command
 from personae.cli.report import report as report_command
 from personae.cli.serve import serve as serve_command
 from personae.cli.simulate import simulate_command
+from personae.cli.synth import synth_command
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
-from personae.data.synth import synth_command
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
-from personae.recommend_all import recommend_all_command
 from personae.train import distributed
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",

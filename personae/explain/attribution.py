@@ -11,7 +11,7 @@ import numpy as np
 
 from personae.data.interactions import Interactions
 from personae.explain.labels import lift_label
-from personae.models.base import Explanation, PersonaMix
+from personae.results import Explanation, PersonaMix
 
 SUPPORTING = 3  # history items named per explanation
 

@@ -109,23 +109,6 @@ class MultiPersonaNetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("persona_mask", torch.ones(n_users, k, dtype=torch.bool))  # pruned personas: False
 
-    # --- the PersonaNetwork contract (personae.models.network) ----------------------------------------
-    @property
-    def n_personas(self) -> int:
-        return self.k
-
-    def item_vectors(self) -> torch.Tensor:
-        return self.items.weight  # (n_items, dim)
-
-    def item_biases(self) -> torch.Tensor:
-        return self.item_bias  # (n_items,)
-
-    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
-        return self.personas(users)  # (B, K, dim)
-
-    def kept_personas(self, users: torch.Tensor) -> torch.Tensor:
-        return self.persona_mask[users]  # (B, K)
-
     # --- personas -------------------------------------------------------------------------------------
     def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
@@ -210,6 +193,23 @@ class MultiPersonaNetwork(nn.Module):
             total = total + self.attention_entropy * entropy_gap(self.training_attention)
             self.training_attention = None
         return total
+
+    # --- the PersonaNetwork contract (personae.models.network) ----------------------------------------
+    @property
+    def n_personas(self) -> int:
+        return self.k
+
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight  # (n_items, dim)
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias  # (n_items,)
+
+    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.personas(users)  # (B, K, dim)
+
+    def kept_personas(self, users: torch.Tensor) -> torch.Tensor:
+        return self.persona_mask[users]  # (B, K)
 
 
 def persona_entropy(weights: torch.Tensor) -> torch.Tensor:

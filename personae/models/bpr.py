@@ -45,7 +45,7 @@ class MatrixFactorization(OnePersona, nn.Module):
         return self.items.weight  # (n_items, dim)
 
     def item_biases(self) -> torch.Tensor:
-        return torch.zeros(self.items.num_embeddings)  # (n_items,)
+        return self.items.weight.new_zeros(self.items.num_embeddings)  # (n_items,)
 
     def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
         return self.users(users)[:, None, :]  # (B, 1, dim)

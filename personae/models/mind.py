@@ -148,7 +148,7 @@ class SelfAttentiveInterests(nn.Module):
         return self.items.weight[: self.n_items]  # (n_items, dim), the padding row left out
 
     def item_biases(self) -> torch.Tensor:
-        return torch.zeros(self.n_items)  # scores carry no item bias
+        return self.items.weight.new_zeros(self.n_items)  # scores carry no item bias
 
     def penalty(self, users: torch.Tensor) -> None:
         return None

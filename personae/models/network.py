@@ -69,10 +69,10 @@ class OnePersona:
     n_personas = 1
 
     def persona_weights(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return torch.ones(*items.shape, 1)  # (B, C, 1)
+        return torch.ones(*items.shape, 1, device=items.device)  # (B, C, 1)
 
     def kept_personas(self, users: torch.Tensor) -> torch.Tensor:
-        return torch.ones(len(users), 1, dtype=torch.bool)  # (B, 1)
+        return torch.ones(len(users), 1, dtype=torch.bool, device=users.device)  # (B, 1)
 
     def penalty(self, users: torch.Tensor) -> None:
         return None

@@ -16,7 +16,7 @@ import tempfile
 import types
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,10 @@ from safetensors.numpy import load_file, save_file
 from personae.data.interactions import Interactions
 from personae.errors import DataError
 from personae.files import read_json
-from personae.models.base import Recommender
+from personae.models.catalogue import model_class
+
+if TYPE_CHECKING:
+    from personae.models.base import Recommender
 
 FORMAT = "personae-model/1"
 WEIGHTS, CONFIG, ID_MAPS = "weights.safetensors", "config.json", "id_maps.json"
@@ -133,8 +136,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path) -> Recommender:
     """Rebuild a saved model; refuses missing, truncated or mismatched files with a clear error."""
-    from personae.models import model_class
-
     folder = Path(path)
     config = read_config(folder)
     for name, expected in config["files"].items():

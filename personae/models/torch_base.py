@@ -1,8 +1,8 @@
 """Shared plumbing for torch models: a model owns a plain ``nn.Module`` network and trains it with the one loop.
 
-A network knows nothing of training (Spotlight style); what it answers is written down in
-:mod:`personae.models.network` (``TorchNetwork``, and ``PersonaNetwork`` for persona vectors). Code outside
-``personae/models/`` reaches it only through :attr:`TorchRecommender.network`.
+A network knows nothing of training (Spotlight style). It answers two calls:
+    ``network(users (B,), items (B, C)) -> (B, C)`` scores of candidate items, and
+    ``network.score_all(users (B,)) -> (B, n_items)`` scores of the whole catalogue.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ class TorchRecommender(Recommender):
 
     @property
     def network(self) -> TorchNetwork:
-        """The network (built by ``fit`` or ``load``), under its written contract (personae.models.network)."""
+        """The network (built by ``fit`` or ``load``) under its written contract, :mod:`personae.models.network`
+        (``TorchNetwork``; ``PersonaNetwork`` for persona vectors). Code outside ``personae/models/`` reaches the
+        network only through this property."""
         network = getattr(self, "network_", None)
         if network is None:
             raise RuntimeError(f"{self.name}: call fit() before using the model")

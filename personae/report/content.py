@@ -15,7 +15,8 @@ import numpy as np
 from personae.data.sources import DataSource
 from personae.errors import DataError
 from personae.explain.labels import NO_ITEMS
-from personae.models.base import Explanation, PersonaMix, Recommender
+from personae.models.base import Recommender
+from personae.results import Explanation, PersonaMix
 from personae.space import fit_pca, silhouette
 
 MAP_USERS = 300  # users sampled for the map: user_personas for every user of a large catalogue is slow

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from personae.models.base import Explanation, PersonaMix
+from personae.results import Explanation, PersonaMix
 from personae.report.content import SHUFFLES, ExampleUser, ModelFacts, PersonaMap, top_genre
 from personae.report.figure_files import FigureFile
 from personae.report.figures import EMPTY, OTHER, user_marker
