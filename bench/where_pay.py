@@ -42,13 +42,15 @@ def valid_ndcg(model, split) -> tuple[np.ndarray, np.ndarray]:
     return result.users, result.per_user["ndcg@10"]
 
 
-def train(source: DataSource, runs: Path, seeds: list[int], params: dict) -> None:
-    """Fit and save mf and ampcf for every seed, then ampcf personas=auto for the first seed; skip runs on disk.
+def train(source: DataSource, runs: Path, seeds: list[int], params: dict, auto: bool = True) -> None:
+    """Fit and save mf and ampcf for every seed, then ampcf personas=auto for the first seed (``auto``); skip runs
+    on disk.
 
     per_user.npz holds ``users``/``ndcg`` (test) and ``valid_users``/``valid_ndcg`` (validation).
     """
     plan = [(name, name, seed, {}) for seed in seeds for name in ("mf", "ampcf")]
-    plan.insert(2, (AUTO, "ampcf", seeds[0], {"personas": "auto"}))  # seed 0 runs first: trials compare to them
+    if auto:
+        plan.insert(2, (AUTO, "ampcf", seeds[0], {"personas": "auto"}))  # seed 0 runs first: trials compare to them
     split = make_split(load_source(source), "leave-last-out", seed=seeds[0])  # leave-last-out: one split
     for label, model_name, seed, extra in plan:
         folder = run_folder(runs, label, seed)
@@ -232,12 +234,15 @@ def main() -> None:
     parser.add_argument("--auto-run", type=Path, default=None, help="saved ampcf personas=auto model")
     parser.add_argument("--pairs", default="", help="for --steps pairs: A:B,... saved runs compared as A - B")
     parser.add_argument("--json", default=None, help="for --steps pairs: write the rows here")
+    parser.add_argument("--param", action="append", default=[], help="for --steps train: KEY=VALUE for both models "
+                        "(e.g. epochs=10 to size ml-1m for 2 cores)")
+    parser.add_argument("--no-auto", action="store_true", help="for --steps train: no personas=auto run")
     args = parser.parse_args()
     source = DataSource(dataset=args.dataset)
     seeds = [int(s) for s in args.seeds.split(",")]
     steps = args.steps.split(",")
     if "train" in steps:
-        train(source, args.runs, seeds, {})
+        train(source, args.runs, seeds, experiment.parse_params("ampcf", args.param), auto=not args.no_auto)
     if "strata" in steps and (result := strata(source, args.runs, seeds, args.auto_run)) is not None:
         command = f"python bench/where_pay.py --steps strata --dataset {args.dataset} --runs {args.runs}"
         write_report(result, command + (f" --auto-run {args.auto_run}" if args.auto_run else ""))
