@@ -101,6 +101,7 @@ class Instrument:
     planted_text: str
     before: bool = False  # a procedure personae no longer uses, shown for contrast
     claim: str = ""  # what a claim means when it is not "the interval excludes the null"
+    max_nulls: int | None = None  # slow "before" rows run fewer data sets (the table says how many)
 
 
 def paired_users(world: RankingWorld, seeds: int, seed_noise: bool = True) -> Simulation:
@@ -164,14 +165,15 @@ def icc_persona_runs(personas: int, runs: int, items: int = 1, shared_run_mood: 
     return run
 
 
-def drift_paired_control(personas: int, scripts: int, persona_sd: float = 0.0,
-                         before: bool = False) -> Simulation:
+def drift_paired_control(personas: int, scripts: int, persona_sd: float = 0.0, before: bool = False,
+                         per_persona: bool = False) -> Simulation:
     """Drift of the projection over a conversation, persona vs a persona-free control on the same script.
 
     Scripts share a part (cancelled by pairing); conversations are heavy-tailed (t, 3 df). ``persona_sd``: a
     per-persona part that averages zero (some personas drift more, some less). After the fix: one control
     conversation per persona conversation, compare_paired over (persona, script) pairs. Before: one control
-    per conversation type, subtracted as a constant."""
+    per conversation type, subtracted as a constant. ``per_persona``: average each persona's scripts first, then
+    compare_paired over personas (the unit that is independent when personas differ)."""
     def run(rng: np.random.Generator, effect: float) -> bool:
         script = rng.normal(0, 1.0, size=scripts)
         persona = rng.normal(0, persona_sd, size=(personas, 1))
@@ -180,6 +182,8 @@ def drift_paired_control(personas: int, scripts: int, persona_sd: float = 0.0,
             control = script.mean() + rng.standard_t(3)  # one control conversation, its noise ignored
             return mean_interval((persona_drift - control).ravel(), unit="conversations").effect
         control = script[None] + rng.standard_t(3, size=(personas, scripts))
+        if per_persona:
+            return compare_paired(persona_drift.mean(1), control.mean(1), unit="personas", seeded=False).effect
         return compare_paired(persona_drift.ravel(), control.ravel(), unit="(persona, script) pairs",
                               seeded=False).effect
     return run
@@ -252,10 +256,10 @@ def realism_auc(users: int, sessions_per_user: float, resamples: int, before: bo
     one user share a part. AUC against 0.5 with a bootstrap over users (bootstrap_interval, whole users drawn).
     Before: sessions resampled one by one. Planted: simulated sessions' scores shifted by ``effect`` sd."""
     def run(rng: np.random.Generator, effect: float) -> bool:
-        counts = 1 + rng.poisson(sessions_per_user - 1, size=users)
-        owner = np.repeat(np.arange(users), counts)
-        owner = np.concatenate([owner, owner])  # real sessions, then as many simulated ones per user
-        label = np.repeat([0, 1], len(owner) // 2)
+        real = np.repeat(np.arange(users), 1 + rng.poisson(sessions_per_user - 1, size=users))
+        simulated = np.repeat(np.arange(users), 1 + rng.poisson(sessions_per_user - 1, size=users))
+        owner = np.concatenate([real, simulated])  # each user's held-out and simulated sessions, counts differ
+        label = np.repeat([0, 1], [len(real), len(simulated)])
         score = rng.normal(0, 1.0, size=users)[owner] + rng.normal(size=len(owner)) + effect * label
         if before:
             statistic, n, unit = weighted_auc(score, label, np.arange(len(score))), len(score), "sessions"
@@ -269,22 +273,17 @@ def realism_auc(users: int, sessions_per_user: float, resamples: int, before: bo
 
 def weighted_auc(score: np.ndarray, label: np.ndarray, owner: np.ndarray) -> Callable[[np.ndarray], float]:
     """statistic(indices of owners drawn) -> AUC of label-1 against label-0 scores, each session weighted by how
-    often its owner was drawn (ties count one half). Sorted once; each resample costs O(sessions)."""
+    often its owner was drawn. Scores are continuous (no ties), sorted once; each resample costs O(sessions)."""
     order = np.argsort(score, kind="stable")
-    score, label, owner = score[order], label[order], owner[order]
-    _, first = np.unique(score, return_index=True)
-    group = np.searchsorted(score[first], score)  # tie groups
+    label, owner = label[order].astype(bool), owner[order]
     n_owners = int(owner.max()) + 1
 
     def statistic(indices: np.ndarray) -> float:
         weight = np.bincount(indices, minlength=n_owners)[owner].astype(float)
-        pos, neg = weight * label, weight * (1 - label)
-        neg_in_group = np.bincount(group, weights=neg)
-        below = np.cumsum(neg_in_group) - neg_in_group  # negatives strictly below each tie group
-        total = pos.sum() * neg.sum()
-        if total == 0:
-            return float("nan")
-        return float((pos * (below[group] + 0.5 * neg_in_group[group])).sum() / total)
+        neg = np.where(label, 0.0, weight)
+        below = np.cumsum(neg)  # negatives at or below each position (a positive is never its own negative)
+        total = weight[label].sum() * neg.sum()
+        return float((weight[label] * below[label]).sum() / total) if total else float("nan")
     return statistic
 
 
@@ -325,7 +324,7 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
                    "log-rank -0.1", before=True),
         Instrument("paired users, ml-1m, 3 seeds (before)", "6,040 users x 3 seeds, seed shifts ~0.003",
                    "percentile bootstrap over users of seed-averaged differences", users_bootstrap_before(ML1M, 3),
-                   0.1, "log-rank -0.1", before=True),
+                   0.1, "log-rank -0.1", before=True, max_nulls=300),
     ]
     for n in (3, 4, 6, 10):
         rows.append(Instrument(f"small-n mean, n={n}", f"{n} roles, normal", "mean_interval (t)", small_mean(n),
@@ -352,6 +351,9 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("LLM drift vs paired control, personas differ", "12 x 3, persona part sd 1",
                    "compare_paired over (persona, script) pairs", drift_paired_control(12, 3, 1.0), 1.0,
                    "+1 (noise t3, sd 1.7)"),
+        Instrument("LLM drift vs paired control, per persona", "12 x 3, persona part sd 1, scripts averaged",
+                   "compare_paired over personas", drift_paired_control(12, 3, 1.0, per_persona=True), 1.0,
+                   "+1 (noise t3, sd 1.7)"),
         Instrument("LLM drift, one control as a constant (before)", "12 x 3, one control per type",
                    "mean_interval of persona - control", drift_paired_control(12, 3, before=True), 1.0, "+1",
                    before=True),
@@ -369,7 +371,7 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
                    realism_auc(472, 1333 / 472, resamples), 0.15, "simulated scores +0.15 sd"),
         Instrument("realism AUC, sessions resampled (before)", "472 users, 1,333 + 1,333 sessions",
                    "percentile bootstrap over sessions", realism_auc(472, 1333 / 472, resamples, before=True), 0.15,
-                   "simulated scores +0.15 sd", before=True),
+                   "simulated scores +0.15 sd", before=True, max_nulls=300),
         Instrument("strata table, ml-100k, 3 seeds (Holm)", "943 users x 3 seeds, 13 rows",
                    "compare_paired per row, holm", strata_holm(ML100K, 3), 0.15,
                    "log-rank -0.15 in one tercile (about +0.03 NDCG@10 there)",
@@ -382,6 +384,7 @@ def calibrate(instrument: Instrument, nulls: int, seed: int = 0) -> dict:
     """False-positive rate over ``nulls`` no-effect data sets (with its exact interval) and the power at the
     planted effect over as many, each data set from its own seeded generator."""
     start = time.perf_counter()
+    nulls = min(nulls, instrument.max_nulls or nulls)
     rng = np.random.default_rng([seed, 0])
     false = sum(instrument.simulate(rng, 0.0) for _ in range(nulls))
     rng = np.random.default_rng([seed, 1])
@@ -406,13 +409,13 @@ def markdown(rows: list[dict], command: str, worlds: dict) -> str:
               "95% interval; power at the planted effect over as many data sets. Target: FPR <= 0.07 for every "
               "procedure personae uses. Rows marked *before* are procedures it no longer uses (or a reading it "
               "warns against), kept to show what changed."), "",
-             "| instrument | units | procedure | FPR [95% CI] | power at planted effect |",
-             "|---|---|---|---|---|"]
+             "| instrument | units | procedure | data sets | FPR [95% CI] | power at planted effect |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         name = f"*{r['instrument']}* (before)" if r["before"] and "before" not in r["instrument"] else (
             f"*{r['instrument']}*" if r["before"] else r["instrument"])
         claim = "" if r["claim"].startswith("95%") else f"; claim: {r['claim']}"
-        lines.append(f"| {name} | {r['units']} | {r['procedure']}{claim} | {r['false_positive_rate']:.3f} "
+        lines.append(f"| {name} | {r['units']} | {r['procedure']}{claim} | {r['nulls']:,} | {r['false_positive_rate']:.3f} "
                      f"[{r['fpr_low']:.3f}, {r['fpr_high']:.3f}] | {r['power']:.2f} ({r['planted']}) |")
     used = [r for r in rows if not r["before"]]
     worst = max(used, key=lambda r: r["false_positive_rate"])

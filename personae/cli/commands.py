@@ -266,7 +266,11 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 def _ci_cell(ci: dict | None) -> str:
-    return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+    """``+0.0050 [-0.0008, +0.0106], 943 users x 3 seeds`` (an interval always names its unit and count)."""
+    if not ci:
+        return "-"
+    over = f"{ci['n_units']} {ci['unit']}" + (f" x {ci['n_seeds']} seeds" if ci["n_seeds"] > 1 else ", 1 seed")
+    return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}], {over}"
 
 
 def _print_metrics(report: dict) -> None:
