@@ -190,7 +190,7 @@ def share_interval(users: np.ndarray, values: np.ndarray) -> Interval:
     _, per_user = _per_user_mean(users, values)
     vs_half = mean_interval(per_user - 0.5, unit="users")
     return Interval(vs_half.estimate + 0.5, vs_half.low + 0.5, vs_half.high + 0.5, vs_half.p_value,
-                    vs_half.n_units, 1, "users", vs_half.method + " (share - 1/2)", vs_half.note)
+                    vs_half.n_units, 1, "users", vs_half.method + " (share - 1/2)", vs_half.note, reference=0.5)
 
 
 def compare_explainers(first: Faithfulness, second: Faithfulness) -> Interval:
