@@ -27,9 +27,9 @@ from results_md import replace_section, stamp
 from personae import experiment
 from personae.data import DataSource, load_source, make_split
 from personae.evaluate import evaluate
-from personae.evaluate.strata import genre_entropy, history_length
+from personae.evaluate.strata import compare_by_stratum, genre_entropy, history_length, terciles
 from personae.models.persistence import load_model, read_config
-from personae.stats import compare_paired, holm
+from personae.stats import compare_paired
 
 HERE = Path(__file__).parent
 AUTO = "ampcf-auto"  # run name of ampcf trained with personas=auto
@@ -103,44 +103,35 @@ def seeds_on_disk(runs: Path, names: tuple[str, ...], seeds: list[int]) -> list[
     return [s for s in seeds if all((run_folder(runs, n, s) / "per_user.npz").exists() for n in names)]
 
 
-def terciles(values: np.ndarray, unit: str, digits: int) -> tuple[np.ndarray, list[str]]:
+def tercile_labels(values: np.ndarray, unit: str, digits: int) -> tuple[np.ndarray, list[str]]:
     """(per-user tercile 0..2, labels naming the cuts) of ``values`` over the test users."""
-    low, high = np.quantile(values, [1 / 3, 2 / 3])
-    labels = [f"low (< {low:.{digits}f} {unit})", f"mid ({low:.{digits}f} to < {high:.{digits}f})",
-              f"high (>= {high:.{digits}f} {unit})"]
-    return np.digitize(values, [low, high]), labels
+    stratum, (low, high) = terciles(values)
+    return stratum, [f"low (< {low:.{digits}f} {unit})", f"mid ({low:.{digits}f} to < {high:.{digits}f})",
+                     f"high (>= {high:.{digits}f} {unit})"]
 
 
-def compare_strata(stratum: np.ndarray, labels: list[str], ndcg: dict[str, np.ndarray],
-                   control: tuple[np.ndarray, np.ndarray] | None) -> list[dict]:
-    """Per stratum: users, mean NDCG@10 of each model, the paired seed-aware CI of ampcf - mf over the stratum's
-    users x seeds, and of the seed-noise control (mf seed 1 - mf seed 0, one seed each: seed variance is what it
-    shows). ``ndcg`` values are (n_seeds, n_users)."""
-    rows = []
-    for index, label in enumerate(labels):
-        members = stratum == index
-        if not members.any():
-            continue
-        row = {"stratum": label, "users": int(members.sum()),
-               **{name: float(values[..., members].mean()) for name, values in ndcg.items()},
-               "ampcf - mf": experiment.ci_entry(compare_paired(ndcg["ampcf"][:, members], ndcg["mf"][:, members],
-                                                                unit="users"))}
-        if control is not None:
-            row["control: mf seed 1 - seed 0"] = experiment.ci_entry(
-                compare_paired(control[1][members], control[0][members], unit="users"))
-        rows.append(row)
-    return rows
-
-
-def adjust_holm(table: dict[str, list[dict]]) -> None:
-    """Add ``p_holm`` to every row's ampcf - mf comparison: Holm over all rows of the table (one family)."""
-    cells = [row["ampcf - mf"] for rows in table.values() for row in rows]
-    for cell, adjusted in zip(cells, holm([c["p_value"] if c["p_value"] is not None else np.nan for c in cells])):
-        cell["p_holm"] = None if np.isnan(adjusted) else float(adjusted)
+def table_rows(table: dict[str, list[dict]], stratifications: dict[str, tuple[np.ndarray, list[str]]],
+               ndcg: dict[str, np.ndarray], control: tuple[np.ndarray, np.ndarray] | None) -> dict[str, list[dict]]:
+    """compare_by_stratum's rows as JSON rows: mean NDCG@10 of each model (over users and seeds), the interval
+    of ampcf - mf with its Holm p, and the seed-noise control (mf seed 1 - mf seed 0, one seed each)."""
+    out = {}
+    for key, rows in table.items():
+        stratum, labels = stratifications[key]
+        out[key] = []
+        for row in rows:
+            members = stratum == labels.index(row["stratum"])
+            entry = {"stratum": row["stratum"], "users": row["units"],
+                     **{name: float(values[..., members].mean()) for name, values in ndcg.items()},
+                     "ampcf - mf": {**experiment.ci_entry(row["interval"]), "p_holm": row["p_holm"]}}
+            if control is not None:
+                entry["control: mf seed 1 - seed 0"] = experiment.ci_entry(
+                    compare_paired(control[1][members], control[0][members], unit="users"))
+            out[key].append(entry)
+    return out
 
 
 def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | None) -> dict | None:
-    """Every stratification of the test users, each a list of :func:`compare_strata` rows."""
+    """Every stratification of the test users: :func:`table_rows` per stratification, Holm over all rows."""
     seeds = seeds_on_disk(runs, ("mf", "ampcf"), seeds)
     if not seeds:
         print(f"strata skipped: no pair of {runs}/mf-sN and {runs}/ampcf-sN with per_user.npz yet; "
@@ -163,26 +154,30 @@ def strata(source: DataSource, runs: Path, seeds: list[int], auto_run: Path | No
     out = {"dataset": source.dataset, "seeds": seeds, "users": len(users), "runs": str(runs),
            "budget": {k: options[k] for k in ("epochs", "patience")},
            "ahead": {"ampcf": int((ampcf.mean(0) > mf.mean(0)).sum()), "mf": int((mf.mean(0) > ampcf.mean(0)).sum()),
-                     "tied": int((ampcf.mean(0) == mf.mean(0)).sum())}, "strata": {}}
-    out["strata"]["overall"] = compare_strata(np.zeros(len(users), dtype=int), ["all test users"], ndcg, control)
+                     "tied": int((ampcf.mean(0) == mf.mean(0)).sum())}}
+    stratifications = {"overall": (np.zeros(len(users), dtype=int), ["all test users"])}
     for key, values, unit, digits in (("history length", history_length(train)[users], "items", 0),
                                       ("genre entropy", genre_entropy(train)[users], "bits", 2),
                                       ("test item popularity", popularity, "users", 0)):
-        stratum, labels = terciles(values, unit, digits)
-        out["strata"][key] = compare_strata(stratum, labels, ndcg, control)
+        stratifications[key] = tercile_labels(values, unit, digits)
     auto_run = auto_run or run_folder(runs, AUTO, 0)
+    with_auto = dict(ndcg)
     if (auto_run / "config.json").exists():
         kept = load_model(auto_run).personas_per_user()[users]
-        with_auto = dict(ndcg)
+        stratifications["personas kept under auto"] = (np.minimum(kept, 4) - 1, ["1", "2", "3", "4+"])
         if (auto_run / "per_user.npz").exists():
             stored = np.load(auto_run / "per_user.npz")
             assert np.array_equal(stored["users"], users), "the auto run disagrees on the test users"
             with_auto["ampcf auto (seed 0)"] = stored["ndcg"][None]
-        out["strata"]["personas kept under auto"] = compare_strata(np.minimum(kept, 4) - 1, ["1", "2", "3", "4+"],
-                                                         with_auto, control)
     else:
         print(f"no personas=auto run at {auto_run}: that stratification is left out", flush=True)
-    adjust_holm(out["strata"])
+    table = compare_by_stratum(ampcf, mf, stratifications, unit="users")
+    out["strata"] = table_rows(table, stratifications, ndcg, control)
+    if "personas kept under auto" in out["strata"] and len(with_auto) > len(ndcg):
+        stratum, labels = stratifications["personas kept under auto"]
+        for row in out["strata"]["personas kept under auto"]:
+            members = stratum == labels.index(row["stratum"])
+            row["ampcf auto (seed 0)"] = float(with_auto["ampcf auto (seed 0)"][..., members].mean())
     return out
 
 
