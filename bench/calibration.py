@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,9 +382,9 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
 
 def claim_rate(instrument: Instrument, effect: float, data_sets: int, seed: int = 0) -> tuple[int, int]:
     """(claims, data sets): how many of ``data_sets`` simulated data sets with ``effect`` the procedure calls an
-    effect; each run of data sets has its own seeded generator, so rows are reproducible one by one."""
+    effect; each row has its own generator (seeded by its name), so rows are independent and reproducible."""
     data_sets = min(data_sets, instrument.max_nulls or data_sets)
-    rng = np.random.default_rng([seed, int(effect != 0)])
+    rng = np.random.default_rng([seed, zlib.crc32(instrument.name.encode()), int(effect != 0)])
     return sum(bool(instrument.simulate(rng, effect)) for _ in range(data_sets)), data_sets
 
 

@@ -26,15 +26,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from personae.experiment import write_json  # noqa: E402
-from personae.models.persistence import load_model  # noqa: E402
-from personae.serve.online import PersonaUpdater, UpdateOptions  # noqa: E402
-from personae.serve.retrieval import IndexOptions, Retriever  # noqa: E402
-from personae.stats import mean_interval  # noqa: E402
+from personae.experiment import write_json
+from personae.models.persistence import load_model
+from personae.serve.online import PersonaUpdater, UpdateOptions
+from personae.serve.retrieval import IndexOptions, Retriever
+from personae.stats import mean_interval
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
 NLIST_MULTIPLES = (1.0, 2.0, 4.0)  # nlist = multiple * sqrt(n_items)
