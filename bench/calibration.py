@@ -438,6 +438,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated substrings of instrument names")
     parser.add_argument("--json", default=str(HERE / "results" / "calibration.json"))
     parser.add_argument("--markdown", action="store_true", help="print the RESULTS.md section")
+    parser.add_argument("--write", action="store_true", help="write the section into bench/RESULTS.md")
     args = parser.parse_args()
     chosen = [i for i in instruments(args.resamples)
               if not args.only or any(s in i.name for s in args.only.split(","))]
@@ -448,12 +449,17 @@ def main() -> None:
         print(f"{r['instrument']}: FPR {r['false_positive_rate']:.3f} [{r['fpr_low']:.3f}, {r['fpr_high']:.3f}], "
               f"power {r['power']:.2f} ({r['seconds']}s)", flush=True)
     worlds = {"ml-100k": implied_ranking_figures(ML100K), "ml-1m": implied_ranking_figures(ML1M)}
-    command = f"python bench/calibration.py --nulls {args.nulls} --resamples {args.resamples}"
+    command = f"python bench/calibration.py --nulls {args.nulls} --resamples {args.resamples}" + (
+        f" --only {args.only}" if args.only else "")
     from personae.experiment import write_json
 
     write_json(args.json, {"command": command, "rows": rows, "worlds": worlds})
     if args.markdown:
         print(markdown(rows, command, worlds))
+    if args.write:
+        from results_md import replace_section  # bench/ is on the path when this runs as a script
+
+        replace_section("calibration-issue18", markdown(rows, command, worlds))
 
 
 if __name__ == "__main__":

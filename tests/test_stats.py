@@ -138,3 +138,23 @@ def test_binomial_interval_is_clopper_pearson():
     result = binomial_interval(5, 100)
     expected = sps.binomtest(5, 100).proportion_ci(method="exact")
     assert (result.low, result.high) == pytest.approx((expected.low, expected.high))
+
+
+def test_benchmark_comparison_keeps_the_contract_keys_and_counts_seeds_and_users():
+    from personae.experiment import paired_ndcg
+
+    rng = np.random.default_rng(6)
+    per_user = {"a": [rng.random(40) for _ in range(3)], "b": [rng.random(40) for _ in range(3)]}
+    entry = paired_ndcg(per_user, "a", "b", "leave-last-out")
+    assert {"diff", "ci_low", "ci_high", "p_value", "n_units", "n_seeds", "unit", "method"} <= set(entry)
+    assert (entry["n_units"], entry["n_seeds"], entry["unit"]) == (40, 3, "users")
+    assert entry["diff"] == pytest.approx(np.mean(per_user["a"]) - np.mean(per_user["b"]))
+
+
+def test_benchmark_comparison_on_a_random_split_tests_seed_level_means():
+    from personae.experiment import paired_ndcg
+
+    rng = np.random.default_rng(7)
+    per_user = {"a": [rng.random(n) for n in (40, 40, 40)], "b": [rng.random(n) for n in (40, 40, 40)]}
+    entry = paired_ndcg(per_user, "a", "b", "random")  # other users under every seed: no pairing across seeds
+    assert entry["n_seeds"] == 3 and "seed-level" in entry["method"]
