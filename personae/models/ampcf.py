@@ -27,6 +27,7 @@ from torch import nn
 
 from personae.data.interactions import Interactions
 from personae.errors import OptionError
+from personae.models.attention import candidate_attention
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
 from personae.models.scoring import TopK, persona_scores, persona_top_k
@@ -108,6 +109,23 @@ class MultiPersonaNetwork(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("persona_mask", torch.ones(n_users, k, dtype=torch.bool))  # pruned personas: False
 
+    # --- the PersonaNetwork contract (personae.models.network) ----------------------------------------
+    @property
+    def n_personas(self) -> int:
+        return self.k
+
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight  # (n_items, dim)
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias  # (n_items,)
+
+    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.personas(users)  # (B, K, dim)
+
+    def kept_personas(self, users: torch.Tensor) -> torch.Tensor:
+        return self.persona_mask[users]  # (B, K)
+
     # --- personas -------------------------------------------------------------------------------------
     def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
@@ -140,9 +158,7 @@ class MultiPersonaNetwork(nn.Module):
 
     def attention(self, users: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """(B, K, dim) keys, (B, C, dim) candidate queries -> (B, C, K) weights over personas."""
-        logits = torch.einsum("bkd,bcd->bck", keys, queries) / self.temperature
-        logits = logits.masked_fill(~self.persona_mask[users][:, None, :], float("-inf"))
-        return torch.softmax(logits, dim=2)
+        return candidate_attention(keys, queries, self.temperature, self.persona_mask[users])
 
     # --- scoring ---------------------------------------------------------------------------------------
     def _score(self, users: torch.Tensor, personas: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
@@ -322,8 +338,9 @@ class AMPCF(TorchRecommender):
         network = self.network_
         candidates = network.items(torch.as_tensor(item_idx))  # (C, dim)
         if not network.from_history:
-            h = F.normalize(network.items(torch.as_tensor(history)), dim=1)
-            return (F.normalize(candidates, dim=1) @ h.T).numpy()
+            from personae.explain.attribution import cosine_support
+
+            return cosine_support(candidates.numpy(), network.items(torch.as_tensor(history)).numpy())
         pooled, position = self._pooling(user)  # (K, L), (H,) slot of each history item in the padded row
         weights = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0]  # (C, K)
         winners = torch.argsort(weights, dim=1, descending=True, stable=True)[:, min(rank, weights.shape[1] - 1)]
@@ -345,37 +362,31 @@ class AMPCF(TorchRecommender):
     @torch.no_grad()
     def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
         """Per item: attention over the personas, the winning persona, its lift label and supporting items."""
-        from personae.explain.attribution import build_explanations, persona_labels
+        from personae.explain.attribution import cosine_support, persona_explanations
 
         data = self.fitted_data
         user = data.user_index(user_id)
         items = data.item_index(item_ids)
         weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(items)[None, :])[0].numpy()
         history, history_weights = self.history_weights(user)
-        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
-        labels = persona_labels(data, history, owner, list(range(self.network_.k)))
-        support = self.support_scores(user, history, items) if len(history) else np.zeros((len(items), 0))
-        eligible = None
-        if not self.network_.from_history:  # learned personas: name items of the winning persona
-            eligible = owner[None, :] == weights.argmax(axis=1)[:, None]  # (C, H)
-        return build_explanations(data, user_id, items, weights, labels, history, support, eligible)
+        if self.network_.from_history:  # the exact pooling share of each history item, from any persona's items
+            support = self.support_scores(user, history, items) if len(history) else np.zeros((len(items), 0))
+            return persona_explanations(data, user_id, items, weights, history, history_weights, support,
+                                        winner_only=False)
+        vectors = self.network_.items.weight.numpy()
+        return persona_explanations(data, user_id, items, weights, history, history_weights,
+                                    cosine_support(vectors[items], vectors[history]), winner_only=True)
 
     @torch.no_grad()
     def user_personas(self, user_id: object) -> PersonaMix:
         """K persona vectors; prior weight = mean attention over the user's own training items."""
-        from personae.explain.attribution import persona_mix
+        from personae.explain.attribution import attention_persona_mix
 
         user = self.fitted_data.user_index(user_id)
         vectors = self.network_.personas(torch.tensor([user]))[0].numpy()
         history, history_weights = self.history_weights(user)
-        k = len(vectors)
-        prior = history_weights.mean(axis=0) if len(history) else np.full(k, 1 / k)
-        mask = self.network_.persona_mask[user].numpy()
-        kept = np.flatnonzero(mask)
-        prior = prior[kept] / max(prior[kept].sum(), 1e-12)
-        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
-        return persona_mix(self.fitted_data, user_id, vectors[kept], prior, history, owner,
-                           support_score=history_weights, persona_ids=kept.tolist())
+        return attention_persona_mix(self.fitted_data, user_id, vectors, self.network_.persona_mask[user].numpy(),
+                                     history, history_weights)
 
     @torch.no_grad()
     def collapse(self) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,6 +17,9 @@ import scipy.sparse as sp
 from personae.data.interactions import Interactions
 from personae.evaluate.metrics import top_k_unseen
 from personae.models.scoring import TopK
+
+if TYPE_CHECKING:
+    from personae.models.network import TorchNetwork
 
 
 @dataclass
@@ -140,6 +143,12 @@ class Recommender(ABC):
         if self.train_ is None:
             raise RuntimeError(f"{self.name}: call fit() before using the model")
         return self.train_
+
+    @property
+    def network(self) -> TorchNetwork | None:
+        """The torch network behind the scores, under its written contract (personae.models.network); None for
+        models without one. Test ``isinstance(model.network, PersonaNetwork)`` for persona vectors."""
+        return None
 
     def rank(self, user_idx: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
              attribution: bool = False) -> TopK:

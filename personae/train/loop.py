@@ -108,10 +108,10 @@ def epoch_batches(n_events: int, rng: np.random.Generator, batch_size: int, n_st
 
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
                   seed: int) -> TrainReport:
-    """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
+    """Train ``model.network`` (built already) on ``train``; ``model`` must be a TorchRecommender.
 
     Each step scores (batch, 1 + negatives) candidate items with ``network(users, items)`` and applies the
-    chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
+    chosen loss, plus the network's own ``penalty(users)`` term when it returns one (personae.models.network).
     """
     if options.loss not in LOSSES:
         raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
@@ -120,7 +120,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
 
 
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
-    network: torch.nn.Module = model.network_
+    network: torch.nn.Module = model.network
     loss_fn = LOSSES[options.loss]
     world = Distributed.current()
     sparse = wants_sparse(options.optimizer, network, train.n_users) and world.sparse_collectives
@@ -157,8 +157,9 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
                 negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives))
                 candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
                 loss = loss_fn(trainer(users, candidates))
-                if hasattr(network, "penalty"):
-                    loss = loss + network.penalty(users)
+                extra = network.penalty(users)
+                if extra is not None:
+                    loss = loss + extra
                 optimizers.zero_grad()
                 loss.backward()
                 world.reduce_tables(optimizers.tables)
