@@ -22,7 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.serve.security import MAX_BODY_BYTES, Guard
 from personae.serve.service import MAX_BATCH, MAX_K, PersonaService, ServeOptions, UnknownItemError
 

@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.experiment import _coerce  # the one --param value converter
 from personae.files import read_json
 from personae.serve.online import UpdateOptions

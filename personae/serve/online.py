@@ -32,11 +32,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.models.ampcf import AMPCF
 from personae.serve import model_state
 from personae.serve.candidate import Candidate, PersistenceRule, start_candidate
-from personae.serve.scoring import attention_of, softmax_loss_grad
+from personae.serve.online_scoring import attention_of, softmax_loss_grad
 from personae.space import unit
 
 REFERENCE_ITEMS = 2048  # catalogue sample an item's rank for the user is measured against

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personae.data.errors import DataError
 from personae.data.synthetic import cluster_of_item
+from personae.errors import DataError
 from personae.serve.online import UpdateOptions
 from personae.serve.service import PersonaService, ServeOptions
 from personae.serve.store import SQLiteStore
