@@ -49,7 +49,7 @@ from personae.serve.store import SQLiteStore
 from personae.stats import compare_paired, mean_interval
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_online import events_in_time_order, rank_ndcg  # noqa: E402  (the replay's scoring, one copy)
+from serve_online import events_in_time_order, rank_ndcg
 
 GENRES = ("Children's", "Horror", "Crime")
 UNGUARDED = {"cap": False, "novel_below": 0.0, "prior_events": 1e12}  # the update rule before issue 20

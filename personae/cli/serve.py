@@ -10,7 +10,8 @@ import typer
 
 def serve(
     model_dir: Path,
-    db: Annotated[Path | None, typer.Option("--db", help="SQLite store (default: DIR.serve.sqlite)")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="SQLite file (default: DIR.serve.sqlite) or a postgresql:// "
+                                                       "URL (replicas share one database)")] = None,
     host: Annotated[str, typer.Option("--host", help="address to listen on (non-loopback needs a key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
     api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file holding the API key")] = None,

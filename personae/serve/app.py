@@ -25,9 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_
 from personae.errors import DataError
 from personae.serve.security import MAX_BODY_BYTES, Guard
 from personae.serve.service import MAX_BATCH, MAX_K, PersonaService, ServeOptions, UnknownItemError
+from personae.serve.store import StaleStateError
 
 log = logging.getLogger("personae.serve")
 MAX_LIMIT = 1000  # most events listed at once
+STALE_RETRIES = 3  # a POST racing another replica for the same user is recomputed this many times
 MAX_TIMESTAMP = 4_102_444_800.0  # 2100-01-01 UTC: an event timestamp is seconds since 1970, before that
 UserId = Annotated[str, Field(min_length=1, max_length=200)]
 ItemId = Annotated[StrictStr, Field(min_length=1, max_length=200)] | Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
@@ -69,7 +71,7 @@ def finite_only(value: Any) -> Any:
 
 
 def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    reasons = {401: "missing or wrong API key", 404: "unknown item", 413: f"request body over {MAX_BODY_BYTES} bytes",
+    reasons = {401: "missing or wrong API key", 404: "unknown item", 409: "another replica kept writing this user", 413: f"request body over {MAX_BODY_BYTES} bytes",
                422: "invalid input: which field and why"}
     return {status: {"model": Problem, "description": reasons[status]} for status in statuses}
 
@@ -89,6 +91,10 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
     async def unknown_item(request: Request, exc: UnknownItemError) -> JSONResponse:
         status = 404 if request.url.path.startswith("/items/") else 422
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(StaleStateError)
+    async def stale(request: Request, exc: StaleStateError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(DataError)
     async def bad_input(request: Request, exc: DataError) -> JSONResponse:
@@ -140,14 +146,20 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
         """One event or a batch (at most 1000). Answered after the events and new personas are committed."""
         events = [e.model_dump() for e in (body if isinstance(body, list) else [body])]
         async with posting:  # one post at a time: the next one must see this one's state
-            # validation and the update run in a worker thread, so a big batch never stalls other clients
-            post = await anyio.to_thread.run_sync(service.prepare_post, user_id, events)
-            stored = await anyio.to_thread.run_sync(service.commit_post, post)
-            return JSONResponse(service.finish_post(post, stored))
+            for attempt in range(STALE_RETRIES):
+                # validation and the update run in a worker thread, so a big batch never stalls other clients
+                post = await anyio.to_thread.run_sync(service.prepare_post, user_id, events)
+                try:
+                    stored = await anyio.to_thread.run_sync(service.commit_post, post)
+                except StaleStateError:  # another replica wrote this user meanwhile: prepare_post catches up
+                    if attempt == STALE_RETRIES - 1:
+                        raise
+                    continue
+                return JSONResponse(service.finish_post(post, stored))
 
     # the body's schema depends on this model's rating scale, so it is attached here, not written as a string
     post_events.__annotations__ = {"user_id": UserId, "body": Annotated[event_body, Body()], "return": JSONResponse}
-    app.post("/users/{user_id}/events", responses=_responses(*keyed, 413, 422))(post_events)
+    app.post("/users/{user_id}/events", responses=_responses(*keyed, 409, 413, 422))(post_events)
 
     @app.get("/items/{item_id}", responses=_responses(*keyed, 404, 422))
     async def item(item_id: Annotated[str, Field(min_length=1, max_length=200)]) -> dict:
@@ -172,26 +184,35 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
     return app
 
 
-def run(model_dir: Path, db: Path | None, host: str, port: int, api_key_file: Path | None,
+def run(model_dir: Path, db: str | None, host: str, port: int, api_key_file: Path | None,
         options: ServeOptions | None = None) -> None:
     """Load the model, open (or create) the store, replay pending events, then serve until stopped."""
     import uvicorn
 
     from personae.models.persistence import load_model
     from personae.serve.security import check_bind, read_api_key
-    from personae.serve.store import SQLiteStore
 
     api_key = read_api_key(api_key_file)
     check_bind(host, api_key)
-    db = db or default_db(model_dir)
-    store = SQLiteStore(db)
+    store = open_store(db or default_db(model_dir))
     service = PersonaService(load_model(model_dir), store, options)
-    print(f"personae serve: http://{host}:{port}/ (model {model_dir}, store {db}, "
+    print(f"personae serve: http://{host}:{port}/ (model {model_dir}, store {store.path}, "
           f"{service.replayed} events replayed, retrieval {service.retriever.method})", flush=True)
     try:
         uvicorn.run(create_app(service, api_key), host=host, port=port, log_level="warning", server_header=False)
     finally:
         store.close()
+
+
+def open_store(db: str | Path):
+    """A ``postgresql://`` URL opens the PostgreSQL store (replicas share it); anything else is a SQLite file."""
+    if str(db).startswith(("postgresql://", "postgres://")):
+        from personae.serve.postgres_store import PostgresStore
+
+        return PostgresStore(str(db))
+    from personae.serve.store import SQLiteStore
+
+    return SQLiteStore(Path(db))
 
 
 def default_db(model_dir: Path) -> Path:

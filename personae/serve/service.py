@@ -63,6 +63,7 @@ class PendingPost:
     old: PersonaState
     new: PersonaState
     old_history: np.ndarray  # (H,) the user's item indices before these events
+    base: int  # id of the user's newest event the new state was computed from
 
 
 @dataclass
@@ -148,6 +149,19 @@ class PersonaService:
             self._apply(user, state, items, group[-1].id)
         return len(pending)
 
+    def sync(self, user_id: str) -> None:
+        """With a store other replicas write to, catch up on the user's events stored by another replica (the
+        replay a restart does); a no-op on a store only this process writes."""
+        if not getattr(self.store, "shared", False):
+            return
+        if self.store.newest_event(user_id) <= self.last_event.get(user_id, 0):
+            return
+        stored = self.store.state(user_id)
+        if stored is not None and stored.last_event > self.last_event.get(user_id, 0):
+            self.states[user_id] = PersonaState.from_stored(stored.vectors, stored.mask, stored.source, stored.detail)
+            self.last_event[user_id] = stored.last_event
+        self.catch_up(user_id)
+
     def item_indices(self, item_ids: list) -> np.ndarray:
         """(n,) item indices of external ids in one vectorised lookup; names the first unknown one."""
         wanted = np.asarray([str(i) for i in item_ids], dtype=object)
@@ -223,6 +237,7 @@ class PersonaService:
 
     # --- answers -----------------------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, explain: bool = True) -> dict[str, Any]:
+        self.sync(user_id)
         state, history = self.state(user_id), self.history(user_id)
         seen = np.unique(history)
         if state.source == "popularity":
@@ -283,6 +298,7 @@ class PersonaService:
                             state.mask).mean(axis=0)
 
     def personas(self, user_id: str) -> dict[str, Any]:
+        self.sync(user_id)
         state, history = self.state(user_id), self.history(user_id)
         meta = {"source": state.source, "posted_events": len(self.posted.get(user_id, [])),
                 "last_event": self.last_event.get(user_id, 0)}
@@ -337,16 +353,18 @@ class PersonaService:
         now = float(self.clock())
         parsed = [Event(str(self.item_lookup[i]), now if raw.get("timestamp") is None else float(raw["timestamp"]),
                         kind, value, received=now) for i, raw, kind, value in zip(items, events, kinds, values)]
+        self.sync(user_id)
         history = self.history(user_id)
         return PendingPost(user_id, parsed, items, self.state(user_id),
-                           self._update(user_id, EventBatch(items, signs, now)), history)
+                           self._update(user_id, EventBatch(items, signs, now)), history,
+                           self.last_event.get(user_id, 0))
 
     def commit_post(self, post: PendingPost) -> list[Event]:
         """Store the events and the new state in one transaction (the slow, durable part: it touches no memory
         state, so the app runs it off the event loop)."""
         new = post.new
         return self.store.append(post.user, post.events,
-                                 StoredState(post.user, new.vectors, new.mask, new.source, 0, new.detail()))
+                                 StoredState(post.user, new.vectors, new.mask, new.source, 0, new.detail()), post.base)
 
     def finish_post(self, post: PendingPost, stored: list[Event]) -> dict[str, Any]:
         """After the commit: make the new state current and answer (an unacknowledged event changes nothing)."""

@@ -44,6 +44,10 @@ class StoreError(DataError):
     """The store file cannot be used (unreadable, or written for another model)."""
 
 
+class StaleStateError(StoreError):
+    """Another process stored events for this user after this one computed its update: reload and retry."""
+
+
 @dataclass(frozen=True)
 class Event:
     item: str
@@ -72,8 +76,10 @@ class StoredState:
 class Store(Protocol):
     """What the service needs from a store."""
 
-    def append(self, user: str, events: list[Event], state_after: StoredState) -> list[Event]:
-        """Add ``events`` and the state they produced atomically; returns the events with ids."""
+    def append(self, user: str, events: list[Event], state_after: StoredState, base: int | None = None) -> list[Event]:
+        """Add ``events`` and the state they produced atomically; returns the events with ids. ``base``: the
+        user's newest event id the state was computed from; a store refuses the append (StaleStateError) when
+        the user has newer events (another process wrote meanwhile)."""
 
     def save_state(self, state: StoredState) -> None:
         """Write one state alone (after replaying events on start)."""
@@ -128,11 +134,15 @@ class SQLiteStore:
         self.db.close()
         self.writer.close()
 
-    def append(self, user: str, events: list[Event], state_after: StoredState) -> list[Event]:
+    def append(self, user: str, events: list[Event], state_after: StoredState, base: int | None = None) -> list[Event]:
         stored = []
         cursor = self.writer.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
+            if base is not None:
+                newest = cursor.execute("SELECT COALESCE(MAX(id), 0) FROM events WHERE user = ?", (user,)).fetchone()[0]
+                if newest != base:
+                    raise StaleStateError(f"user '{user}': another process stored event {newest} meanwhile; retry")
             batch = 0
             for event in events:
                 cursor.execute("INSERT INTO events (user, item, timestamp, kind, value, batch, received) "
