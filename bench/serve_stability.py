@@ -123,9 +123,10 @@ def genre_push(model, scratch, held_out, users, options, name, clicks=(10, 50)) 
     data = model.fitted_data
     svc = service(model, scratch, name, held_out, **options)
     rng = np.random.default_rng(1)
-    shares = {c: [] for c in clicks}
+    shares = {c: [] for c in (0, *clicks)}
     for user, genre in users:
         uid, items = str(data.user_ids[user]), genre_items(data, genre)
+        shares[0].append(float(np.isin(top10(svc, uid), items).mean()))  # before the burst: the control
         burst = rng.choice(items, min(max(clicks), len(items)), replace=False)
         for n, item in enumerate(burst, start=1):
             svc.post_events(uid, [{"item": str(data.item_ids[item])}])
@@ -351,7 +352,8 @@ def main() -> None:
                                   "bounds_off_routing_on": mean_interval(no_bounds[c], unit="users").to_dict(),
                                   "guarded_minus_off": compare_paired(on[c], off[c], unit="users").to_dict(),
                                   "guarded_minus_bounds_off": compare_paired(on[c], no_bounds[c], unit="users").to_dict()}
-                   for c in (10, 50)}}
+                   for c in (10, 50)},
+                "share_before_any_click": mean_interval(on[0], unit="users").to_dict()}
             for kind in ("one-item", "random"):
                 a = burst_overlap(model, scratch, held_out, users_b, guarded, f"{kind}-on", kind)
                 b = burst_overlap(model, scratch, held_out, users_b, UNGUARDED, f"{kind}-off", kind)
