@@ -3,8 +3,8 @@ service's update path, with and without capping. How far do the user's top-10 re
 
 Figure: overlap@10 between the user's top-10 before and after the burst (1 = unmoved, 0 = all replaced), and
 how far the personas moved (max over personas of the distance from the state before the burst, which for these
-known users is the drift bound's anchor, their trained personas), capped vs uncapped, with a paired t interval
-t interval over users (personae.stats). Control: the overlap@10 of two different users' top-10 lists, i.e. what
+known users is the drift bound's anchor, their trained personas), capped vs uncapped, with a paired t
+interval over users (personae.stats). Control: the overlap@10 of two different users' top-10 lists, i.e. what
 "moved to somebody else entirely" looks like. Capping's cost on honest users is measured by
 bench/serve_online.py (capped vs uncapped next-item NDCG@10).
 
