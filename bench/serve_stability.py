@@ -14,6 +14,9 @@ Parts (``--parts``, all by default):
   and a random-item burst (overlap@10 with the list before).
 - ``replay``: the test period replayed in time order (server clock = event time: these events did arrive over
   months): next-item NDCG@10, online (guarded) vs frozen personas, per-user means paired over users.
+- ``crash``: ``kill -9`` mid-load, 3 runs on SQLite (one server, restarted) and 3 on PostgreSQL (two replicas,
+  users routed by a hash of their id; the survivor takes the dead one's users over): acknowledged events lost,
+  and whether the survivor's lists equal a fresh replay from the database.
 - ``load``: GET p50/p99 at 100 req/s against a real ``personae serve`` while another client posts 1,000-event
   batches back to back (and the same GETs with no poster, the control).
 
@@ -26,6 +29,8 @@ arrive within seconds) and the event's own time for the honest replay.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import subprocess
 import sys
@@ -297,11 +302,107 @@ def _gets(url: str, users: list[str], seconds: float, rate: float, items: list[s
             "posts_completed": len(posts), "post_p50_s": float(np.median(posts)) if posts else None}
 
 
+def start_server(model_dir: Path, db: str, log: Path) -> tuple[subprocess.Popen, str]:
+    """A real ``personae serve`` on a free port, waited for until /healthz answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "personae", "serve", str(model_dir), "--db", db,
+                                    "--port", str(port)], stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not start: {log.read_text()}")
+
+
+def crash_run(model_dir: Path, dbs: list[str], scratch: Path, acks: int = 60) -> dict:
+    """Clients post single events for 10 users (routed by ``replica_for`` over live servers); after ``acks``
+    acknowledgements the first server gets ``kill -9``; with one db it restarts, with two the survivor takes
+    its users over. Returns acknowledged events, the number lost, and replay mismatches."""
+    from personae.serve.app import open_store
+    from personae.serve.replicas import replica_for
+
+    servers = {f"r{n}": start_server(model_dir, db, scratch / f"crash-r{n}.log") for n, db in enumerate(dbs)}
+    alive = list(servers)
+    users = [f"crash{n}" for n in range(8)] + ["1", "2"]
+    acked: dict[str, list[tuple[int, str]]] = {u: [] for u in users}
+    stop = threading.Event()
+
+    def client(user: str, seed: int) -> None:
+        n = seed
+        while not stop.is_set():
+            url = servers[replica_for(user, list(alive))][1]
+            try:
+                answer = httpx.post(f"{url}/users/{user}/events", json={"item": str(1 + n % 1600)}, timeout=10)
+            except httpx.HTTPError:
+                time.sleep(0.05)
+                continue
+            if answer.status_code == 200:
+                acked[user].append((answer.json()["event_ids"][0], str(1 + n % 1600)))
+                n += 7
+
+    threads = [threading.Thread(target=client, args=(u, s)) for s, u in enumerate(users)]
+    for t in threads:
+        t.start()
+    while sum(map(len, acked.values())) < acks:
+        time.sleep(0.05)
+    victim = alive[0]
+    if len(dbs) > 1:
+        alive.remove(victim)
+    servers[victim][0].kill()  # SIGKILL, mid-load
+    servers[victim][0].wait()
+    if len(dbs) == 1:
+        servers[victim] = start_server(model_dir, dbs[0], scratch / "crash-restarted.log")
+    before = sum(map(len, acked.values()))
+    while sum(map(len, acked.values())) < before + acks:
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    survivor = servers[alive[0]][1]
+    lost = mismatched = 0
+    model = load_model(model_dir)
+    fresh = PersonaService(model, open_store(dbs[0]))
+    for user, events in acked.items():
+        stored = {e["id"]: e["item"] for e in
+                  httpx.get(f"{survivor}/users/{user}/events", params={"limit": 1000}, timeout=30).json()["events"]}
+        lost += sum(stored.get(i) != item for i, item in events)
+        served = httpx.get(f"{survivor}/users/{user}/recommendations", params={"explain": "false"}, timeout=30).json()
+        mismatched += [e["item"] for e in served["items"]] != [e["item"] for e in fresh.recommend(user, 10, False)["items"]]
+    for process, _ in servers.values():
+        process.kill()
+        process.wait()
+    return {"store": "postgresql, 2 replicas" if len(dbs) > 1 else "sqlite, restarted",
+            "acknowledged": sum(map(len, acked.values())), "lost": lost, "users": len(users),
+            "users_whose_list_differs_from_a_fresh_replay": mismatched}
+
+
+def crash_drills(model_dir: Path, scratch: Path, runs: int = 3) -> list[dict]:
+    from personae.serve.local_postgres import PostgresServer
+
+    results = [crash_run(model_dir, [str(scratch / f"crash{n}.sqlite")], scratch) for n in range(runs)]
+    server = PostgresServer()
+    try:
+        for n in range(runs):
+            url = server.new_database(f"crash{n}")
+            results.append(crash_run(model_dir, [url, url], scratch))
+    finally:
+        server.stop()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="bench/results/serve_stability.json")
     parser.add_argument("--model-dir", default="runs/serve-stability-ampcf", help="trained once, then reused")
-    parser.add_argument("--parts", default="calibrate,click,push,replay,load")
+    parser.add_argument("--parts", default="calibrate,click,push,replay,crash,load")
     parser.add_argument("--users", type=int, default=40, help="users per part (click, push sets A and B)")
     parser.add_argument("--replay-fraction", type=float, default=0.3, help="share of users replayed (CPU)")
     parser.add_argument("--novel-below", type=float, default=None, help="skip calibrate: use this value")
@@ -322,7 +423,9 @@ def main() -> None:
     everyone = sorted({u for u, _, _ in valid + test})
     sampled = set(np.random.default_rng(0).choice(everyone, int(len(everyone) * args.replay_fraction), replace=False))
     valid, test = [e for e in valid if e[0] in sampled], [e for e in test if e[0] in sampled]
-    report: dict = {"model_dir": str(model_dir), "split": "temporal 70/10/20 (ml-100k)", "parts": sorted(parts)}
+    previous = Path(args.json)  # parts run separately add to one file
+    report: dict = json.loads(previous.read_text()) if previous.exists() else {}
+    report.update({"model_dir": str(model_dir), "split": "temporal 70/10/20 (ml-100k)"})
     novel = args.novel_below if args.novel_below is not None else UpdateOptions.novel_below
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
@@ -377,12 +480,15 @@ def main() -> None:
                 "guarded_minus_unguarded": compare_paired(user_means(online, users), user_means(open_door, users),
                                                           unit="users").to_dict()}
             print("replay:", report["replay"]["online_guarded_minus_frozen"], flush=True)
+        if "crash" in parts:
+            report["crash"] = crash_drills(model_dir, scratch)
+            print("crash:", report["crash"], flush=True)
         if "load" in parts:
             report["load"] = serve_load(model_dir, scratch, args.load_seconds, 100.0)
             print("load:", report["load"], flush=True)
-    report.update({"seconds": round(time.perf_counter() - started, 1),
+    report.setdefault("runs", []).append({"parts": sorted(parts), "seconds": round(time.perf_counter() - started, 1),
                    "machine": f"{platform.machine()}, 2 cores, shared with other jobs",
-                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+                   "load_average": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     write_json(args.json, report)
 
 

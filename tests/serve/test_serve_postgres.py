@@ -9,9 +9,9 @@ import time
 import httpx
 import numpy as np
 import pytest
-from postgres_server import PostgresServer
 
 from personae.models.persistence import load_model
+from personae.serve.local_postgres import PostgresServer
 from personae.serve.online import UpdateOptions
 from personae.serve.postgres_store import PostgresStore
 from personae.serve.replicas import replica_for

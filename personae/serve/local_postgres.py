@@ -1,5 +1,9 @@
-"""A private PostgreSQL server for the tests: Debian's ``postgresql`` binaries, a throwaway cluster under a
-temp dir, started with initdb/pg_ctl (as the ``postgres`` user when the tests run as root, as CI does)."""
+"""A private, throwaway PostgreSQL server for tests, benchmarks and trying replicas on one machine.
+
+Debian's ``postgresql`` binaries (``apt-get install -y postgresql``), a cluster under a temp dir, started with
+initdb/pg_ctl on a free loopback port (as the ``postgres`` user when run as root, as CI does), trust auth on
+loopback only. Not for production: use a managed PostgreSQL there and pass its URL to ``personae serve --db``.
+"""
 
 from __future__ import annotations
 
