@@ -58,7 +58,9 @@ from serve_online import events_in_time_order, rank_ndcg
 
 GENRES = ("Children's", "Horror", "Crime")
 UNGUARDED = {"cap": False, "novel_below": 0.0, "prior_events": 1e12}  # the update rule before issue 20
-NOVEL_GRID = (0.3, 0.5, 0.7)
+NOVEL_GRID = (0.5, 0.7)
+PRIOR_GRID = (5.0, 20.0, 100.0)
+ATTACK_SHARE = 0.25  # the issue's target after 10 clicks
 
 
 class Clock:
@@ -208,22 +210,26 @@ def user_means(ndcg: dict[str, list[float]], users: list[str]) -> np.ndarray:
 
 
 def calibrate(model, scratch, held_out, valid, users_a) -> dict:
-    """Choose ``novel_below`` on validation: the value with the lowest 10-click genre share on attack set A
-    among those whose validation NDCG@10 is not measurably below every-guard-off (interval reaching zero)."""
+    """Choose ``prior_events`` and ``novel_below`` on validation: the pair with the best validation NDCG@10
+    among those whose 10-click genre share on attack set A stays <= ``ATTACK_SHARE`` (ties: the stricter)."""
     open_door = replay(model, scratch, held_out, [], valid, UNGUARDED, "valid-open")
     users = sorted(open_door)
     trials = []
-    for novel in NOVEL_GRID:
-        ndcg = replay(model, scratch, held_out, [], valid, {"novel_below": novel}, f"valid-{novel}")
-        share = genre_push(model, scratch, held_out, users_a, {"novel_below": novel}, f"a-{novel}", clicks=(10,))[10]
-        cost = compare_paired(user_means(ndcg, users), user_means(open_door, users), unit="validation users")
-        trials.append({"novel_below": novel, "valid_ndcg@10": float(user_means(ndcg, users).mean()),
-                       "cost_vs_unguarded": cost.to_dict(), "attack_a_share@10clicks": float(share.mean())})
-        print(f"  novel_below {novel}: validation cost {cost.describe()}, attack A share {share.mean():.3f}", flush=True)
-    allowed = [t for t in trials if t["cost_vs_unguarded"]["high"] >= 0] or trials
-    best = min(allowed, key=lambda t: (t["attack_a_share@10clicks"], -t["novel_below"]))
-    return {"trials": trials, "chosen_novel_below": best["novel_below"],
-            "rule": "lowest attack-A share among values whose validation NDCG@10 interval vs unguarded reaches 0"}
+    for prior in PRIOR_GRID:
+        for novel in NOVEL_GRID:
+            options = {"prior_events": prior, "novel_below": novel}
+            name = f"{prior}-{novel}"
+            ndcg = replay(model, scratch, held_out, [], valid, options, f"valid-{name}")
+            share = genre_push(model, scratch, held_out, users_a, options, f"a-{name}", clicks=(10,))[10]
+            cost = compare_paired(user_means(ndcg, users), user_means(open_door, users), unit="validation users")
+            trials.append({**options, "valid_ndcg@10": float(user_means(ndcg, users).mean()),
+                           "cost_vs_unguarded": cost.to_dict(), "attack_a_share@10clicks": float(share.mean())})
+            print(f"  {options}: validation cost {cost.describe()}, attack A share {share.mean():.3f}", flush=True)
+    allowed = [t for t in trials if t["attack_a_share@10clicks"] <= ATTACK_SHARE] or trials
+    best = max(allowed, key=lambda t: (round(t["valid_ndcg@10"], 6), -t["prior_events"], t["novel_below"]))
+    return {"trials": trials, "unguarded_valid_ndcg@10": float(user_means(open_door, users).mean()),
+            "chosen": {"prior_events": best["prior_events"], "novel_below": best["novel_below"]},
+            "rule": f"best validation NDCG@10 among options whose attack-A 10-click share <= {ATTACK_SHARE}"}
 
 
 def serve_load(model_dir: Path, scratch: Path, seconds: float, rate: float) -> dict:
@@ -405,7 +411,8 @@ def main() -> None:
     parser.add_argument("--parts", default="calibrate,click,push,replay,crash,load")
     parser.add_argument("--users", type=int, default=40, help="users per part (click, push sets A and B)")
     parser.add_argument("--replay-fraction", type=float, default=0.3, help="share of users replayed (CPU)")
-    parser.add_argument("--novel-below", type=float, default=None, help="skip calibrate: use this value")
+    parser.add_argument("--novel-below", type=float, default=None, help="without calibrate: this value")
+    parser.add_argument("--prior-events", type=float, default=None, help="without calibrate: this value")
     parser.add_argument("--load-seconds", type=float, default=30.0)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -426,16 +433,16 @@ def main() -> None:
     previous = Path(args.json)  # parts run separately add to one file
     report: dict = json.loads(previous.read_text()) if previous.exists() else {}
     report.update({"model_dir": str(model_dir), "split": "temporal 70/10/20 (ml-100k)"})
-    novel = args.novel_below if args.novel_below is not None else UpdateOptions.novel_below
+    guarded = {"novel_below": args.novel_below if args.novel_below is not None else UpdateOptions.novel_below,
+               "prior_events": args.prior_events if args.prior_events is not None else UpdateOptions.prior_events}
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        if "calibrate" in parts and args.novel_below is None:
+        if "calibrate" in parts:
             report["calibrate"] = calibrate(model, scratch, held_out, valid, users_a)
-            novel = report["calibrate"]["chosen_novel_below"]
-        guarded = {"novel_below": novel}
+            guarded = report["calibrate"]["chosen"]
         probe = service(model, scratch, "bounds", held_out, **guarded)
         report["bounds"] = {"from": probe.updater.bounds_from, "max_step": probe.updater.bounds.max_step,
-                            "max_drift": probe.updater.bounds.max_drift, "novel_below": novel}
+                            "max_drift": probe.updater.bounds.max_drift, "options": guarded}
         if "click" in parts:
             users = [u for u, _ in users_b]
             kept = honest_click(model, scratch, held_out, users, guarded, "click")
