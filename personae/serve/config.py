@@ -59,11 +59,11 @@ def _unknown(key: str, where: str) -> Any:
 def _checked(key: str, value: Any, where: str) -> Any:
     """A config file's value, refused by name when the option does not exist or the type is wrong."""
     _unknown(key, where)
-    hint = str(_hints()[key])
+    hint = getattr(_hints()[key], "__name__", None) or str(_hints()[key]).replace("typing.", "")
     if value is None and "None" in hint:
         return None
     kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "tuple": (list,)}
     accepted = tuple(t for name, types in kinds.items() if name in hint for t in types)
     if isinstance(value, bool) and "bool" not in hint or not isinstance(value, accepted):
-        raise DataError(f"{where}: option '{key}' expects {hint.replace('typing.', '')}, got {value!r}")
+        raise DataError(f"{where}: option '{key}' expects {hint}, got {value!r}")
     return value
