@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.next_basket import basket_ids, next_basket
 from personae.evaluate.evaluator import evaluate
 from personae.models.tifu_knn import TIFUKNN, decayed_user_vectors

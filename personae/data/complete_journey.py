@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.interactions import Interactions
 
 MIN_HOUSEHOLDS = 5  # keep products bought by at least this many households

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.splits import Split
 
