@@ -124,9 +124,9 @@ def table(command: str, twin_label: str) -> None:
     loads = [e["load"] for p in runs.values() for e, _ in p]
     body = "\n".join([
         "### The twin comparison on complete-journey (next basket)", "", stamp(command),
-        f"Runs: `{RUNS.relative_to(HERE.parent)}/*.json` (each with its own command line options below); load "
+        (f"Runs: `{RUNS.relative_to(HERE.parent)}/*.json` (each with its own command line options below); load "
         f"average at the runs' ends {min(loads):.1f}-{max(loads):.1f} on 2 cores shared with other agents. "
-        "Intervals: personae.stats.compare_paired of per-household NDCG@10 over seeds x households.",
+        "Intervals: personae.stats.compare_paired of per-household NDCG@10 over seeds x households."),
         "Options: " + "; ".join(params) + ".", "", *sections])
     replace_section("grocery-table", body)
     print(body)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from personae.errors import DataError
 from personae.data.next_basket import basket_ids, next_basket
+from personae.errors import DataError
 from personae.evaluate.evaluator import evaluate
 from personae.models.tifu_knn import TIFUKNN, decayed_user_vectors
 from personae.models.top_frequency import TopFrequency

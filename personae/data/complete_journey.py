@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personae.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 
 MIN_HOUSEHOLDS = 5  # keep products bought by at least this many households
 TRANSACTIONS = "transactions.parquet"

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from personae.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.splits import Split
+from personae.errors import DataError
 
 TEST_FRACTION = 0.1  # share of events after the cut (for complete-journey: about the last five weeks)
 
