@@ -16,7 +16,11 @@ added one at a time and ``--parts table`` assembles the comparison with seed-awa
 
     python bench/grocery.py --parts run --models pop,top-freq,tifu-knn,itemknn,ease,ease-personas --seeds 0
     python bench/grocery.py --parts run --models mf,ampcf --seeds 0 --param epochs=4
-    python bench/grocery.py --parts table
+    python bench/grocery.py --parts table,bytes,strata
+
+``bytes`` pairs each persona model with the mf of the same bytes per user (K=4 personas of dim d against one
+vector of dim 4d); ``strata`` splits households into terciles of the category entropy and of the length of
+their training history and compares the best persona model with mf within each.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from personae.data.next_basket import next_basket
 from personae.data.registry import fetch
 from personae.data.splits import Split
 from personae.evaluate.evaluator import evaluate
+from personae.evaluate.strata import genre_entropy, history_length
 from personae.experiment import build_model, params_for, write_json
 from personae.stats import compare_paired
 
@@ -132,6 +137,51 @@ def table(command: str, twin_label: str) -> None:
     print(body)
 
 
+EQUAL_BYTES = (("ampcf-d4", "mf-d16"), ("ampcf-d16", "mf"), ("ampcf", "mf-d256"))  # 64, 256, 1024 bytes
+
+
+def bytes_table(command: str) -> None:
+    runs = load_runs()
+    lines = [("| bytes/user | persona model | NDCG@10 (repeat) | twin | NDCG@10 (repeat) | repeat: persona - twin "
+             "[95% CI] | new: persona - twin [95% CI] |"), "|---|---|---|---|---|---|---|"]
+    for persona, twin in EQUAL_BYTES:
+        if persona not in runs or twin not in runs:
+            continue
+        mean = {m: np.mean([e["repeat"]["ndcg@10"] for e, _ in runs[m]]) for m in (persona, twin)}
+        lines.append(f"| {runs[persona][0][0]['bytes_per_user']:.0f} | {persona} | {mean[persona]:.4f} | {twin} | "
+                     f"{mean[twin]:.4f} | {versus(runs[persona], runs[twin], 'repeat')} | "
+                     f"{versus(runs[persona], runs[twin], 'new')} |")
+    body = "\n".join(["### Personas against mf at equal bytes per user (complete-journey, next basket)", "",
+                      stamp(command), ("ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. "
+                      "Seeds as in the comparison table; intervals over seeds x households."), "", *lines])
+    replace_section("grocery-bytes", body)
+    print(body)
+
+
+def strata_table(command: str, persona: str, twin: str, min_households: int) -> None:
+    runs = load_runs()
+    train = grocery_splits(min_households)["repeat"].train
+    measures = {"category entropy": genre_entropy(train), "history length": history_length(train)}
+    lines = [f"| protocol | stratum | tercile | households | {persona} - {twin} NDCG@10 [95% CI] |",
+             "|---|---|---|---|---|"]
+    for variant in PROTOCOLS:
+        users = runs[twin][0][1][f"{variant}_users"]
+        for stratum, values in measures.items():
+            cuts = np.quantile(values[users], [1 / 3, 2 / 3])
+            tercile = np.digitize(values[users], cuts)
+            for t, name in enumerate(("low", "mid", "high")):
+                keep = tercile == t
+                subset = [[(e, {f"{variant}_ndcg": a[f"{variant}_ndcg"][keep]}) for e, a in runs[m]]
+                          for m in (persona, twin)]
+                lines.append(f"| {variant} | {stratum} | {name} | {int(keep.sum())} | "
+                             f"{versus(subset[0], subset[1], variant)} |")
+    body = "\n".join([f"### Where {persona} differs from {twin}: strata (complete-journey, next basket)", "",
+                      stamp(command), ("Terciles of each household's training history: entropy (bits) of its "
+                      "product categories, and the number of distinct products."), "", *lines])
+    replace_section("grocery-strata", body)
+    print(body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="table")
@@ -141,6 +191,7 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="KEY=VALUE for every model that has it")
     parser.add_argument("--tag", default="", help="suffix naming a variant of a model, e.g. -d16")
     parser.add_argument("--twin", default="mf")
+    parser.add_argument("--persona", default="ampcf", help="the persona model of the strata table")
     args = parser.parse_args()
     parts = args.parts.split(",")
     if "run" in parts:
@@ -148,6 +199,11 @@ def main() -> None:
             args.min_households, args.tag)
     if "table" in parts:
         table("python bench/grocery.py --parts table", args.twin)
+    if "bytes" in parts:
+        bytes_table("python bench/grocery.py --parts bytes")
+    if "strata" in parts:
+        strata_table(f"python bench/grocery.py --parts strata --persona {args.persona}", args.persona, args.twin,
+                     args.min_households)
 
 
 if __name__ == "__main__":

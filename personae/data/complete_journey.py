@@ -96,3 +96,13 @@ def read_complete_journey(folder: Path, min_households: int = MIN_HOUSEHOLDS,
     data = Interactions.from_ids(kept["household"].to_numpy(), kept["product"].to_numpy(),
                                  timestamps=kept["seconds"].to_numpy(), name=name)
     return data.with_side_info(item_info=product_info(folder, data))
+
+
+def sample_households(data: Interactions, n: int, seed: int = 0) -> Interactions:
+    """The events of ``n`` households drawn without replacement (seeded), for runs that must stay small (the
+    demo on 2 cores); id maps stay those of the whole data set, so item indices mean the same everywhere."""
+    if n >= data.n_users:
+        return data
+    chosen = np.zeros(data.n_users, dtype=bool)
+    chosen[np.random.default_rng(seed).choice(data.n_users, size=n, replace=False)] = True
+    return data.subset(chosen[data.users], name=f"{data.name} ({n} sampled households)")
