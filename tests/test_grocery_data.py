@@ -76,3 +76,18 @@ def test_datasets_fetch_complete_journey_works_on_a_fresh_cache(tmp_path):
     assert result.returncode == 0, result.stderr
     for name, expected in SPEC.files.items():
         assert sha256_of(tmp_path / "home" / "complete-journey" / name) == expected
+
+
+def test_demo_refuses_a_dataset_it_has_no_demo_for_in_one_line():
+    result = subprocess.run([sys.executable, "-m", "personae", "demo", "--dataset", "ml-1m"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["personae: error: --dataset ml-1m: the demo runs on ml-100k or "
+                                                  "complete-journey"]
+
+
+def test_sampled_households_keep_the_id_maps_and_only_their_events(journey):
+    from personae.data.complete_journey import sample_households
+
+    sample = sample_households(journey, 100, seed=0)
+    assert sample.n_items == journey.n_items and len(np.unique(sample.users)) == 100
