@@ -7,8 +7,8 @@ silhouette (null: shuffled labels).
 
     python bench/persona_quality.py --dataset ml-100k --models ampcf,ampcf-clusters,ease-personas --seeds 0,1
 
-Model labels: ``ampcf`` (defaults), ``ampcf-clusters`` (persona_source=clusters), ``ease-personas``, or any
-model name. ``--param KEY=VALUE`` applies to every model that has the option.
+Model labels: ``ampcf`` (defaults), ``ampcf-clusters`` (persona_source=clusters), ``ease-personas``,
+``ease-personas-genre`` (clusters also follow genres: genre_weight=1), or any model name. ``--param KEY=VALUE`` applies to every model that has the option.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from personae.evaluate.evaluator import evaluate
 from personae.experiment import build_model, params_for, write_json
 from personae.explain.persona_quality import persona_quality
 from personae.models.persistence import load_model
+from personae.stats import compare_paired
 
 HERE = Path(__file__).parent
-VARIANTS = {"ampcf-clusters": ("ampcf", {"persona_source": "clusters"})}
+VARIANTS = {"ampcf-clusters": ("ampcf", {"persona_source": "clusters"}),
+            "ease-personas-genre": ("ease-personas", {"genre_weight": 1.0})}
 
 
 def trained(label: str, seed: int, split, params: dict, folder: Path):
@@ -38,16 +40,19 @@ def trained(label: str, seed: int, split, params: dict, folder: Path):
     name, fixed = VARIANTS.get(label, (label, {}))
     path = folder / f"{label}-s{seed}"
     if (path / "config.json").exists():
-        return load_model(path), json.loads((path / "run.json").read_text())
+        run = json.loads((path / "run.json").read_text())
+        return load_model(path), {**run, "per_user": np.load(path / "per_user.npy")}
     model = build_model(name, {**params_for(name, params), **fixed}, seed=seed, progress=False)
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     seconds = time.perf_counter() - start
     model.save(str(path))
-    run = {"train_seconds": seconds, "ndcg@10": evaluate(model, split).metrics["ndcg@10"],
+    result = evaluate(model, split)
+    run = {"train_seconds": seconds, "ndcg@10": result.metrics["ndcg@10"],
            "options": {**params_for(name, params), **fixed}, "load": os.getloadavg()[0]}
     (path / "run.json").write_text(json.dumps(run))
-    return model, run
+    np.save(path / "per_user.npy", result.per_user["ndcg@10"])
+    return model, {**run, "per_user": result.per_user["ndcg@10"]}
 
 
 def sample_users(split, n: int, seed: int = 0) -> list[str]:
@@ -75,7 +80,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     split = make_split(load_source(DataSource(dataset=args.dataset)), "leave-last-out")
     users = sample_users(split, args.users)
-    rows, results = [], {}
+    rows, results, per_user = [], {}, {}
     for label in args.models.split(","):
         runs = [trained(label, seed, split, params, folder) for seed in seeds]
         models = [m for m, _ in runs]
@@ -83,13 +88,19 @@ def main() -> None:
         quality["ndcg@10"] = [r["ndcg@10"] for _, r in runs]
         quality["train_seconds"] = [r["train_seconds"] for _, r in runs]
         quality["options"] = runs[0][1]["options"]
+        per_user[label] = np.stack([r["per_user"] for _, r in runs])  # (seeds, users)
+        if "ease" in per_user and label != "ease":  # EASE has no seed: its one ranking pairs with every seed
+            ease = np.broadcast_to(per_user["ease"][:1], per_user[label].shape)
+            quality["vs_ease"] = compare_paired(per_user[label], ease, unit="users").to_dict()
         results[label] = quality
         print(label, json.dumps(quality)[:400], flush=True)
         c, s = quality["coherence"], quality["seed_stability"] or {}
         structure = quality["label_structure"]
         silhouette = ("-" if structure["silhouette"] is None else
                       f"{structure['silhouette']:.3f} (shuffled {structure['shuffled']['mean']:.3f})")
-        rows.append(f"| {label} | {np.mean(quality['ndcg@10']):.4f} | {fmt(c['recommended'])} | "
+        vs_ease = quality.get("vs_ease")
+        vs_ease_text = "-" if vs_ease is None else f"{vs_ease['estimate']:+.4f} [{vs_ease['low']:+.4f}, {vs_ease['high']:+.4f}]"
+        rows.append(f"| {label} | {np.mean(quality['ndcg@10']):.4f} | {vs_ease_text} | {fmt(c['recommended'])} | "
                     f"{fmt(c['recommended_vs_null'])} | {fmt(c['supporting'])} | {fmt(c['supporting_vs_null'])} | "
                     f"{fmt(s.get('ari'))} (shuffled {s.get('shuffled', float('nan')):.3f}) | "
                     f"{quality['empty_personas']['share']:.3f} | {silhouette} |")
@@ -102,8 +113,8 @@ def main() -> None:
         f"full ranking); quality on seed {seeds[0]}, ARI between seeds {seeds[0]} and {seeds[-1]}. Coherence: share "
         "of the top-10 sharing a genre with the explaining persona's label (mean over users, t interval); vs null: "
         "paired difference with another persona's label of the same user. Load: 2 cores shared with other agents."),
-        "", ("| model | NDCG@10 | coherence | vs other persona | supporting coherence | vs other persona | seed ARI "
-        "| empty personas | label silhouette |"), "|---|---|---|---|---|---|---|---|---|", *rows])
+        "", ("| model | NDCG@10 | vs ease [95% CI] | coherence | vs other persona | supporting coherence | vs other persona | seed ARI "
+        "| empty personas | label silhouette |"), "|---|---|---|---|---|---|---|---|---|---|", *rows])
     replace_section(f"persona-quality-{args.dataset}", body)
     print(body)
 

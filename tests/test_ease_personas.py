@@ -90,3 +90,11 @@ def test_ampcf_cluster_personas_are_the_means_of_their_items(split):
             if len(mine):
                 assert torch.allclose(personas[k], network.history_items(mine).mean(dim=0), atol=1e-5)
             assert bool(network.persona_mask[0, k]) == bool(len(mine))
+
+
+def test_genre_weight_makes_clusters_follow_genres(split):
+    from personae.models.item_clusters import item_embedding, with_genres
+
+    plain = item_embedding(split.train)
+    assert with_genres(split.train, plain, 0.0) is plain
+    assert with_genres(split.train, plain, 1.0).shape[1] == plain.shape[1] + len(split.train.genre_onehot[1])

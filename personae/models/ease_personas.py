@@ -26,7 +26,7 @@ from personae.data.splits import validation_split
 from personae.evaluate.evaluator import evaluate
 from personae.models.base import Explanation, PersonaMix
 from personae.models.ease import EASE, EASEOptions
-from personae.models.item_clusters import EMBEDDING_DIM, item_embedding, user_item_clusters
+from personae.models.item_clusters import EMBEDDING_DIM, item_embedding, user_item_clusters, with_genres
 
 FOCUS_GRID = (0.0, 0.25, 0.5)
 
@@ -37,6 +37,8 @@ class EASEPersonasOptions(EASEOptions):
     focus: float | None = field(default=None, metadata={
         "help": f"weight beta of the strongest persona's part (0 = EASE exactly); unset: tuned over {list(FOCUS_GRID)}"})
     embedding_dim: int = field(default=EMBEDDING_DIM, metadata={"help": "SVD item factors used for clustering"})
+    genre_weight: float = field(default=0.0, metadata={
+        "help": "weight of the items' genres beside their SVD factors when clustering (0 = behaviour only)"})
 
 
 class EASEPersonas(EASE):
@@ -53,7 +55,7 @@ class EASEPersonas(EASE):
         o = self.options
         self.embedding_ = item_embedding(train, o.embedding_dim, seed=o.seed)
         train.csr.sort_indices()
-        self.clusters_ = user_item_clusters(train, self.embedding_, o.personas)
+        self.clusters_ = user_item_clusters(train, with_genres(train, self.embedding_, o.genre_weight), o.personas)
         if o.focus is not None:
             self.focus_ = float(o.focus)
         elif valid is not None and len(valid):

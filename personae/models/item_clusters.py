@@ -33,6 +33,17 @@ def item_embedding(train: Interactions, dim: int = EMBEDDING_DIM, seed: int = 0)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def with_genres(train: Interactions, vectors: np.ndarray, genre_weight: float) -> np.ndarray:
+    """(n_items, dim + n_genres) the item vectors with each item's genres appended (a unit vector over its
+    genres, times ``genre_weight``), so clusters also follow what items are; unchanged at weight 0 or without
+    genres. Only the clustering sees the genres: persona vectors stay behavioural."""
+    if genre_weight <= 0 or train.genre_onehot is None:
+        return vectors
+    onehot = train.genre_onehot[0]
+    unit = onehot / np.maximum(np.linalg.norm(onehot, axis=1, keepdims=True), 1e-12)
+    return np.hstack([vectors, genre_weight * unit]).astype(np.float32)
+
+
 def cluster_items(vectors: np.ndarray, max_clusters: int) -> np.ndarray:
     """(H, dim) one user's item vectors -> (H,) cluster of each item in 0..K'-1, K' <= ``max_clusters``.
 
