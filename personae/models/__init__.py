@@ -8,12 +8,16 @@ from personae.models.base import Explanation, PersonaMix, Recommendations, Recom
 from personae.models.bpr import BPR
 from personae.models.din import DIN
 from personae.models.ease import EASE
+from personae.models.ease_personas import EASEPersonas
 from personae.models.itemknn import ItemKNN
 from personae.models.mf import MF
 from personae.models.mind import MIND
 from personae.models.pop import Popularity
+from personae.models.tifu_knn import TIFUKNN
+from personae.models.top_frequency import TopFrequency
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, MF, DIN, MIND, AMPCF)}
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, BPR, MF, DIN, MIND, AMPCF,
+                                                              EASEPersonas, TopFrequency, TIFUKNN)}
 
 
 def model_class(name: str) -> type[Recommender]:
