@@ -13,7 +13,7 @@ from typing import ContextManager
 
 import torch
 
-from personae.data.errors import OptionError
+from personae.errors import OptionError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from personae.data.errors import OptionError
+from personae.errors import OptionError
 from personae.train.devices import resolve_device
 
 
