@@ -14,8 +14,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on (non-loopback needs a key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
     api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file holding the API key")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda: where retrieval scores")] = "auto",
 ) -> None:
     """Serve recommendations, personas that evolve with posted events, and the persona explorer page."""
     from personae.serve.app import run
 
-    run(model_dir, db, host, port, api_key_file)
+    run(model_dir, db, host, port, api_key_file, device)

@@ -88,6 +88,13 @@ class TorchRecommender(Recommender):
         return per_user / max(self.fitted_data.n_users, 1)
 
 
+def device_params(model_class: type[Recommender], device: str) -> list[str]:
+    """``--device`` as a ``--param`` pair for a torch model; other models score on the CPU with NumPy, so for
+    them the choice is only checked (``cuda`` without a GPU is refused by name either way)."""
+    resolve_device(device)
+    return [f"device={device}"] if issubclass(model_class, TorchRecommender) else []
+
+
 def place_model(model: Recommender, device: str) -> Recommender:
     """``model`` with its network on ``device`` (torch models); other models score with NumPy on the CPU, so
     only the choice itself is checked (``cuda`` without a GPU is refused by name either way)."""

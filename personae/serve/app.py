@@ -19,8 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from personae.errors import DataError
+from personae.serve.retrieval import IndexOptions
 from personae.serve.security import Guard
-from personae.serve.service import MAX_BATCH, MAX_K, PersonaService, UnknownItemError
+from personae.serve.service import MAX_BATCH, MAX_K, PersonaService, ServeOptions, UnknownItemError
 
 log = logging.getLogger("personae.serve")
 MAX_LIMIT = 1000  # most events listed at once
@@ -109,7 +110,8 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
     return app
 
 
-def run(model_dir: Path, db: Path | None, host: str, port: int, api_key_file: Path | None) -> None:
+def run(model_dir: Path, db: Path | None, host: str, port: int, api_key_file: Path | None,
+        device: str = "cpu") -> None:
     """Load the model, open (or create) the store, replay pending events, then serve until stopped."""
     import uvicorn
 
@@ -121,7 +123,8 @@ def run(model_dir: Path, db: Path | None, host: str, port: int, api_key_file: Pa
     check_bind(host, api_key)
     db = db or default_db(model_dir)
     store = SQLiteStore(db)
-    service = PersonaService(load_model(model_dir), store)
+    options = ServeOptions(index=IndexOptions(device=device))  # the retrieval kernel's device
+    service = PersonaService(load_model(model_dir), store, options)
     print(f"personae serve: http://{host}:{port}/ (model {model_dir}, store {db}, "
           f"{service.replayed} events replayed, retrieval {service.retriever.method})", flush=True)
     try:

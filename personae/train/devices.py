@@ -8,8 +8,7 @@ than failing deep inside torch. The CPU path is the one the library always had: 
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
-from typing import ContextManager
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -54,7 +53,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     """bf16 autocast for the forward pass when asked for; fp32 (the default) runs exactly as without it."""
     if check_precision(precision) == "fp32":
         return nullcontext()
