@@ -22,6 +22,7 @@ from personae.files import write_text_atomic
 from personae.models import model_class
 from personae.models.base import Recommender
 from personae.models.persistence import check_same_events, events_fingerprint, load_model
+from personae.models.torch_base import place_model
 from personae.stats import Interval, compare_paired
 
 PROTOCOL_SUFFIX = "full"
@@ -116,9 +117,10 @@ def model_report(run: TrainedRun) -> dict[str, float]:
     return entry
 
 
-def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
-    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
-    model = load_model(path)
+def evaluate_saved(path: str | Path, device: str = "cpu") -> tuple[Recommender, dict[str, Any]]:
+    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test (scoring on
+    ``device``: see personae.train.devices)."""
+    model = place_model(load_model(path), device)
     config = model.saved_config_
     where = Path(path) / "config.json"
     if "source" not in config:

@@ -28,6 +28,7 @@ from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.data.synth import synth_command
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
+from personae.models.torch_base import device_params
 from personae.recommend_all import recommend_all_command
 from personae.train import distributed
 
@@ -49,6 +50,7 @@ TimeCol = Annotated[str | None, typer.Option("--time-col", help="timestamp colum
 ItemInfo = Annotated[Path | None, typer.Option("--item-info", help="item file with title / genres columns")]
 Params = Annotated[list[str] | None, typer.Option("--param", help="model option KEY=VALUE (repeatable)")]
 Split = Annotated[str, typer.Option("--split", help="leave-last-out (default), temporal or random")]
+Device = Annotated[str, typer.Option("--device", help="auto (the GPU when there is one), cpu or cuda")]
 
 
 def _source(dataset: str | None, data: Path | None, user_col: str, item_col: str, time_col: str | None,
@@ -98,13 +100,15 @@ def train(
     distributed_run: Annotated[bool, typer.Option("--distributed", help="data-parallel under torchrun (DDP)")] = False,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
+    device: Device = "auto",
 ) -> None:
     """Train a model, evaluate it on the test split and save it to --out."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
     pairs = list(param or []) + distributed.checkpoint_params(checkpoint, resume)
+    pairs += device_params(model_class(model), device)
     pairs += [f"{k}={v}" for k, v in (("personas", personas), ("dim", dim), ("epochs", epochs)) if v is not None]
     params = experiment.parse_params(model, pairs)
-    world = distributed.start() if distributed_run else distributed.Distributed()
+    world = distributed.start(device) if distributed_run else distributed.Distributed()
     run = experiment.train_and_evaluate(source, model, params, seed=seed, split_method=split)
     distributed.stop()
     if world.rank != 0:  # rank 0 alone saves and reports
@@ -122,9 +126,10 @@ def train(
 def evaluate_cmd(
     model_dir: Path,
     json_file: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
+    device: Device = "auto",
 ) -> None:
     """Evaluate a saved model on the test split of the data it was trained on."""
-    _, report = experiment.evaluate_saved(model_dir)
+    _, report = experiment.evaluate_saved(model_dir, device=device)
     _print_metrics(report)
     if json_file:
         experiment.write_json(json_file, report)
@@ -138,6 +143,7 @@ def benchmark(
     time_col: TimeCol = None, item_info: ItemInfo = None, param: Params = None,
     baseline: Annotated[str, typer.Option("--baseline", help="model the paired NDCG@10 comparison is against")] = "bpr",
     json_file: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+    device: Device = "auto",
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
@@ -152,6 +158,8 @@ def benchmark(
         if not owners:
             raise DataError(f"--param {key}: none of {', '.join(names)} has this option")
         params.update(experiment.parse_params(owners[0], [pair]))
+    for name in names:  # a key applies to every listed model that has it: the torch models take the device
+        params.update(experiment.parse_params(name, device_params(model_class(name), device)))
 
     def progress(name: str, seed: int, run: experiment.TrainedRun, entry: dict) -> None:
         print(f"  {name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.1f}s)", file=sys.stderr)

@@ -17,9 +17,10 @@ def serve(
     api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file holding the API key")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="JSON file of service options")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE service option (repeatable)")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda: where retrieval scores")] = "auto",
 ) -> None:
     """Serve recommendations, personas that evolve with posted events, and the persona explorer page."""
     from personae.serve.app import run
     from personae.serve.config import serve_options
 
-    run(model_dir, db, host, port, api_key_file, serve_options(config, param))
+    run(model_dir, db, host, port, api_key_file, serve_options(config, param), device)

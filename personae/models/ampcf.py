@@ -224,7 +224,7 @@ class MultiPersonaNetwork(nn.Module):
 
     def penalty(self, users: torch.Tensor) -> torch.Tensor:
         """Extra training terms: the diversity penalty and the attention-entropy term (each 0 at weight 0)."""
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.items.weight.device)
         if self.diversity:  # mean squared off-diagonal cosine between each user's personas: against collapse
             total = total + self.diversity * persona_cosine(self.personas(users), squared=True)
         if self.attention_entropy and self.training_attention is not None:
@@ -260,10 +260,10 @@ def persona_cosine(personas: torch.Tensor, squared: bool = False) -> torch.Tenso
     """Mean pairwise cosine between the K personas of each user (B, K, dim); 1 means collapsed."""
     k = personas.shape[1]
     if k < 2:
-        return torch.zeros(())
+        return torch.zeros((), device=personas.device)
     unit = F.normalize(personas, dim=2)
     cosine = unit @ unit.transpose(1, 2)  # (B, K, K)
-    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool)]
+    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool, device=cosine.device)]
     return (off_diagonal ** 2).mean() if squared else off_diagonal.mean()
 
 
@@ -303,7 +303,7 @@ class AMPCF(TorchRecommender):
         winning persona of each item when ``attribution``."""
         network = self.network_
         network.eval()
-        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64)).to(network.persona_mask.device)
         personas = network.personas(users)  # (B, K, dim)
         queries = None if network.item_queries is None else network.item_queries.weight
         keys = None if network.user_keys is None else network.user_keys[users]
@@ -335,14 +335,15 @@ class AMPCF(TorchRecommender):
         data, network = self.fitted_data, self.network_
         n = self.options.prune_candidates
         keep = torch.zeros_like(network.persona_mask)
+        device = keep.device  # the network's device (personae.train.devices)
         for start in range(0, data.n_users, 256):
-            users = torch.arange(start, min(start + 256, data.n_users))
-            top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
+            users = torch.arange(start, min(start + 256, data.n_users), device=device)
+            top = torch.topk(torch.as_tensor(self.score(users.cpu().numpy())), n, dim=1).indices.to(device)  # (B, n)
             winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
             keep[users[:, None], winners] = True
         order, indptr = data.history_index  # each user's own items through the CSR-style index, no scan
-        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr)))
-        items = torch.as_tensor(data.items[order])
+        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr))).to(device)
+        items = torch.as_tensor(data.items[order]).to(device)
         for start in range(0, len(users), 65536):
             u, i = users[start:start + 65536], items[start:start + 65536]
             owners = network.persona_weights(u, i[:, None])[:, 0].argmax(dim=1)  # (events,)
@@ -351,7 +352,7 @@ class AMPCF(TorchRecommender):
         return self.personas_per_user()
 
     def personas_per_user(self) -> np.ndarray:
-        return self.network_.persona_mask.sum(dim=1).numpy()
+        return self.network_.persona_mask.sum(dim=1).cpu().numpy()
 
     # --- explanations ------------------------------------------------------------------------------------
     @torch.no_grad()

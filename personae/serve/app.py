@@ -9,6 +9,7 @@ before, and none is answered before its commit.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from importlib import resources
@@ -185,7 +186,7 @@ def create_app(service: PersonaService, api_key: str | None = None) -> FastAPI:
 
 
 def run(model_dir: Path, db: str | None, host: str, port: int, api_key_file: Path | None,
-        options: ServeOptions | None = None) -> None:
+        options: ServeOptions | None = None, device: str = "cpu") -> None:
     """Load the model, open (or create) the store, replay pending events, then serve until stopped."""
     import uvicorn
 
@@ -195,6 +196,8 @@ def run(model_dir: Path, db: str | None, host: str, port: int, api_key_file: Pat
     api_key = read_api_key(api_key_file)
     check_bind(host, api_key)
     store = open_store(db or default_db(model_dir))
+    options = options or ServeOptions()
+    options = dataclasses.replace(options, index=dataclasses.replace(options.index, device=device))  # retrieval device
     service = PersonaService(load_model(model_dir), store, options)
     print(f"personae serve: http://{host}:{port}/ (model {model_dir}, store {store.path}, "
           f"{service.replayed} events replayed, retrieval {service.retriever.method})", flush=True)

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from personae.models.scoring import persona_scores, persona_top_k
+from personae.train.devices import resolve_device
 
 EXACT_MAX_ITEMS = 20_000  # catalogues up to this size are scored exactly (see README and bench/RESULTS.md)
 
@@ -37,6 +38,7 @@ class IndexOptions:
     candidates: int = 100  # candidates fetched per persona before exact re-scoring
     train_size: int = 100_000  # items used to train the coarse quantiser
     threads: int = 1  # FAISS threads (the machine is shared)
+    device: str = "cpu"  # where the exact kernel scores: auto, cpu or cuda (personae.train.devices)
 
 
 class Retriever:
@@ -48,6 +50,9 @@ class Retriever:
         self.bias = np.ascontiguousarray(bias, dtype=np.float32)
         self.temperature = temperature
         self.options = options or IndexOptions()
+        self.device = resolve_device(self.options.device)
+        self._items_t = torch.from_numpy(self.items).to(self.device)  # the kernel's copies, on its device
+        self._bias_t = torch.from_numpy(self.bias).to(self.device)
         self.index = self._build_index() if len(self.items) > self.options.exact_max_items else None
 
     @property
@@ -80,10 +85,11 @@ class Retriever:
     def _scores(self, personas: np.ndarray, mask: np.ndarray | None, pool: np.ndarray,
                 candidate: tuple[np.ndarray, float] | None) -> np.ndarray:
         """(K, dim) personas over the items ``pool`` (C,) -> (C,) scores (numpy)."""
-        p, m = _user(personas, mask)
+        p, m = _user(personas, mask, self.device)
         items, bias = self.items[pool], self.bias[pool]
-        scores = persona_scores(p, torch.from_numpy(items), torch.from_numpy(bias), self.temperature,
-                                mask=m)[0].numpy()
+        index = torch.as_tensor(pool).to(self.device)
+        scores = persona_scores(p, self._items_t[index], self._bias_t[index], self.temperature,
+                                mask=m)[0].cpu().numpy()
         if candidate is None:
             return scores
         vector, weight = candidate
@@ -104,19 +110,18 @@ class Retriever:
         exclude = np.zeros(0, dtype=np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
         if candidate is not None:
             return self._top_k_with_candidate(personas, k, mask, exclude, candidate)
-        p, m = _user(personas, mask)
+        p, m = _user(personas, mask, self.device)
         if self.index is None:
             seen = sp.csr_matrix((np.ones(len(exclude)), (np.zeros(len(exclude), dtype=np.int64), exclude)),
                                  shape=(1, len(self.items)))
-            found = persona_top_k(p, torch.from_numpy(self.items), torch.from_numpy(self.bias), k,
-                                  self.temperature, mask=m, exclude=seen)
+            found = persona_top_k(p, self._items_t, self._bias_t, k, self.temperature, mask=m, exclude=seen)
             best, scores = found.items[0], found.scores[0]
             return best[np.isfinite(scores)], scores[np.isfinite(scores)]
         wanted = max(self.options.candidates, k) + len(exclude)  # seen items may fill a persona's list
         pool = self.candidates(personas, mask, wanted)
         pool = pool[~np.isin(pool, exclude)]
-        found = persona_top_k(p, torch.from_numpy(self.items[pool]), torch.from_numpy(self.bias[pool]), k,
-                              self.temperature, mask=m)  # ties: lower pool position = lower item index
+        found = persona_top_k(p, self._items_t[torch.as_tensor(pool).to(self.device)],
+                              self._bias_t[torch.as_tensor(pool).to(self.device)], k, self.temperature, mask=m)  # ties: lower pool position = lower item index
         return pool[found.items[0]], found.scores[0]
 
     def _top_k_with_candidate(self, personas: np.ndarray, k: int, mask: np.ndarray | None, exclude: np.ndarray,
@@ -135,7 +140,8 @@ class Retriever:
         return pool[order], scores[order].astype(np.float32)
 
 
-def _user(personas: np.ndarray, mask: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _user(personas: np.ndarray, mask: np.ndarray | None,
+          device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One user's (K, dim) personas and (K,) mask as the kernel's (1, K, dim) and (1, K) tensors."""
-    p = torch.as_tensor(np.asarray(personas, dtype=np.float32))[None]
-    return p, None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))[None]
+    p = torch.as_tensor(np.asarray(personas, dtype=np.float32))[None].to(device)
+    return p, None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))[None].to(device)
