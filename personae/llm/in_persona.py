@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from personae.llm.assistant_likeness import AssistantLikeness, offers_help_or_ai
-from personae.llm.consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
+from personae.llm.persona_consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
 from personae.llm.nulls import null_summary
 from personae.llm.user_routes import RouteTranscripts
 

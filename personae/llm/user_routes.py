@@ -134,10 +134,10 @@ class BestOfNRoute(Route):
     letter: str = "f"
     title: str = "best-of-N, consistency judge as reward"
     n_candidates: int = 4
-    judge: object = None  # personae.llm.consistency.Judge
+    judge: object = None  # personae.llm.persona_consistency.Judge
 
     def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
-        from personae.llm.consistency import judge_prompt_to_line
+        from personae.llm.persona_consistency import judge_prompt_to_line
 
         requests = [self.request(c) for c in contexts]
         candidates = [backend.chat(requests, max_new_tokens=max_new_tokens, temperature=max(temperature, 0.7),
@@ -163,7 +163,7 @@ class SteeredRoute(Route):
     strength: float = 0.5
 
     def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
-        from personae.llm.capping import steered
+        from personae.llm.activation_capping import steered
 
         out: dict[int, str] = {}
         for p in sorted({c.key[0] for c in contexts}):
@@ -205,7 +205,7 @@ class RevisionRoute(Route):
     revisions: list[list[str]] = field(default_factory=list)  # [run][persona]
 
     def before_run(self, run, persona_texts, finished):
-        from personae.llm.consistency import judge_prompt_to_line
+        from personae.llm.persona_consistency import judge_prompt_to_line
 
         if finished is None:
             self.revisions = [list(persona_texts)]

@@ -16,7 +16,7 @@ import numpy as np
 
 from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
 from personae.llm.backends import BackendError, LLMBackend
-from personae.llm.consistency import Judge
+from personae.llm.persona_consistency import Judge
 from personae.llm.user_routes import (BestOfNRoute, ExampleLinesRoute, LatentRoute, RevisionRoute, Route,
                                       RouteTranscripts, SimulatedUser, SteeredRoute, TranscriptRoute,
                                       load_simulated_users, persona_directions, run_route)
@@ -150,7 +150,7 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                                                  if len(route.revisions) >= 3 else None)
             row["revisions"] = {users[p].name: [rev[p] for rev in route.revisions] for p in range(min(3, len(users)))}
         if letter == "e":
-            from personae.llm.capping import steered
+            from personae.llm.activation_capping import steered
 
             hooks = [steered(backend.model, directions[p], add={k: steer_strength * float(np.linalg.norm(v))
                                                               for k, v in directions[p].items()})

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from personae.simulate.consistency import METRICS, consistency
 from personae.simulate.realism import (
     REALISM_TURN_FACTOR,
     discriminator_auc,
     session_features,
     simulated_sessions,
 )
+from personae.simulate.session_consistency import METRICS, consistency
 from personae.simulate.simulator import SimulatorParams, simulate
 from personae.simulate.world import Population, World
 

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.sources import DataSource, load_source
+from personae.errors import DataError
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
 from personae.simulate import coverage as cov
 from personae.simulate.anchoring import Setup, fit_realism, learn_anchoring
-from personae.simulate.consistency import consistency, drift_reduction, summarize
-from personae.simulate.loop import compare_models, ranked_lists
 from personae.simulate.realism import REALISM_TURN_FACTOR, real_sessions, realism, session_features
+from personae.simulate.recommender_loop import compare_models, ranked_lists
+from personae.simulate.run_stability import icc_report, run_outputs
+from personae.simulate.session_consistency import consistency, drift_reduction, summarize
 from personae.simulate.simulator import SimulatorParams, random_sessions, simulate
-from personae.simulate.stability import icc_report, run_outputs
 from personae.simulate.world import Population, World, population_from_model, world_from_model
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.evaluate.metrics import top_k
 from personae.experiment import paired_bootstrap
 from personae.models.base import Recommender
