@@ -201,7 +201,8 @@ def run_capping(backend: LLMBackend, space: PersonaSpace, bank: RoleBank, calibr
     cap_proj = backend.response_activations(convs, cap_replies)[:, layer] @ u[layer]
     roles = np.unique(owner_arr)
     shift = compare_paired(np.array([cap_proj[owner_arr == r].mean() for r in roles]),
-                           np.array([base_proj[owner_arr == r].mean() for r in roles]), unit="evaluation roles")
+                           np.array([base_proj[owner_arr == r].mean() for r in roles]), unit="evaluation roles",
+                           seeded=False)
     gap = float(default_proj.mean() - base_proj.mean())
     result = {"layer": layer, "cap_layers": layers, "n_replies": len(convs), "n_roles": len(bank.roles),
               "max_new_tokens": max_new_tokens, "roles": [r.name for r in bank.roles], "questions": list(bank.questions),
@@ -214,9 +215,9 @@ def run_capping(backend: LLMBackend, space: PersonaSpace, bank: RoleBank, calibr
               "perplexity_uncapped": ppl_base, "perplexity_capped": ppl_cap, "perplexity_ratio": ppl_cap / ppl_base,
               "mcq_n": len(mcq), "mcq_accuracy_uncapped": float(right_base.mean()),
               "mcq_accuracy_capped": float(right_cap.mean()),
-              "mcq_accuracy_diff": compare_paired(right_cap, right_base, unit="questions").to_dict(),
+              "mcq_accuracy_diff": compare_paired(right_cap, right_base, unit="questions", seeded=False).to_dict(),
               "mcq_smallest_detectable_difference": smallest_detectable_difference(len(mcq)),
-              "mcq_right_letter_probability_diff": compare_paired(prob_cap, prob_base, unit="questions").to_dict(),
+              "mcq_right_letter_probability_diff": compare_paired(prob_cap, prob_base, unit="questions", seeded=False).to_dict(),
               "examples": [{"role": bank.roles[owner[i]].name, "question": convs[i][1]["content"],
                             "uncapped": base_replies[i], "capped": cap_replies[i]}
                            for i in range(0, len(convs), max(1, len(convs) // 4))][:4],

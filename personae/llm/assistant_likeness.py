@@ -41,7 +41,7 @@ def default_replies(backend: LLMBackend, lines: list[str], *, max_new_tokens: in
 def split_lines(n_lines: int, heldout_share: float = 1 / 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Line indices for training and held-out validation (a seeded permutation)."""
     order = np.random.default_rng(seed).permutation(n_lines)
-    n_held = max(2, int(round(n_lines * heldout_share)))
+    n_held = max(2, round(n_lines * heldout_share))
     return np.sort(order[n_held:]), np.sort(order[:n_held])
 
 

@@ -38,7 +38,7 @@ def drift_against_control(persona_drift: np.ndarray, control_drift: np.ndarray):
     if persona.shape != control.shape:
         raise ValueError(f"every (persona, script) pair needs its own control: persona drift {persona.shape}, "
                          f"control drift {control.shape}")
-    return compare_paired(persona.ravel(), control.ravel(), unit="(persona, script) pairs")
+    return compare_paired(persona.ravel(), control.ravel(), unit="(persona, script) pairs", seeded=False)
 
 
 def run_drift(backend: LLMBackend, space: PersonaSpace, personas: list[str], scripts: dict[str, list[list[str]]], *,

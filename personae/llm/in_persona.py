@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from personae.llm.assistant_likeness import AssistantLikeness, offers_help_or_ai
-from personae.llm.persona_consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
 from personae.llm.nulls import null_summary
+from personae.llm.persona_consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
 from personae.llm.user_routes import RouteTranscripts
 
 
@@ -80,7 +80,7 @@ def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) 
     own, other = own.reshape(p_, s_, r_, t_), other.reshape(p_, s_, r_, t_)
     result = {"prompt_to_line": persona_interval(own), "prompt_to_line_mismatched": persona_interval(other),
               "prompt_to_line_vs_mismatched": compare_paired(per_persona(own), per_persona(other),
-                                                             unit="personas").to_dict(),
+                                                             unit="personas", seeded=False).to_dict(),
               "prompt_to_line_by_turn": np.nanmean(own, axis=(0, 1, 2)).tolist()}
     if t_ >= 2:
         later = [(p, s, r, t) for p, s, r, t in idx if t >= 1]
@@ -93,7 +93,7 @@ def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) 
                       line_to_line_mismatched=persona_interval(l2l_other.reshape(shape)),
                       line_to_line_vs_mismatched=compare_paired(per_persona(l2l.reshape(shape)),
                                                                 per_persona(l2l_other.reshape(shape)),
-                                                                unit="personas").to_dict())
+                                                                unit="personas", seeded=False).to_dict())
     if r_ >= 2:
         q = t_ - 1 if qa_turn is None else min(qa_turn, t_ - 1)
         pairs = [(p, s, r) for p in range(p_) for s in range(s_) for r in range(r_ - 1)]
@@ -103,7 +103,8 @@ def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) 
         shape = (p_, s_, r_ - 1)
         result.update(qa=persona_interval(qa.reshape(shape)), qa_mismatched=persona_interval(qa_other.reshape(shape)),
                       qa_vs_mismatched=compare_paired(per_persona(qa.reshape(shape)),
-                                                      per_persona(qa_other.reshape(shape)), unit="personas").to_dict(),
+                                                      per_persona(qa_other.reshape(shape)), unit="personas",
+                                                      seeded=False).to_dict(),
                       qa_turn=q)
     result["_own"] = own
     return result
@@ -147,7 +148,7 @@ def compare_routes(route: dict, baseline: dict) -> dict:
     from personae.stats import compare_paired
 
     a, b = route["_per_persona"], baseline["_per_persona"]
-    return {key: compare_paired(a[key], b[key], unit="personas").to_dict()
+    return {key: compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
             for key in ("assistant_like", "p2l", "p2l_slope")}
 
 

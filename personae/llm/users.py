@@ -16,10 +16,22 @@ import numpy as np
 
 from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
 from personae.llm.backends import BackendError, LLMBackend
+from personae.llm.in_persona import compare_routes, measure_route, silhouette_with_null
 from personae.llm.persona_consistency import Judge
-from personae.llm.user_routes import (BestOfNRoute, ExampleLinesRoute, LatentRoute, RevisionRoute, Route,
-                                      RouteTranscripts, SimulatedUser, SteeredRoute, TranscriptRoute,
-                                      load_simulated_users, persona_directions, run_route)
+from personae.llm.user_routes import (
+    BestOfNRoute,
+    ExampleLinesRoute,
+    LatentRoute,
+    RevisionRoute,
+    Route,
+    RouteTranscripts,
+    SimulatedUser,
+    SteeredRoute,
+    TranscriptRoute,
+    load_simulated_users,
+    persona_directions,
+    run_route,
+)
 
 ROUTE_LETTERS = "abcdefghi"
 
@@ -89,8 +101,8 @@ def mcq_cost(changed: LLMBackend, base: LLMBackend, n_mcq: int | None, hooks=Non
     with hooks or contextlib.nullcontext():
         right1, prob1 = mcq_correct_probability(changed, mcq)
     return {"n_questions": len(mcq), "accuracy_base": float(right0.mean()), "accuracy_route": float(right1.mean()),
-            "accuracy_diff": compare_paired(right1, right0, unit="questions").to_dict(),
-            "right_letter_probability_diff": compare_paired(prob1, prob0, unit="questions").to_dict(),
+            "accuracy_diff": compare_paired(right1, right0, unit="questions", seeded=False).to_dict(),
+            "right_letter_probability_diff": compare_paired(prob1, prob0, unit="questions", seeded=False).to_dict(),
             "smallest_detectable_difference": smallest_detectable_difference(len(mcq))}
 
 
@@ -144,26 +156,22 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         proj = line_projections(backend, tr, axis, layer) if hidden else None
         row = measure_route(tr, classifier, judge, projections=proj, seed=seed)
         if letter == "i":
-            from personae.llm.in_persona import silhouette_with_null
-
             row["revised_persona_silhouette"] = (silhouette_with_null(route.revisions[1:], seed=seed)
                                                  if len(route.revisions) >= 3 else None)
             row["revisions"] = {users[p].name: [rev[p] for rev in route.revisions] for p in range(min(3, len(users)))}
         if letter == "e":
             from personae.llm.activation_capping import steered
 
-            hooks = [steered(backend.model, directions[p], add={k: steer_strength * float(np.linalg.norm(v))
-                                                              for k, v in directions[p].items()})
-                     for p in range(1)]  # the first persona's vector: the cost of one persona's steering
-            row["mcq_cost"] = mcq_cost(backend, backend, n_mcq, hooks=hooks[0])
+            first = directions[0]  # the cost of one persona's steering: the first persona's vector
+            hook = steered(backend.model, first, add={k: steer_strength * float(np.linalg.norm(v))
+                                                      for k, v in first.items()})
+            row["mcq_cost"] = mcq_cost(backend, backend, n_mcq, hooks=hook)
         if letter == "g":
             row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq)
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
     for letter, row in measured.items():
         if letter != "a" and "a" in measured:
-            from personae.llm.in_persona import compare_routes
-
             result["vs_baseline"][letter] = compare_routes(row, measured["a"])
     for letter, row in measured.items():
         row.pop("_per_persona")

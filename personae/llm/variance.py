@@ -26,14 +26,28 @@ def as_observations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(p * r, -1), np.repeat(np.arange(p), r)
 
 
-def icc_pooled(x: np.ndarray, unit: str = "personas"):
-    """personae.stats Interval for the pooled ICC(1) of x (P, R[, n_items[, D]]) with no NaN."""
+def icc_pooled(x: np.ndarray, unit: str = "personas", seed: int = 0):
+    """personae.stats Interval for the pooled ICC(1) of x (P, R[, n_items[, D]]) with no NaN: F interval and
+    the shuffled-label null in `.null`."""
     from personae.stats import icc1
 
     if np.isnan(x).any():
         raise ValueError("ICC input contains NaN (unparsed answers); drop those items first")
     values, groups = as_observations(x)
-    return icc1(values, groups, unit=unit)
+    return icc1(values, groups, unit=unit, seed=seed)
+
+
+def icc_estimate(x: np.ndarray) -> float:
+    """The pooled ICC(1) of x (P, R[, n_items[, D]]) alone (personae.stats.icc_value)."""
+    from personae.stats import icc_value
+
+    return float(icc_value(*as_observations(x)))
+
+
+def icc1(x: np.ndarray) -> dict:
+    """{"icc1": pooled ICC(1)} of x (P, R[, D]); kept for personae.simulate.run_stability, which should call
+    personae.stats.icc_value directly."""
+    return {"icc1": icc_estimate(x)}
 
 
 def answered_items(x: np.ndarray) -> np.ndarray:
@@ -45,24 +59,48 @@ def icc_over_items(x: np.ndarray) -> dict:
     """x (P, R, n_items[, D]): ICC(1) per item and pooled over the items every persona answered in every run
     (items with a NaN answer are skipped and counted), plus the pooled within-persona (run-to-run) variance."""
     keep = answered_items(x)
-    per_item = [float(icc_pooled(x[:, :, j]).estimate) for j in np.flatnonzero(keep)]
+    per_item = [icc_estimate(x[:, :, j]) for j in np.flatnonzero(keep)]
     if not keep.any():
-        return {"icc1_pooled": float("nan"), "icc1_per_item": [], "items_skipped": int(len(keep)),
+        return {"icc1_pooled": float("nan"), "icc1_per_item": [], "items_skipped": len(keep),
                 "var_within_pooled": float("nan")}
     kept = x[:, :, keep]
     within = float(kept.reshape(kept.shape[0], kept.shape[1], -1).var(axis=1, ddof=1).mean(0).sum())
-    return {"icc1_pooled": float(icc_pooled(kept).estimate), "icc1_per_item": per_item,
+    return {"icc1_pooled": icc_estimate(kept), "icc1_per_item": per_item,
             "items_skipped": int((~keep).sum()), "var_within_pooled": within}
 
 
-def icc_with_null(x: np.ndarray, unit: str = "personas") -> dict:
+def icc_by_item(x: np.ndarray) -> list[dict]:
+    """x (P, R, n_items) with NaN for unread answers: per item, ICC(1) over the answers that were read (groups
+    may be unequal), or why there is none. Unlike the pooled figure, an item need not be complete."""
+    from personae.stats import icc_value
+
+    rows = []
+    for j in range(x.shape[2]):
+        answered = ~np.isnan(x[:, :, j])
+        groups = np.nonzero(answered)[0]  # persona of each read answer
+        counts = np.bincount(groups, minlength=x.shape[0])
+        if (counts > 0).sum() < 2:
+            rows.append({"item": j, "icc1": None, "n_answers": int(answered.sum()),
+                         "why": f"answers read from {(counts > 0).sum()} persona(s); an ICC needs 2"})
+        elif not (counts >= 2).any():
+            rows.append({"item": j, "icc1": None, "n_answers": int(answered.sum()),
+                         "why": "no persona has 2 read answers: run-to-run variance unknown"})
+        else:
+            value = icc_value(x[:, :, j][answered], groups)
+            rows.append({"item": j, "icc1": None if not np.isfinite(value) else float(value),
+                         "n_answers": int(answered.sum()),
+                         "why": None if np.isfinite(value) else "every read answer is the same"})
+    return rows
+
+
+def icc_with_null(x: np.ndarray, unit: str = "personas", seed: int = 0) -> dict:
     """Pooled ICC(1) of x (P, R, n_items[, D]) over the fully answered items: the F-based interval and the
     shuffled-label null from personae.stats, and `persona_effect` (interval above zero and above the null)."""
     res = icc_over_items(x)
     if not np.isfinite(res["icc1_pooled"]):
         return {**res, "interval": None, "persona_effect": False,
                 "note": "no item was answered by every persona in every run"}
-    interval = icc_pooled(x[:, :, answered_items(x)], unit=unit)
+    interval = icc_pooled(x[:, :, answered_items(x)], unit=unit, seed=seed)
     return {**res, "interval": interval.to_dict(), "persona_effect": persona_effect(interval)}
 
 
@@ -73,9 +111,9 @@ def persona_effect(interval) -> bool:
 
 
 def null_p_value(interval) -> float:
-    """One-sided p-value of the observed ICC against the shuffled-label null carried by the Interval."""
-    null = interval.null
-    return float(null["p_value"] if isinstance(null, dict) else null.p_value)
+    """One-sided p-value of the observed ICC against the shuffled-label null carried by the Interval
+    (1.0 when there is none, e.g. no variance at all)."""
+    return float((interval.null or {}).get("p_value", 1.0))
 
 
 # ---------------------------------------------------------------------------------------------- measure
@@ -197,7 +235,7 @@ def run_icc(backend: LLMBackend, items: dict[str, list[str]], *, n_personas: int
             result["n_generations"] += x.size
             answered = ~np.isnan(x)
             row[name] = {**icc_with_null(x), "n_items": len(prompts), "unparsed_share": float(np.isnan(x).mean()),
-                         "unparsed_by_item": unparsed_by_item(unparsed, prompts),
+                         "unparsed_by_item": unparsed_by_item(unparsed, prompts), "icc_by_item": icc_by_item(x),
                          "mean_answer_by_persona": [float(x[p][answered[p]].mean()) if answered[p].any() else None
                                                     for p in range(len(personas))], "answers": x}
             if backend.supports_hidden_states and t > 0:
