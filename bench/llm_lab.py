@@ -8,7 +8,7 @@ With --model the commands get `--model-path NAME` (a model assembled by `persona
 $PERSONAE_HOME) and outputs go to bench/figures/llm/<model>/; --preset small uses the sizes that fit 2 shared
 cores for a 0.5-1.5B model (PRESETS below).
 
-Each instrument runs as its own `personae llm ...` command (through `python -m personae.llm.cli`, the same
+Each instrument runs as its own `personae llm ...` command (through `python -m personae.cli.llm`, the same
 Typer app) so the numbers come from exactly the command written next to them. PNGs and result JSONs are
 copied into bench/figures/llm/; bench/figures/llm/lab_results.json holds commands, wall times and numbers.
 """
@@ -120,7 +120,7 @@ def main() -> None:
         argv = commands(work, args.model, args.preset)[name] + shlex.split(args.extra)
         t0 = time.time()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run([sys.executable, "-m", "personae.llm.cli", *argv], check=False, env=env,
+        proc = subprocess.run([sys.executable, "-m", "personae.cli.llm", *argv], check=False, env=env,
                               cwd=ROOT,
                               capture_output=True, text=True)
         wall = round(time.time() - t0, 1)

@@ -34,7 +34,7 @@ from personae.models.persistence import read_config
 
 
 def start_server(model_dir: str, db: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "personae.cli", "serve", model_dir, "--db", str(db),
+    process = subprocess.Popen([sys.executable, "-m", "personae", "serve", model_dir, "--db", str(db),
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(1200):
         if process.poll() is not None:

@@ -21,7 +21,7 @@ import numpy as np
 from results_md import replace_section, stamp
 
 from personae.experiment import write_json
-from personae.simulate.loop import compare_models
+from personae.simulate.recommender_loop import compare_models
 from personae.simulate.runner import (
     StudyOptions,
     load_models,

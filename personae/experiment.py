@@ -14,9 +14,9 @@ from typing import Any, get_type_hints
 
 import numpy as np
 
-from personae.data.errors import DataError
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import Split, make_split
+from personae.errors import DataError
 from personae.evaluate.evaluator import EvaluationResult, evaluate
 from personae.files import write_text_atomic
 from personae.models import model_class

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

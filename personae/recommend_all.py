@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import typer
 from tqdm import tqdm
 
-from personae.data.errors import DataError, OptionError
+from personae.errors import DataError, OptionError
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from personae.data.errors import OptionError
+from personae.errors import OptionError
 from personae.models.persistence import load_model
 from personae.recommend_all import SCHEMA, chunk_rows
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from personae.data.genres import genre_matrix
 from personae.evaluate.metrics import (
     calibration_distance,
-    genre_matrix,
     genre_shares,
     genres_per_list,
     intra_list_distance,

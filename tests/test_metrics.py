@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from personae.data.genres import genre_matrix
 from personae.evaluate.metrics import (
     accuracy_at_k,
     coverage,
-    genre_matrix,
     intra_list_distance,
     novelty,
     top_k,

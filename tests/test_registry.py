@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from personae.data import registry
-from personae.data.errors import DataError
 from personae.data.registry import DATASETS, fetch, is_cached, personae_home, sha256_of
+from personae.errors import DataError
 
 SPEC = DATASETS["ml-100k"]
 

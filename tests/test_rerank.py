@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from personae.data.genres import genre_matrix
 from personae.evaluate import evaluate
 from personae.evaluate.evaluator import seen_items
-from personae.evaluate.metrics import genre_matrix
 from personae.evaluate.rerank import (
     FixedLists,
     largest_remainder,

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from personae.data import leave_last_out
-from personae.data.errors import DataError
 from personae.data.synthetic import planted_interests
+from personae.errors import DataError
 from personae.models.mf import MF, SingleVectorNetwork
 from personae.train.optim import SPARSE_FROM_USERS, Optimizers, wants_sparse
 

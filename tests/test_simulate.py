@@ -23,10 +23,10 @@ from personae.simulate import (
 )
 from personae.simulate import coverage as cov
 from personae.simulate.anchoring import cross_entropy_method
-from personae.simulate.consistency import consistency, drift_reduction, line_to_line, summarize
-from personae.simulate.loop import loop_report, ranked_lists
 from personae.simulate.realism import discriminator_auc
-from personae.simulate.stability import icc_report, shuffled
+from personae.simulate.recommender_loop import loop_report, ranked_lists
+from personae.simulate.run_stability import icc_report, shuffled
+from personae.simulate.session_consistency import consistency, drift_reduction, line_to_line, summarize
 from personae.simulate.world import persona_arrays
 
 TURNS, SLATE = 8, 5

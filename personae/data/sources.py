@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.readers import Columns, read_interactions, read_item_info, read_user_info
 from personae.data.registry import load_dataset
+from personae.errors import DataError
 
 
 @dataclass(frozen=True)

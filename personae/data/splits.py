@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 
 
 @dataclass(frozen=True)

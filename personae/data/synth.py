@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import typer
 
-from personae.data.errors import DataError, OptionError
 from personae.data.synthetic import zipf_weights
+from personae.errors import DataError, OptionError
 from personae.files import write_text_atomic
 
 BLOCK_USERS = 256  # users per random stream; chunks are whole blocks

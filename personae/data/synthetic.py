@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from personae.data.errors import DataError, OptionError
 from personae.data.interactions import Interactions
+from personae.errors import DataError, OptionError
 
 
 def planted_interests(

@@ -82,17 +82,6 @@ def novelty(lists: np.ndarray, popularity: np.ndarray, n_users: int) -> float:
     return float(np.mean(-np.log2(share[lists])))
 
 
-def genre_matrix(genres: list[frozenset[str]]) -> np.ndarray:
-    """(n_items, n_genres) 0/1 matrix from per-item genre sets."""
-    vocabulary = sorted(set().union(*genres)) if genres else []
-    column = {g: j for j, g in enumerate(vocabulary)}
-    matrix = np.zeros((len(genres), max(len(vocabulary), 1)), dtype=np.float32)
-    for i, item_genres in enumerate(genres):
-        for genre in item_genres:
-            matrix[i, column[genre]] = 1.0
-    return matrix
-
-
 def genre_jaccard(onehot: np.ndarray) -> np.ndarray:
     """(..., n, n_genres) 0/1 genre rows -> (..., n, n) pairwise Jaccard; two genreless items count as identical."""
     intersection = onehot @ np.swapaxes(onehot, -1, -2)  # (..., n, n)
@@ -106,7 +95,7 @@ def intra_list_distances(lists: np.ndarray, genres: np.ndarray) -> np.ndarray:
 
     Args:
         lists: (users, k) item indices.
-        genres: (n_items, n_genres) 0/1 matrix from :func:`genre_matrix`.
+        genres: (n_items, n_genres) 0/1 matrix from :func:`personae.data.genres.genre_matrix`.
     """
     k = lists.shape[1]
     if k < 2:
@@ -148,7 +137,7 @@ def calibration_distance(history, lists: np.ndarray, genres: np.ndarray) -> np.n
     Args:
         history: (users, n_items) 0/1 matrix, dense or scipy sparse, one row per row of ``lists``.
         lists: (users, k) item indices.
-        genres: (n_items, n_genres) 0/1 matrix from :func:`genre_matrix`.
+        genres: (n_items, n_genres) 0/1 matrix from :func:`personae.data.genres.genre_matrix`.
     """
     shares = genre_shares(genres)
     p = np.asarray(history @ shares, dtype=np.float64)  # (users, n_genres)

@@ -132,7 +132,7 @@ def _load_from_gguf(gguf: Path):
 def resolve_model_path(model_path: str | Path | None) -> Path:
     """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; a directory with one .gguf;
     or a model name from `personae llm models` (assembled by `personae llm fetch NAME`)."""
-    from personae.llm.models import MODELS, resolve_named_model
+    from personae.llm.model_registry import MODELS, resolve_named_model
 
     if model_path is None:
         return default_model_path()

@@ -18,12 +18,12 @@ import time
 
 import numpy as np
 
+from personae.llm.activation_capping import default_cap_layers, steered, token_thresholds
 from personae.llm.activations import decoder_layers, response_token_projections
 from personae.llm.backends import HiddenStatesUnavailable, LLMBackend
-from personae.llm.capping import default_cap_layers, steered, token_thresholds
-from personae.llm.consistency import Judge, judge_prompt_to_line
+from personae.llm.conversation_drift import slope
 from personae.llm.dialogue import Transcript, run_dialogues
-from personae.llm.drift import slope
+from personae.llm.persona_consistency import Judge, judge_prompt_to_line
 from personae.llm.space import PersonaSpace
 from personae.llm.stats import bootstrap_units, mean_ci, null_summary
 from personae.llm.variance import icc_over_items, icc_with_null

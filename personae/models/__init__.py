@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.models.ampcf import AMPCF
 from personae.models.base import Explanation, PersonaMix, Recommendations, Recommender
 from personae.models.bpr import BPR

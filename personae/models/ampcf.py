@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
+from personae.errors import OptionError
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
 from personae.models.scoring import TopK, persona_scores, persona_top_k

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
+from personae.errors import OptionError
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
 from personae.models.torch_base import TorchOptions, TorchRecommender

@@ -23,8 +23,8 @@ import pandas as pd
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 from personae.files import read_json
 from personae.models.base import Recommender
 

@@ -2,7 +2,8 @@
 figure files and model facts, in one page with inline CSS and embedded PNG figures.
 
 Modules: content (what to show, from a model), figures (matplotlib -> base64 PNG), figure_files (benchmark
-JSON), style (CSS), page (HTML), build (the whole job), command (the CLI command).
+JSON), style (CSS), page (HTML), build (the whole job); the CLI command is
+personae/cli/report.py.
 ``build_report`` is imported on first use, so the CLI starts without loading matplotlib.
 """
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from personae.data.errors import DataError
 from personae.data.sources import DataSource
+from personae.errors import DataError
 from personae.explain.labels import NO_ITEMS
 from personae.models.base import Explanation, PersonaMix, Recommender
 from personae.space import fit_pca, silhouette

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 
 
 class FigureFileError(DataError):

@@ -18,7 +18,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.serve.security import Guard
 from personae.serve.service import MAX_BATCH, MAX_K, PersonaService, UnknownItemError
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.models.ampcf import AMPCF
-from personae.serve.scoring import softmax_loss_grad
+from personae.serve.online_scoring import softmax_loss_grad
 from personae.space import CapBounds, dominant_axis, fit_cap_bounds
 
 

@@ -13,7 +13,7 @@ import ipaddress
 import json
 from pathlib import Path
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 
 MAX_BODY_BYTES = 256 * 1024  # a batch of 1000 events is about 80 KiB
 PUBLIC_PATHS = frozenset({"/healthz", "/"})

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.explain.attribution import build_explanations, persona_labels, persona_mix
 from personae.models.ampcf import AMPCF
 from personae.models.base import Recommender
 from personae.serve.online import PersonaState, PersonaUpdater, UpdateOptions
+from personae.serve.online_scoring import attention_of
 from personae.serve.retrieval import IndexOptions, Retriever
-from personae.serve.scoring import attention_of
 from personae.serve.store import Event, Store, StoredState, StoreError
 from personae.space import mixture_drift, unit
 

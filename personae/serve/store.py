@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.interactions import Interactions
 
 SESSION_GAP = 1800.0  # seconds without an event that end a real session

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import leave_last_out
@@ -31,7 +31,7 @@ from personae.simulate.anchoring import Arena, Panel, fit_realism, learn_anchori
 from personae.simulate.discriminator import real_vs_real
 from personae.simulate.features import build_reference, feature_names, session_features
 from personae.simulate.holdout import Holdout, SessionLog, per_user_holdout, real_sessions
-from personae.simulate.loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
+from personae.simulate.recommender_loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
 from personae.simulate.ratings import fit_ordinal
 from personae.simulate.reality import drift_report, fit_percentile, held_out_profiles, reality_scores, summarize
 from personae.simulate.simulator import Habits, SimulatorParams, fit_habits, random_sessions, rating_predictors

@@ -2,7 +2,7 @@
 
 Each simulated user gets a persona prompt built from its profile (age, gender, occupation where known) and its
 persona mix (lift labels and prior weights). Shown a slate of titles each turn, it replies with its choice and a
-one-line reason. Text consistency is the lab's judge (``personae.llm.consistency.run_consistency``) with the
+one-line reason. Text consistency is the lab's judge (``personae.llm.persona_consistency.run_consistency``) with the
 three metrics of arXiv:2511.00222, and the lab's control: every line also judged against another user's prompt.
 Works with the local model offline or any OpenAI-compatible endpoint (``personae.llm.backends.load_backend``).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from personae.llm.backends import LLMBackend
-from personae.llm.consistency import Judge, run_consistency
+from personae.llm.persona_consistency import Judge, run_consistency
 from personae.models.base import Recommender
 
 _NUMBER = re.compile(r"\b(\d{1,2})\b")

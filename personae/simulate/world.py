@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from personae.data.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 from personae.models.base import Recommender
 from personae.simulate.features import Reference
 

@@ -7,8 +7,8 @@ stability of personas across training runs. ``personae.llm`` and ``personae.serv
 no second copy.
 """
 
-from personae.space.capping import CapBounds, clip_projection, clip_step, fit_cap_bounds
-from personae.space.drift import MixDrift, mixture_drift
+from personae.space.axis_capping import CapBounds, clip_projection, clip_step, fit_cap_bounds
+from personae.space.axis_drift import MixDrift, mixture_drift
 from personae.space.geometry import (
     PCA,
     axis_summary,
@@ -19,7 +19,7 @@ from personae.space.geometry import (
     positions,
     unit,
 )
-from personae.space.stability import (
+from personae.space.seed_stability import (
     adjusted_rand_index,
     match_personas,
     procrustes_rotation,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from personae.space.stability import adjusted_rand_index, match_personas, procrustes_rotation, silhouette
+from personae.space.seed_stability import adjusted_rand_index, match_personas, procrustes_rotation, silhouette
 
 
 def _item_vectors(model) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.files import read_json, write_text_atomic
 from personae.train.optim import Optimizers
 

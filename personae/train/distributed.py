@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from personae.data.errors import OptionError
+from personae.errors import OptionError
 
 
 def start() -> Distributed:

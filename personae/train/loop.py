@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from personae.data.errors import OptionError
 from personae.data.interactions import Interactions
 from personae.data.negatives import NegativeSampler
 from personae.data.splits import validation_split
+from personae.errors import OptionError
 from personae.evaluate.evaluator import evaluate
 from personae.threads import torch_threads
 from personae.train.checkpoint import Checkpoint, LoopState, load_checkpoint, save_checkpoint

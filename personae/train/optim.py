@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from personae.data.errors import OptionError
+from personae.errors import OptionError
 from personae.train.rows import decay_rows
 
 SPARSE_FROM_USERS = 100_000  # auto: below this a dense Adam step over the tables is cheap (ml-1m has 6,040 users)

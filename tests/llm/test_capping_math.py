@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from personae.llm.capping import cap_hidden, capped, default_cap_layers
+from personae.llm.activation_capping import cap_hidden, capped, default_cap_layers
 
 
 def test_cap_raises_projections_below_tau_to_tau_and_keeps_the_rest():

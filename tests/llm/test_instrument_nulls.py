@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from personae.llm.axis_tests import axis_tests
-from personae.llm.drift import drift_against_control
+from personae.llm.conversation_drift import drift_against_control
 from personae.llm.stats import mean_ci, null_summary
 from personae.llm.variance import analytic_within_variance, icc_with_null
 

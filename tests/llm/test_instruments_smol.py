@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from personae.cli.llm import app
+from personae.llm.activation_capping import capped, run_capping, steered
 from personae.llm.bank import load_conversation_scripts, load_role_bank
-from personae.llm.capping import capped, run_capping, steered
-from personae.llm.cli import app
-from personae.llm.drift import run_drift
+from personae.llm.conversation_drift import run_drift
 from personae.llm.space import build_persona_space
 from personae.llm.variance import sample_ratings
 

@@ -1,7 +1,7 @@
 import pytest
 
 from personae.llm.backends import match_option
-from personae.llm.consistency import parse_judgement
+from personae.llm.persona_consistency import parse_judgement
 
 
 @pytest.mark.parametrize("text,expected", [

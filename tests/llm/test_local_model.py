@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from personae.cli.llm import app
+from personae.llm.activation_capping import capped, perplexity
 from personae.llm.bank import load_role_bank
-from personae.llm.capping import capped, perplexity
-from personae.llm.cli import app
 from personae.llm.dialogue import PersonaDialogue
 from personae.llm.space import build_persona_space
 

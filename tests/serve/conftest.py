@@ -41,7 +41,7 @@ class ServerProcess:
     def __init__(self, model_dir: Path, db: Path, api_key_file: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "personae.cli", "serve", str(model_dir), "--db", str(db),
+        command = [sys.executable, "-m", "personae", "serve", str(model_dir), "--db", str(db),
                    "--port", str(self.port)]
         if api_key_file is not None:
             command += ["--api-key-file", str(api_key_file)]

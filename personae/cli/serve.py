@@ -1,4 +1,4 @@
-"""The ``personae serve`` command (registered in personae/cli.py); FastAPI is imported only when it runs."""
+"""The ``personae serve`` command (registered in personae/cli/commands.py); FastAPI is imported only when it runs."""
 
 from __future__ import annotations
 

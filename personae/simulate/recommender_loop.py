@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from personae.data.errors import DataError
+from personae.errors import DataError
 from personae.data.interactions import Interactions
 from personae.evaluate.metrics import top_k
 from personae.models.base import Recommender

@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from personae import experiment
+from personae.cli.report import report as report_command
+from personae.cli.serve import serve as serve_command
+from personae.cli.simulate import simulate_command
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
 from personae.data.synth import synth_command
 from personae.models import MODELS, model_class
 from personae.models.persistence import load_model
 from personae.recommend_all import recommend_all_command
-from personae.report.command import report as report_command
-from personae.serve.cli import serve as serve_command
-from personae.simulate.command import simulate_command
 from personae.train import distributed
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
@@ -298,7 +298,7 @@ def _print_metrics(report: dict) -> None:
 
 def _mount_optional_apps() -> None:
     try:
-        from personae.llm.cli import app as llm_app
+        from personae.cli.llm import app as llm_app
     except ImportError:
         return
     app.add_typer(llm_app, name="llm")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from personae.data.errors import DataError
 from personae.data.registry import download_wheel, personae_home
+from personae.errors import DataError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

@@ -1,4 +1,4 @@
-"""The `personae report` command (registered in personae/cli.py)."""
+"""The `personae report` command (registered in personae/cli/commands.py)."""
 
 from __future__ import annotations
 
