@@ -79,7 +79,7 @@ def auc_over_users(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray):
         rows = np.concatenate([order[starts[u]:starts[u] + counts[u]] for u in users])
         return auc(scores[rows], labels[rows])
 
-    return bootstrap_interval(statistic, len(starts), unit="users")
+    return bootstrap_interval(statistic, len(starts), unit="users", null_value=0.5)
 
 
 def real_vs_real(real: np.ndarray, real_users: np.ndarray, folds: int = 5, seed: int = 0,

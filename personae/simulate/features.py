@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from personae.data.interactions import Interactions
-from personae.simulate.holdout import SESSION_GAP, SessionLog, real_sessions
+from personae.simulate.holdout import SESSION_GAP, SessionLog
 
 RARE_USERS = 10
 NEW_DAYS = 30.0
@@ -60,12 +60,10 @@ def build_reference(train: Interactions, genres: np.ndarray, shrink: float = 5.0
     history = np.zeros((train.n_users, genres.shape[1]))
     np.add.at(history, train.users, genres[train.items])
     history /= np.maximum(history.sum(axis=1, keepdims=True), 1e-12)
-    log = real_sessions(train, max_events=10 ** 6, gap=SESSION_GAP) if len(train) else None
-    pairs = np.zeros((0, 2), dtype=np.int64)
-    if log is not None and log.items.shape[1] > 1:
-        a, b = log.items[:, :-1].ravel(), log.items[:, 1:].ravel()
-        keep = (a >= 0) & (b >= 0)
-        pairs = np.column_stack([a[keep], b[keep]])
+    order, _ = train.history_index  # by user, then time
+    users, items, times = train.users[order], train.items[order], train.timestamps[order]
+    same = (users[1:] == users[:-1]) & (np.diff(times) <= SESSION_GAP)  # consecutive events of one session
+    pairs = np.column_stack([items[:-1][same], items[1:][same]])
     transitions = sp.csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
                                 shape=(train.n_items, train.n_items))
     return Reference(genres.astype(np.float64), train.item_popularity.astype(np.float64), first_seen, item_rating,

@@ -15,7 +15,7 @@ on others, consistency against reality, recommenders in the loop, and coverage o
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from personae.data.interactions import Interactions
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import leave_last_out
 from personae.models.base import Recommender
-from personae.models.persistence import load_model
+from personae.models.persistence import load_model, save_model
 from personae.simulate import coverage as cov
 from personae.simulate.anchoring import Arena, Panel, fit_realism, learn_anchoring
 from personae.simulate.discriminator import real_vs_real
@@ -45,6 +45,9 @@ from personae.simulate.world import (
 )
 
 
+VECTOR_MODELS = ("ampcf", "mf", "bpr")  # kinds whose networks have item vectors (a world can be made of them)
+
+
 @dataclass(frozen=True)
 class StudyOptions:
     users: int = 1000  # simulated users in the loop (distinct test users; fewer if there are fewer)
@@ -58,6 +61,7 @@ class StudyOptions:
     generations: int = 300
     world: str | None = None  # name of the model the simulated users are made of (default: see world_model)
     control_world: str | None = None  # a second world for the loop's verdict check (default: mf, else bpr)
+    model_cache: Path | None = None  # folder to keep the retrained models in between runs
 
 
 def load_models(model_dirs: list[str | Path]) -> dict[str, Recommender]:
@@ -72,15 +76,15 @@ def load_models(model_dirs: list[str | Path]) -> dict[str, Recommender]:
 
 def world_model(models: dict[str, Recommender], name: str | None = None) -> str:
     """The name of the model the simulated users are made of: ``name``, else the first multi-persona one, else
-    the first with item vectors."""
+    the first with item vectors (ampcf, mf, bpr)."""
     if name is not None:
         if name not in models:
             raise DataError(f"--world {name}: not among the models given ({', '.join(models)})")
         return name
-    with_vectors = [n for n, m in models.items() if has_item_vectors(m)]
+    with_vectors = [n for n, m in models.items() if n.split(":")[0] in VECTOR_MODELS or has_item_vectors(m)]
     if not with_vectors:
         raise DataError(f"none of {', '.join(models)} has item vectors; give at least one ampcf, mf or bpr model")
-    multi = [n for n in with_vectors if is_multi_persona(models[n])]
+    multi = [n for n in with_vectors if n.split(":")[0] == "ampcf" or is_multi_persona(models[n])]
     return (multi or with_vectors)[0]
 
 
@@ -92,13 +96,21 @@ def source_data(model: Recommender) -> Interactions:
     return load_source(DataSource.from_dict(config["source"]))
 
 
-def retrain(model: Recommender, train: Interactions) -> Recommender:
-    """A fresh model of the same kind and options, fitted on ``train`` (its last two events per user validate)."""
+def retrain(model: Recommender, train: Interactions, cache: Path | None = None) -> Recommender:
+    """A fresh model of the same kind and options, fitted on ``train`` (its last two events per user validate).
+
+    With ``cache``, a model saved there by an earlier run on the same events is loaded instead of retrained."""
+    if cache is not None and (cache / "config.json").exists():
+        cached = load_model(cache)
+        if cached.options == model.options and len(cached.fitted_data) == len(leave_last_out(train).train):
+            return cached
     split = leave_last_out(train)
-    fresh = type(model)(options=model.options)
-    if hasattr(fresh.options, "progress"):
-        fresh.options.progress = False
-    return fresh.fit(split.train, split.valid)
+    fresh = type(model)(options=replace(model.options, progress=False) if hasattr(model.options, "progress")
+                        else model.options)
+    fresh.fit(split.train, split.valid)
+    if cache is not None:
+        save_model(fresh, cache)
+    return fresh
 
 
 def single_threaded_blas():
@@ -163,13 +175,16 @@ def panel(stage: Stage, users: np.ndarray, habits: Habits, turns: int, slate: in
 
 def run_study(model_dirs: list[str | Path], options: StudyOptions = StudyOptions(), log=print) -> dict:
     """Everything in one report (the JSON of ``personae simulate --json``)."""
+    models = load_models(model_dirs)
+    data = source_data(models[world_model(models, options.world)])
     with single_threaded_blas():
-        return _run_study(load_models(model_dirs), options, log)
+        return study(data, models, options, log)
 
 
-def _run_study(models: dict[str, Recommender], o: StudyOptions, log) -> dict:
+def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = StudyOptions(), log=print) -> dict:
+    """The study on ``data`` with fresh copies of ``models`` (fitted or not: only their kind and options are
+    used) trained on the holdout's earlier events."""
     world_name = world_model(models, o.world)
-    data = source_data(models[world_name])
     if data.genre_onehot is None:
         raise DataError(f"{data.name}: the simulator needs item genres")
     genres, genre_names = data.genre_onehot
@@ -177,7 +192,9 @@ def _run_study(models: dict[str, Recommender], o: StudyOptions, log) -> dict:
     holdout = per_user_holdout(data, o.holdout, o.seed)
     log(f"holdout: {len(holdout.held_out)} of {len(data)} events held out; {len(holdout.fit_users)} fit users, "
         f"{len(holdout.test_users)} test users; retraining {', '.join(models)} on the rest")
-    trained = {name: retrain(model, holdout.train) for name, model in models.items()}
+    cache = (lambda n: None) if o.model_cache is None else (
+        lambda n: Path(o.model_cache) / f"{data.name}-holdout{o.holdout}-seed{o.seed}" / n.replace(":", "-"))
+    trained = {name: retrain(model, holdout.train, cache(name)) for name, model in models.items()}
     stage = build_stage(trained[world_name], holdout, genres, genre_names)
     sessions = real_sessions(holdout.held_out, o.turns)
     fit_log, test_log = sessions.of_users(holdout.fit_users), sessions.of_users(holdout.test_users)
