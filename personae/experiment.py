@@ -22,6 +22,8 @@ from personae.files import write_text_atomic
 from personae.models import model_class
 from personae.models.base import Recommender
 from personae.models.persistence import check_same_events, events_fingerprint, load_model
+from personae.models.torch_base import place_model
+from personae.stats import Interval, compare_paired
 
 PROTOCOL_SUFFIX = "full"
 TWIN = "mf"  # the single-vector twin of ampcf: benchmarks compare every model with it when it runs
@@ -115,9 +117,10 @@ def model_report(run: TrainedRun) -> dict[str, float]:
     return entry
 
 
-def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
-    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
-    model = load_model(path)
+def evaluate_saved(path: str | Path, device: str = "cpu") -> tuple[Recommender, dict[str, Any]]:
+    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test (scoring on
+    ``device``: see personae.train.devices)."""
+    model = place_model(load_model(path), device)
     config = model.saved_config_
     where = Path(path) / "config.json"
     if "source" not in config:
@@ -143,13 +146,12 @@ def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
     return model, report
 
 
-def paired_bootstrap(diff: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Mean of per-user differences with a 95% percentile bootstrap interval over users."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(diff), size=(resamples, len(diff)))
-    means = diff[draws].mean(axis=1)
-    return {"diff": float(diff.mean()), "ci_low": float(np.percentile(means, 2.5)),
-            "ci_high": float(np.percentile(means, 97.5))}
+def ci_entry(interval: Interval) -> dict[str, Any]:
+    """An interval in the JSON shape of the benchmark contract: ``diff``, ``ci_low``, ``ci_high`` (DESIGN.md),
+    plus ``p_value``, ``n_units``, ``n_seeds``, ``unit``, ``method`` and ``note`` so that the count is never lost."""
+    entry = interval.to_dict()
+    return {"diff": entry["estimate"], "ci_low": entry["low"], "ci_high": entry["high"],
+            **{key: entry[key] for key in ("p_value", "n_units", "n_seeds", "unit", "method", "note")}}
 
 
 def benchmark(source: DataSource, model_names: list[str], seeds: list[int], params: dict[str, Any] | None = None,
@@ -157,9 +159,10 @@ def benchmark(source: DataSource, model_names: list[str], seeds: list[int], para
               on_result=None) -> dict[str, Any]:
     """Every model x seed on one split; ``on_result(name, seed, run, entry)`` sees each finished run.
 
-    Values are seed means with ``std``; ``vs_baseline`` is the paired
-    NDCG@10 comparison (per-user NDCG@10 averaged over seeds, minus the baseline's, bootstrapped over users);
-    when the single-vector twin ``mf`` is among the models, ``vs = {"mf": {...}}`` is the same against it.
+    Values are seed means with ``std``; ``vs_baseline`` is the paired NDCG@10 comparison with the baseline
+    (per-user NDCG@10 of every seed, paired user by user and seed by seed: :func:`personae.stats.compare_paired`,
+    which counts the training-seed variance); when the single-vector twin ``mf`` is among the models,
+    ``vs = {"mf": {...}}`` is the same against it.
     """
     data = load_source(source)
     splits = {seed: make_split(data, split_method, seed=seed) for seed in seeds}
@@ -200,12 +203,25 @@ def mean_std(entry: dict[str, Any], metric: str) -> str:
 
 
 def paired_ndcg(per_user_ndcg: dict[str, list[np.ndarray]], name: str, reference: str,
-                split_method: str) -> dict[str, float]:
-    """Paired bootstrap of ``name``'s per-user NDCG@10 minus ``reference``'s (lists of per-seed arrays)."""
-    diffs = [a - b for a, b in zip(per_user_ndcg[name], per_user_ndcg[reference])]
-    # Same test users under every seed (leave-last-out): average each user's gain over seeds.
-    same_users = len({len(d) for d in diffs}) == 1 and split_method != "random"
-    return paired_bootstrap(np.mean(diffs, axis=0) if same_users else np.concatenate(diffs))
+                split_method: str) -> dict[str, Any]:
+    """``name``'s per-user NDCG@10 minus ``reference``'s, paired by user and by seed (lists of per-seed arrays).
+
+    Leave-last-out tests the same users under every seed: (n_seeds, n_users) arrays, crossed seeds x users.
+    A random split tests other users per seed: the comparison runs on the seed-level mean differences."""
+    a, b = per_user_ndcg[name], per_user_ndcg[reference]
+    same_users = len({len(x) for x in a}) == 1 and split_method != "random"
+    if same_users:
+        return ci_entry(compare_paired(np.stack(a), np.stack(b), unit="users"))
+    if len(a) == 1:
+        return ci_entry(compare_paired(a[0], b[0], unit="users"))
+    return ci_entry(compare_paired(_per_seed(a), _per_seed(b), unit="users"))
+
+
+def _per_seed(arrays: list[np.ndarray]) -> np.ndarray:
+    """Per-seed arrays of different users as one object array: compare_paired then pairs seed by seed only."""
+    out = np.empty(len(arrays), dtype=object)
+    out[:] = arrays
+    return out
 
 
 def peak_rss_mb() -> float:

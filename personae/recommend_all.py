@@ -25,6 +25,7 @@ from tqdm import tqdm
 from personae.errors import DataError, OptionError
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
+from personae.models.torch_base import place_model
 
 SCORE_BUDGET = 1 << 24  # floats in one chunk's score matrix (64 MiB)
 ENGINES = ("local", "ray")
@@ -64,11 +65,12 @@ def chunk_rows(model: Recommender, users: np.ndarray, k: int) -> pa.Table:
 
 
 def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: str = "0/1",
-                  engine: str = "local", progress: bool = False) -> int:
+                  engine: str = "local", progress: bool = False, device: str = "cpu") -> int:
     """Write the top-k of every user (of the shard) of the model saved in ``model_dir`` to Parquet ``out``.
 
     Columns: ``user``, ``rank`` (1..k), ``item``, ``score``, ``persona``, ``persona_weight``. The file is
-    written beside ``out`` and renamed when complete. Returns the number of users written.
+    written beside ``out`` and renamed when complete. Returns the number of users written. The local engine
+    scores on ``device`` (personae.train.devices); Ray workers score on their own CPUs.
     """
     if engine not in ENGINES:
         raise OptionError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
@@ -77,7 +79,7 @@ def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: st
     index, count = parse_shard(shard)
     if engine == "ray":
         from personae.recommend_ray import ray_tables  # says so in one line if ray is not installed
-    model = load_model(model_dir)
+    model = place_model(load_model(model_dir), device)
     n_users, n_items = model.fitted_data.n_users, model.fitted_data.n_items
     users = np.arange(index, n_users, count, dtype=np.int64)
     chunk = max(1, min(4096, SCORE_BUDGET // max(1, n_items)))

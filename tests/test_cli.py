@@ -86,7 +86,7 @@ def test_datasets_fetch_reuses_the_cache_and_prints_where_it_is(ml100k_folder, c
 
 def test_datasets_fetch_of_an_unknown_name_is_one_error_line(capsys):
     status, _, err = _run(capsys, ["datasets", "fetch", "ml-10m"])
-    _assert_one_error_line(status, err, "unknown dataset 'ml-10m' (known: ml-100k, ml-1m)")
+    _assert_one_error_line(status, err, "unknown dataset 'ml-10m' (known: complete-journey, ml-100k, ml-1m)")
 
 
 def test_train_on_a_users_file_saves_the_model_and_writes_the_metrics(tmp_path, events_csv, capsys):

@@ -14,6 +14,11 @@ argmax_k w_uk(i).
 user's own history items (optionally favouring recent ones), so a new user, or a user with new events, gets
 personas without retraining. ``personas="auto"`` trains 8 personas and then prunes, per user, those that no
 candidate among the user's own items and top recommendations ever selects.
+
+``persona_source="clusters"`` makes each persona a group of the user's own items (PinnerSage style): the user's
+last ``max_history`` items are clustered once, before training (Ward on SVD item vectors,
+:mod:`personae.models.item_clusters`), into up to K groups, and persona k is the mean of its group's item
+vectors; a user with fewer groups than K has the rest masked out.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from personae.errors import OptionError
 from personae.models.attention import candidate_attention
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
+from personae.models.item_clusters import cluster_items, item_embedding
 from personae.models.scoring import TopK, persona_scores, persona_top_k
 from personae.models.torch_base import TorchOptions, TorchRecommender
 from personae.train.rows import gather
@@ -48,7 +54,8 @@ class AMPCFOptions(TorchOptions):
     personas: int | str = field(default=4, metadata={"help": "personas per user K, or 'auto' (8, pruned per user)"})
     temperature: float = field(default=1.0, metadata={"help": "softmax temperature tau of the persona attention"})
     separate_keys: bool = field(default=False, metadata={"help": "learn attention keys apart from persona vectors"})
-    persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user) or 'history'"})
+    persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user), 'history' (queries over the user's items) or 'clusters' (Ward "
+                "clusters of the user's items)"})
     max_history: int = field(default=100, metadata={"help": "history items used by persona_source=history"})
     recency: float = field(default=0.0, metadata={"help": "history: logit bonus per unit of recency (0 = none)"})
     dropout: float = field(default=0.3, metadata={"help": "dropout on persona vectors while training"})
@@ -81,7 +88,8 @@ class MultiPersonaNetwork(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int, k: int, temperature: float, separate_keys: bool,
                  dropout: float, history: torch.Tensor | None = None, recency: float = 0.0,
-                 diversity: float = 0.0, attention_entropy: float = 0.0) -> None:
+                 diversity: float = 0.0, attention_entropy: float = 0.0,
+                 history_clusters: torch.Tensor | None = None) -> None:
         super().__init__()
         self.k, self.dim, self.temperature, self.diversity = k, dim, temperature, diversity
         self.attention_entropy = attention_entropy
@@ -108,27 +116,40 @@ class MultiPersonaNetwork(nn.Module):
             nn.init.xavier_normal_(self.item_queries.weight)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("persona_mask", torch.ones(n_users, k, dtype=torch.bool))  # pruned personas: False
+        self.register_buffer("history_clusters", history_clusters)  # clusters source: (n_users, L), -1 = padding
+        if history_clusters is not None:  # persona k = mean of the user's items in cluster k (fixed groups)
+            present = (history_clusters[:, None, :] == torch.arange(k)[None, :, None]).any(dim=2)  # (n_users, K)
+            self.persona_mask.copy_(present | ~present.any(dim=1, keepdim=True))
 
     # --- personas -------------------------------------------------------------------------------------
     def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
         if not self.from_history:
             return self.dropout(gather(self.user_personas, users, self.sparse_gradients))
-        return self.dropout(self.pool_history(self.history[users], exclude))
+        clusters = None if self.history_clusters is None else self.history_clusters[users]
+        return self.dropout(self.pool_history(self.history[users], exclude, clusters))
 
-    def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None,
+                     clusters: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) item indices, oldest first, -1 padding -> (B, K, dim): K queries attend over the items."""
-        weights, h = self.pooling_weights(history, exclude)
+        weights, h = self.pooling_weights(history, exclude, clusters)
         return torch.einsum("bkl,bld->bkd", weights, h)
 
-    def pooling_weights(self, history: torch.Tensor,
-                        exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L) history -> ((B, K, L) weight of each history slot in each persona, (B, L, dim) item vectors)."""
+    def pooling_weights(self, history: torch.Tensor, exclude: torch.Tensor | None = None,
+                        clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) history -> ((B, K, L) weight of each history slot in each persona, (B, L, dim) item vectors).
+
+        ``clusters`` (B, L): the persona of each slot; each persona then averages its own slots."""
         valid = history >= 0
         if exclude is not None:
             # the training target must not see itself in the history it is predicted from
             valid = valid & ~(history[:, :, None] == exclude[:, None, :]).any(dim=2)
         h = gather(self.history_items, history.clamp(min=0), self.sparse_gradients)  # (B, L, dim)
+        if clusters is not None:
+            own = clusters[:, None, :] == torch.arange(self.k, device=h.device)[None, :, None]  # (B, K, L)
+            valid = valid[:, None, :] & own
+            return torch.nan_to_num(torch.softmax(torch.zeros_like(own, dtype=h.dtype).masked_fill(~valid, float("-inf")),
+                                                  dim=2)), h
         logits = torch.einsum("kd,bld->bkl", self.persona_queries, h) / self.dim ** 0.5  # (B, K, L)
         if self.recency:
             position = torch.linspace(0.0, 1.0, history.shape[1], device=h.device)  # last slot = newest
@@ -186,7 +207,7 @@ class MultiPersonaNetwork(nn.Module):
 
     def penalty(self, users: torch.Tensor) -> torch.Tensor:
         """Extra training terms: the diversity penalty and the attention-entropy term (each 0 at weight 0)."""
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.items.weight.device)
         if self.diversity:  # mean squared off-diagonal cosine between each user's personas: against collapse
             total = total + self.diversity * persona_cosine(self.personas(users), squared=True)
         if self.attention_entropy and self.training_attention is not None:
@@ -212,6 +233,16 @@ class MultiPersonaNetwork(nn.Module):
         return self.persona_mask[users]  # (B, K)
 
 
+def history_clusters(train: Interactions, history: np.ndarray, max_clusters: int, seed: int) -> np.ndarray:
+    """(n_users, L) history rows (-1 padding) -> (n_users, L) Ward cluster of each slot (-1 padding)."""
+    vectors = item_embedding(train, seed=seed)
+    clusters = np.full(history.shape, -1, dtype=np.int64)
+    for user, row in enumerate(history):
+        filled = row >= 0
+        clusters[user, filled] = cluster_items(vectors[row[filled]], max_clusters)
+    return clusters
+
+
 def persona_entropy(weights: torch.Tensor) -> torch.Tensor:
     """(..., K) attention over personas -> (...) entropy in nats; masked personas (weight 0) add nothing."""
     return torch.special.entr(weights).sum(dim=-1)
@@ -229,10 +260,10 @@ def persona_cosine(personas: torch.Tensor, squared: bool = False) -> torch.Tenso
     """Mean pairwise cosine between the K personas of each user (B, K, dim); 1 means collapsed."""
     k = personas.shape[1]
     if k < 2:
-        return torch.zeros(())
+        return torch.zeros((), device=personas.device)
     unit = F.normalize(personas, dim=2)
     cosine = unit @ unit.transpose(1, 2)  # (B, K, K)
-    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool)]
+    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool, device=cosine.device)]
     return (off_diagonal ** 2).mean() if squared else off_diagonal.mean()
 
 
@@ -246,14 +277,18 @@ class AMPCF(TorchRecommender):
 
     def build_network(self, train: Interactions) -> nn.Module:
         o = self.options
-        history = None
-        if o.persona_source == "history":
-            history = torch.as_tensor(history_matrix(train, o.max_history))
+        history, clusters = None, None
+        if o.persona_source in ("history", "clusters"):
+            history = history_matrix(train, o.max_history)
         elif o.persona_source != "embedding":
-            raise OptionError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
+            raise OptionError(f"persona_source must be 'embedding', 'history' or 'clusters', got {o.persona_source!r}")
+        if o.persona_source == "clusters":
+            clusters = torch.as_tensor(history_clusters(train, history, o.n_personas, o.seed))
         network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
-                                      o.separate_keys, o.dropout, history=history, recency=o.recency,
-                                      diversity=o.diversity, attention_entropy=o.attention_entropy)
+                                      o.separate_keys, o.dropout,
+                                      history=None if history is None else torch.as_tensor(history),
+                                      recency=o.recency, diversity=o.diversity,
+                                      attention_entropy=o.attention_entropy, history_clusters=clusters)
         return network
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> AMPCF:
@@ -268,7 +303,7 @@ class AMPCF(TorchRecommender):
         winning persona of each item when ``attribution``."""
         network = self.network_
         network.eval()
-        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64)).to(network.persona_mask.device)
         personas = network.personas(users)  # (B, K, dim)
         queries = None if network.item_queries is None else network.item_queries.weight
         keys = None if network.user_keys is None else network.user_keys[users]
@@ -282,7 +317,7 @@ class AMPCF(TorchRecommender):
 
         Needs ``persona_source="history"``; this is how a new user, or a user with new events, is served.
         """
-        if not self.network_.from_history:
+        if not self.network_.from_history or self.network_.history_clusters is not None:
             raise ValueError("score_history needs an ampcf trained with persona_source='history'")
         network, length = self.network_, self.options.max_history
         items = self.fitted_data.item_index(item_ids)[-length:]
@@ -300,14 +335,15 @@ class AMPCF(TorchRecommender):
         data, network = self.fitted_data, self.network_
         n = self.options.prune_candidates
         keep = torch.zeros_like(network.persona_mask)
+        device = keep.device  # the network's device (personae.train.devices)
         for start in range(0, data.n_users, 256):
-            users = torch.arange(start, min(start + 256, data.n_users))
-            top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
+            users = torch.arange(start, min(start + 256, data.n_users), device=device)
+            top = torch.topk(torch.as_tensor(self.score(users.cpu().numpy())), n, dim=1).indices.to(device)  # (B, n)
             winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
             keep[users[:, None], winners] = True
         order, indptr = data.history_index  # each user's own items through the CSR-style index, no scan
-        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr)))
-        items = torch.as_tensor(data.items[order])
+        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr))).to(device)
+        items = torch.as_tensor(data.items[order]).to(device)
         for start in range(0, len(users), 65536):
             u, i = users[start:start + 65536], items[start:start + 65536]
             owners = network.persona_weights(u, i[:, None])[:, 0].argmax(dim=1)  # (events,)
@@ -316,7 +352,7 @@ class AMPCF(TorchRecommender):
         return self.personas_per_user()
 
     def personas_per_user(self) -> np.ndarray:
-        return self.network_.persona_mask.sum(dim=1).numpy()
+        return self.network_.persona_mask.sum(dim=1).cpu().numpy()
 
     # --- explanations ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -352,7 +388,8 @@ class AMPCF(TorchRecommender):
         """History variant: (K, L) pooling weights of the user's padded history row, and (H,) the slot of each
         item of ``user_history`` in that row (-1 when the item fell outside ``max_history``)."""
         row = self.network_.history[user][None]  # (1, L)
-        pooled = self.network_.pooling_weights(row)[0][0]  # (K, L)
+        clusters = None if self.network_.history_clusters is None else self.network_.history_clusters[user][None]
+        pooled = self.network_.pooling_weights(row, clusters=clusters)[0][0]  # (K, L)
         n_history = len(self.fitted_data.user_history(user))
         length = row.shape[1]
         position = np.arange(n_history) - n_history + length  # newest item sits in the last slot
