@@ -202,12 +202,12 @@ def test_usage_errors_exit_non_zero_without_a_traceback(argv, capsys):
 
 # --- errors: only the project's own types are one line; a bug shows its traceback -----------------------
 def test_an_unexpected_exception_is_a_bug_and_shows_its_traceback(trained, monkeypatch, capsys):
-    from personae import experiment
+    from personae import runs
 
-    def bug(path):  # a fake: no real code path fails this way on demand
+    def bug(path, **options):  # a fake: no real code path fails this way on demand
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(experiment, "evaluate_saved", bug)
+    monkeypatch.setattr(runs, "evaluate_saved", bug)
     with pytest.raises(ZeroDivisionError):  # not swallowed: the interpreter prints its traceback
         main(["evaluate", str(trained)])
 

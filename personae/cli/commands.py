@@ -20,14 +20,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from personae import experiment
+from personae import experiment, runs
 from personae.cli.recommend_all import recommend_all_command
 from personae.cli.report import report as report_command
 from personae.cli.serve import serve as serve_command
 from personae.cli.simulate import simulate_command
 from personae.cli.synth import synth_command
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
+from personae.files import write_json
 from personae.models import MODELS, model_class
+from personae.models.options import parse_params
 from personae.models.persistence import load_model
 from personae.models.torch_base import device_params
 from personae.train import distributed
@@ -107,19 +109,18 @@ def train(
     pairs = list(param or []) + distributed.checkpoint_params(checkpoint, resume)
     pairs += device_params(model_class(model), device)
     pairs += [f"{k}={v}" for k, v in (("personas", personas), ("dim", dim), ("epochs", epochs)) if v is not None]
-    params = experiment.parse_params(model, pairs)
+    params = parse_params(model, pairs)
     world = distributed.start(device) if distributed_run else distributed.Distributed()
-    run = experiment.train_and_evaluate(source, model, params, seed=seed, split_method=split)
+    run = runs.train_and_evaluate(source, model, params, seed=seed, split_method=split)
     distributed.stop()
     if world.rank != 0:  # rank 0 alone saves and reports
         return
     run.model.save(str(out_dir))
-    report = {"dataset": source.label(), "protocol": f"{run.split.method}/full",
-              "models": {model: experiment.model_report(run)}}
+    report = runs.run_report(run)
     _print_metrics(report)
     out.print(f"saved {model} to {out_dir}")
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 @app.command("evaluate")
@@ -129,10 +130,10 @@ def evaluate_cmd(
     device: Device = "auto",
 ) -> None:
     """Evaluate a saved model on the test split of the data it was trained on."""
-    _, report = experiment.evaluate_saved(model_dir, device=device)
+    _, report = runs.evaluate_saved(model_dir, device=device)
     _print_metrics(report)
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 @app.command("benchmark")
@@ -157,17 +158,17 @@ def benchmark(
         owners = [n for n in names if key in {o for o, _, _ in MODELS[n].option_fields()}]
         if not owners:
             raise DataError(f"--param {key}: none of {', '.join(names)} has this option")
-        params.update(experiment.parse_params(owners[0], [pair]))
+        params.update(parse_params(owners[0], [pair]))
     for name in names:  # a key applies to every listed model that has it: the torch models take the device
-        params.update(experiment.parse_params(name, device_params(model_class(name), device)))
+        params.update(parse_params(name, device_params(model_class(name), device)))
 
-    def progress(name: str, seed: int, run: experiment.TrainedRun, entry: dict) -> None:
+    def progress(name: str, seed: int, run: runs.TrainedRun, entry: dict) -> None:
         print(f"  {name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.1f}s)", file=sys.stderr)
 
     report = experiment.benchmark(source, names, seed_list, params, baseline=baseline, on_result=progress)
     _print_metrics(report)
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 # --- using a saved model ------------------------------------------------------------------------------
@@ -260,13 +261,12 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the 
     out.print("[bold]1. data[/bold]: fetching MovieLens-100K (cached after the first run)")
     out.print("   " + load_dataset("ml-100k").describe())
     out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split")
-    run = experiment.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
+    run = runs.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
     run.model.save(str(out_dir))
     out.print("[bold]3. recommendations[/bold], each traced to the persona it serves (labels by genre lift)")
     recommend(out_dir, list(DEMO_USERS), k=10, explain=True, as_json=False)
     out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
-    _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
-                    "models": {DEMO_MODEL: experiment.model_report(run)}})
+    _print_metrics(runs.run_report(run))
     report = build_report(out_dir, out_dir / "report.html", metrics=False)
     out.print(f"[bold]5. report[/bold]: {report.resolve()}")
     out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")
@@ -284,16 +284,15 @@ def _grocery_demo(out_dir: Path, households: int) -> None:
     data = sample_households(full, households, seed=0)
     out.print(f"   {full.describe()}; demo sample: {households} households (seed 0), {len(data)} events")
     out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split, {GROCERY_PARAMS}")
-    run = experiment.train_and_evaluate(DataSource(dataset="complete-journey"), DEMO_MODEL, GROCERY_PARAMS, seed=0,
-                                        split=leave_last_out(data))
+    run = runs.train_and_evaluate(DataSource(dataset="complete-journey"), DEMO_MODEL, GROCERY_PARAMS, seed=0,
+                                  split=leave_last_out(data))
     run.model.save(str(out_dir))
     users = [str(u) for u in data.user_ids[np.unique(data.users)[:2]]]
     out.print("[bold]3. recommendations[/bold], each traced to the household persona it serves (labels by "
               "product-category lift)")
     recommend(out_dir, users, k=10, explain=True, as_json=False)
     out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
-    _print_metrics({"dataset": f"complete-journey, {households} sampled households", "protocol": "leave-last-out/full",
-                    "models": {DEMO_MODEL: experiment.model_report(run)}})
+    _print_metrics(runs.run_report(run, dataset=f"complete-journey, {households} sampled households"))
     report = build_report(out_dir, out_dir / "report.html", metrics=False)
     out.print(f"[bold]5. report[/bold]: {report.resolve()}")
     out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")

@@ -22,7 +22,7 @@ def simulate_command(
 ) -> None:
     """Simulate persona-conditioned users against saved models: realism, consistency, drift, ICC, coverage,
     and click-through / rating / session length / coverage / filter bubble per model."""
-    from personae.experiment import write_json
+    from personae.files import write_json
 
     report = run_study(model_dirs, StudyOptions(users=users, turns=turns, seed=seed, iterations=iterations),
                        log=lambda m: print(m, file=sys.stderr))

@@ -25,7 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from personae.data.interactions import Interactions
 from personae.errors import DataError
-from personae.files import read_json
+from personae.files import read_json, write_json
 from personae.models.catalogue import model_class
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _training_data(arrays: dict[str, np.ndarray], id_maps: Any, config: dict, fo
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
+    write_json(path, payload)
 
 
 def _json_default(value: Any) -> Any:

@@ -154,8 +154,9 @@ class ModelFacts:
 
 
 def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = True) -> ModelFacts:
-    """Facts from the saved config; test metrics by re-evaluating when the config records its data source."""
-    from personae.experiment import evaluate_saved
+    """Facts from the saved config; test metrics by re-evaluating the loaded model when the config records its
+    data source."""
+    from personae.runs import evaluate_model
 
     data = model.fitted_data
     config = getattr(model, "saved_config_", {}) or {}
@@ -169,7 +170,7 @@ def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = 
         facts.metrics_note = "not available: the saved model does not record its data source"
     else:
         try:
-            _, report = evaluate_saved(model_dir)
+            report = evaluate_model(model, model_dir)
             facts.metrics = dict(next(iter(report["models"].values())))
         except (DataError, OSError) as exc:
             facts.metrics_note = f"not available: {exc}"
