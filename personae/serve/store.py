@@ -143,17 +143,20 @@ class SQLiteStore:
                 newest = cursor.execute("SELECT COALESCE(MAX(id), 0) FROM events WHERE user = ?", (user,)).fetchone()[0]
                 if newest != base:
                     raise StaleStateError(f"user '{user}': another process stored event {newest} meanwhile; retry")
-            batch = 0
-            for event in events:
-                cursor.execute("INSERT INTO events (user, item, timestamp, kind, value, batch, received) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (user, event.item, event.timestamp, event.kind, event.value, batch, event.received))
-                event_id = int(cursor.lastrowid)
-                if not batch:
-                    batch = event_id
-                    cursor.execute("UPDATE events SET batch = ? WHERE id = ?", (batch, event_id))
-                stored.append(Event(event.item, event.timestamp, event.kind, event.value, event_id, batch,
-                                    event.received))
+            insert = ("INSERT INTO events (user, item, timestamp, kind, value, batch, received) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
+            rows = [(user, e.item, e.timestamp, e.kind, e.value, 0, e.received) for e in events]
+            if rows:
+                cursor.execute(insert, rows[0])
+                batch = int(cursor.lastrowid)  # the batch is named by its first event's id
+                cursor.execute("UPDATE events SET batch = ? WHERE id = ?", (batch, batch))
+                cursor.executemany(insert, [row[:5] + (batch,) + row[6:] for row in rows[1:]])
+                # the write lock is held, so the ids are consecutive; checked, not assumed
+                last = cursor.execute("SELECT MAX(id) FROM events").fetchone()[0]
+                if last != batch + len(rows) - 1:
+                    raise StoreError(f"{self.path}: event ids of one batch are not consecutive")
+                stored = [Event(e.item, e.timestamp, e.kind, e.value, batch + n, batch, e.received)
+                          for n, e in enumerate(events)]
             self._write_state(cursor, StoredState(user, state_after.vectors, state_after.mask, state_after.source,
                                                   stored[-1].id if stored else state_after.last_event,
                                                   state_after.detail))
