@@ -33,6 +33,8 @@ from personae.simulate.features import build_reference, feature_names, session_f
 from personae.simulate.holdout import Holdout, SessionLog, per_user_holdout, real_sessions
 from personae.simulate.recommender_loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
 from personae.simulate.ratings import fit_ordinal
+from personae.simulate.run_stability import icc_report, run_outputs
+from personae.simulate.session_consistency import self_agreement
 from personae.simulate.reality import drift_report, fit_percentile, held_out_profiles, reality_scores, summarize
 from personae.simulate.simulator import Habits, SimulatorParams, fit_habits, random_sessions, rating_predictors
 from personae.simulate.world import (
@@ -57,6 +59,8 @@ class StudyOptions:
     holdout: float = 0.2  # share of each user's latest events held out from the world model
     iterations: int = 5  # CEM iterations of the realism fit
     samples: int = 10  # CEM candidates per iteration
+    icc_personas: int = 100
+    icc_runs: int = 5
     coverage_size: int = 200  # personas per generator
     generations: int = 300
     world: str | None = None  # name of the model the simulated users are made of (default: see world_model)
@@ -229,13 +233,18 @@ def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = 
     report["realism_auc"] = report["realism"]["free"]["auc"]
 
     log("consistency against the test users' held-out behaviour")
-    scores = {name: test_panel.scores(test_panel.simulate(p)) for name, p in (("free", free),
-                                                                               ("anchored", anchored))}
+    panel_sessions = {name: test_panel.simulate(p) for name, p in (("free", free), ("anchored", anchored))}
+    scores = {name: test_panel.scores(s) for name, s in panel_sessions.items()}
     rand = random_sessions(stage.world, test_panel.population, habits, test_panel.starts, o.turns, o.seed + 7)
     scores["random"] = test_panel.scores(rand)
     report["consistency"] = {name: summarize(s) for name, s in scores.items()}
     report["consistency"]["real_users"] = summarize(real_reference(stage, holdout.test_users, o.turns, o.seed + 1))
     report["drift"] = drift_report(scores["free"], scores["anchored"])
+    report["self_agreement"] = {name: self_agreement(stage.world, test_panel.population, s, o.seed)
+                                for name, s in panel_sessions.items()}
+    log("stability (ICC) over seeded runs")
+    icc_panel = panel(stage, holdout.test_users[: o.icc_personas], habits, o.turns, o.slate, o.seed)
+    report["stability"] = icc_report(run_outputs(icc_panel, free, o.icc_runs), o.seed)
 
     log(f"recommenders in the loop: {', '.join(trained)}")
     drawn = draw_users(holdout.test_users, o.users, o.seed + 3)

@@ -162,10 +162,10 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
         taste = population.personas[rows, z] + deviation  # (S, dim)
         # the recommender's list, re-ranked toward the previous pick, without what was already taken
         rescored = list_score + params.rerank * _cosine_to(world, ranking, previous)
-        rescored[np.take_along_axis(taken, ranking, axis=1)] = -np.inf
+        rescored[np.take_along_axis(taken | ~released, ranking, axis=1)] = -np.inf
         top = np.argsort(-rescored, axis=1, kind="stable")[:, :n_rec]
         items = np.concatenate([np.take_along_axis(ranking, top, axis=1), exposure[:, t]], axis=1)  # (S, k)
-        blocked = np.take_along_axis(user_seen | taken, items, axis=1)
+        blocked = np.take_along_axis(user_seen | taken | ~released, items, axis=1)
         blocked |= np.concatenate([np.zeros((n, n_rec), bool), _duplicates(items[:, n_rec:])], axis=1)
         affinity = np.einsum("sd,skd->sk", taste, world.items[items]) + world.bias[items]
         standard = (affinity - population.affinity_mean[:, None]) / population.affinity_std[:, None]
