@@ -84,10 +84,10 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
             loop = r[key]
             first = loop["baseline"]
             world = loop.get("world_model", r["world_model"])
-            out += [f"Recommenders in the loop ({loop['users']} distinct test users, anchored simulator, world "
-                    f"made of `{world}`):", "",
-                    f"| model | take rate | mean rating | fit to held-out items | slate genre entropy (bits) | "
-                    f"take rate vs {first} | held-out fit vs {first} |", "|---|---|---|---|---|---|---|"]
+            out += [(f"Recommenders in the loop ({loop['users']} distinct test users, anchored simulator, world "
+                    f"made of `{world}`):"), "",
+                    (f"| model | take rate | mean rating | fit to held-out items | slate genre entropy (bits) | "
+                    f"take rate vs {first} | held-out fit vs {first} |"), "|---|---|---|---|---|---|---|"]
             for m, e in loop["models"].items():
                 v = e[f"vs_{first}"]
                 out.append(f"| {m} | {e['take_rate']:.3f} | {e['mean_rating']:.2f} | {e['held_out_fit']:.3f} | "
@@ -105,8 +105,8 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                  f"leave-one-out distance); held-out test users inside: {p['held_out_users_inside']:.3f} of "
                  f"{p['held_out_users']}. Rare-but-real users: the {cov['rare_real_users']} test users farthest "
                  f"from fit users (top fifth). Radius r = {cov['radius']:.3f}."), "",
-                "| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
-                "vs density [95% CI] | rare personas (plausible) |", "|---|---|---|---|---|---|"]
+                ("| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
+                "vs density [95% CI] | rare personas (plausible) |"), "|---|---|---|---|---|---|"]
         for g in ("density", "evolutionary_plausible", "evolutionary_box"):
             e = cov[g]
             out.append(f"| {g} | {e['plausible_share']:.3f} | {e['plausible_region_coverage']:.3f} | "
@@ -136,8 +136,8 @@ def targets(r: dict) -> list[str]:
             f"- consistency own - other >= +{TARGET_GAP} with CI above 0 (prompt-to-line, free simulator): " +
             met(gap["estimate"] >= TARGET_GAP and gap["low"] > 0, f"{ci(gap)}, {gap['estimate'] - TARGET_GAP:+.3f} "
                                                                  "from the target"),
-            f"- anchoring's effect on drift, with its CI: measured, {ci(effect, 4)} "
-            f"({'no difference' if not effect['effect'] else 'an effect'})",
+            (f"- anchoring's effect on drift, with its CI: measured, {ci(effect, 4)} "
+            f"({'no difference' if not effect['effect'] else 'an effect'})"),
             "- generator covers more rare-but-real users than density matching, CI above 0, most rare personas "
             "plausible: " + met(vs["low"] > 0 and cov["rare_personas_plausible"] > cov["rare_personas"] / 2,
                                 f"{ci(vs)}; {cov['rare_personas_plausible']} of {cov['rare_personas']} rare "
@@ -169,9 +169,7 @@ def main() -> None:
                                samples=args.samples, model_cache=args.model_cache)
         start, before = time.time(), _load()
         with single_threaded_blas():
-            reports[dataset] = study(load_dataset(dataset), models, options,
-                                     log=lambda m: print(f"[{time.time() - start:.0f}s] {m}", file=sys.stderr,
-                                                         flush=True))
+            reports[dataset] = study(load_dataset(dataset), models, options, log=progress(start))
         load[dataset] = f"load average {before} at start, {_load()} at end ({time.time() - start:.0f} s wall)"
         write_json(HERE / "results" / f"simulate-{dataset}.json", reports[dataset])
         commands[dataset] = (f"OMP_NUM_THREADS=1 python bench/simulate.py --dataset {dataset} --models {args.models} "
@@ -179,6 +177,10 @@ def main() -> None:
                              f"{args.iterations} --samples {args.samples}"
                              + (f" --epochs {args.epochs}" if args.epochs else ""))
     replace_section("simulate-reality", section(reports, commands, load))
+
+
+def progress(start: float):
+    return lambda message: print(f"[{time.time() - start:.0f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _load() -> str:

@@ -53,7 +53,10 @@ def habits():
     return Habits(np.array([np.inf]), [np.array([1, 3, TURNS])] * 2, np.log1p(np.array([60.0, 120.0])), ratings)
 
 
-def run(model, world, population, habits, seed=0, lengths=None, params=SimulatorParams()):
+DEFAULTS = SimulatorParams()
+
+
+def run(model, world, population, habits, seed=0, lengths=None, params=DEFAULTS):
     ranking = ranked_lists(model, population.proxy, 40, model.fitted_data.item_ids)
     return simulate(world, population, ranking, params, habits, np.zeros(len(population)), model.fitted_data.csr,
                     TURNS, SLATE, seed, lengths=lengths, probes=True)
@@ -99,7 +102,7 @@ def test_clock_moves_forward_by_the_habits_gaps(model, world, population, habits
 
 
 def test_cross_entropy_method_finds_a_quadratic_minimum():
-    best, value, _ = cross_entropy_method(lambda p: (p["x"] - 0.3) ** 2, {"x": (0.0, 1.0)}, iterations=10,
+    best, _value, _ = cross_entropy_method(lambda p: (p["x"] - 0.3) ** 2, {"x": (0.0, 1.0)}, iterations=10,
                                           samples=16)
     assert best["x"] == pytest.approx(0.3, abs=0.05)
 

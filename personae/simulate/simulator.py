@@ -61,9 +61,9 @@ class SimulatorParams:
         """Slate positions from (recommender, popularity, recency, catalogue); at least one from the list."""
         shares = np.clip([self.rec_share, self.pop_share, self.new_share], 0.0, 1.0)
         shares = shares / max(1.0, shares.sum())
-        rec = max(1, int(round(shares[0] * slate)))
-        pop = min(slate - rec, int(round(shares[1] * slate)))
-        new = min(slate - rec - pop, int(round(shares[2] * slate)))
+        rec = max(1, round(shares[0] * slate))
+        pop = min(slate - rec, round(shares[1] * slate))
+        new = min(slate - rec - pop, round(shares[2] * slate))
         return rec, pop, new, slate - rec - pop - new
 
 
