@@ -15,7 +15,7 @@ seed (common random numbers), so differences between candidates are differences 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,6 +91,9 @@ class Panel:
     def scores(self, sessions: Sessions) -> dict[str, np.ndarray]:
         return reality_scores(self.world, self.held_out, self.population.user, sessions.log.items, sessions.probes,
                               self.seed)
+
+    def with_seed(self, seed: int) -> Panel:
+        return replace(self, seed=seed)
 
     def reward(self, params: SimulatorParams) -> float:
         """Mean over users of own minus another user's prompt-to-line fit."""

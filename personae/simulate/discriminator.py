@@ -63,8 +63,8 @@ def judge(real: np.ndarray, simulated: np.ndarray, real_users: np.ndarray, simul
     y = np.r_[np.ones(len(real)), np.zeros(len(simulated))]
     groups = np.concatenate([real_users, simulated_users])
     scores = out_of_fold_scores(x, y, groups, folds, seed, make_classifier)
-    out = {"auc": auc(scores, y), "real_sessions": int(len(real)), "simulated_sessions": int(len(simulated)),
-           "users": int(len(np.unique(groups)))}
+    out = {"auc": auc(scores, y), "real_sessions": len(real), "simulated_sessions": len(simulated),
+           "users": len(np.unique(groups))}
     if interval:
         out["interval"] = auc_over_users(scores, y, groups).to_dict()
     return out

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from personae.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 
 SESSION_GAP = 1800.0  # seconds without an event that end a real session
 HOLDOUT_FRACTION = 0.2

@@ -25,8 +25,8 @@ import warnings
 import numpy as np
 
 from personae.data.interactions import Interactions
-from personae.stats import compare_paired, mean_interval
 from personae.simulate.world import World
+from personae.stats import compare_paired, mean_interval
 
 LIKED = 4.0
 METRICS = ("prompt_to_line", "line_to_line", "qa")

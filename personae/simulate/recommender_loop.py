@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from personae.errors import DataError
 from personae.data.interactions import Interactions
+from personae.errors import DataError
 from personae.evaluate.metrics import top_k
 from personae.models.base import Recommender
 from personae.simulate.reality import fit_percentile, held_out_profiles, per_user

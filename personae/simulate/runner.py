@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from personae.errors import DataError
 from personae.data.interactions import Interactions
 from personae.data.sources import DataSource, load_source
 from personae.data.splits import leave_last_out
+from personae.errors import DataError
 from personae.models.base import Recommender
 from personae.models.persistence import load_model, save_model
 from personae.simulate import coverage as cov
@@ -31,10 +31,21 @@ from personae.simulate.anchoring import Arena, Panel, fit_realism, learn_anchori
 from personae.simulate.discriminator import real_vs_real
 from personae.simulate.features import build_reference, feature_names, session_features
 from personae.simulate.holdout import Holdout, SessionLog, per_user_holdout, real_sessions
-from personae.simulate.recommender_loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
 from personae.simulate.ratings import fit_ordinal
-from personae.simulate.reality import drift_report, fit_percentile, held_out_profiles, reality_scores, summarize
-from personae.simulate.simulator import Habits, SimulatorParams, fit_habits, random_sessions, rating_predictors
+from personae.simulate.reality import (
+    drift_report,
+    reality_scores,
+    summarize,
+)
+from personae.simulate.recommender_loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
+from personae.simulate.run_stability import icc_report, run_outputs
+from personae.simulate.session_consistency import self_agreement
+from personae.simulate.simulator import (
+    Habits,
+    fit_habits,
+    random_sessions,
+    rating_predictors,
+)
 from personae.simulate.world import (
     Population,
     World,
@@ -43,7 +54,6 @@ from personae.simulate.world import (
     population_from_model,
     world_from_model,
 )
-
 
 VECTOR_MODELS = ("ampcf", "mf", "bpr")  # kinds whose networks have item vectors (a world can be made of them)
 
@@ -57,6 +67,8 @@ class StudyOptions:
     holdout: float = 0.2  # share of each user's latest events held out from the world model
     iterations: int = 5  # CEM iterations of the realism fit
     samples: int = 10  # CEM candidates per iteration
+    icc_personas: int = 100
+    icc_runs: int = 5
     coverage_size: int = 200  # personas per generator
     generations: int = 300
     world: str | None = None  # name of the model the simulated users are made of (default: see world_model)
@@ -229,13 +241,18 @@ def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = 
     report["realism_auc"] = report["realism"]["free"]["auc"]
 
     log("consistency against the test users' held-out behaviour")
-    scores = {name: test_panel.scores(test_panel.simulate(p)) for name, p in (("free", free),
-                                                                               ("anchored", anchored))}
+    panel_sessions = {name: test_panel.simulate(p) for name, p in (("free", free), ("anchored", anchored))}
+    scores = {name: test_panel.scores(s) for name, s in panel_sessions.items()}
     rand = random_sessions(stage.world, test_panel.population, habits, test_panel.starts, o.turns, o.seed + 7)
     scores["random"] = test_panel.scores(rand)
     report["consistency"] = {name: summarize(s) for name, s in scores.items()}
     report["consistency"]["real_users"] = summarize(real_reference(stage, holdout.test_users, o.turns, o.seed + 1))
     report["drift"] = drift_report(scores["free"], scores["anchored"])
+    report["self_agreement"] = {name: self_agreement(stage.world, test_panel.population, s, o.seed)
+                                for name, s in panel_sessions.items()}
+    log("stability (ICC) over seeded runs")
+    icc_panel = panel(stage, holdout.test_users[: o.icc_personas], habits, o.turns, o.slate, o.seed)
+    report["stability"] = icc_report(run_outputs(icc_panel, free, o.icc_runs), o.seed)
 
     log(f"recommenders in the loop: {', '.join(trained)}")
     drawn = draw_users(holdout.test_users, o.users, o.seed + 3)
@@ -306,7 +323,7 @@ def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) ->
         out[name] = {"plausible_share": float(plausible(personas).mean()),
                      "plausible_region_coverage": float(cov.covered(fresh_region, personas, radius).mean()),
                      "rare_real_covered": float(hits.mean()),
-                     "rare_personas": int(len(rare)),
+                     "rare_personas": len(rare),
                      "rare_personas_plausible": int(plausible(personas[rare]).sum()) if len(rare) else 0}
         if name != "density":
             out[name]["rare_real_vs_density"] = compare_paired(hits, density_hits, unit="rare-but-real users").to_dict()

@@ -61,9 +61,9 @@ class SimulatorParams:
         """Slate positions from (recommender, popularity, recency, catalogue); at least one from the list."""
         shares = np.clip([self.rec_share, self.pop_share, self.new_share], 0.0, 1.0)
         shares = shares / max(1.0, shares.sum())
-        rec = max(1, int(round(shares[0] * slate)))
-        pop = min(slate - rec, int(round(shares[1] * slate)))
-        new = min(slate - rec - pop, int(round(shares[2] * slate)))
+        rec = max(1, round(shares[0] * slate))
+        pop = min(slate - rec, round(shares[1] * slate))
+        new = min(slate - rec - pop, round(shares[2] * slate))
         return rec, pop, new, slate - rec - pop - new
 
 
@@ -162,10 +162,10 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
         taste = population.personas[rows, z] + deviation  # (S, dim)
         # the recommender's list, re-ranked toward the previous pick, without what was already taken
         rescored = list_score + params.rerank * _cosine_to(world, ranking, previous)
-        rescored[np.take_along_axis(taken, ranking, axis=1)] = -np.inf
+        rescored[np.take_along_axis(taken | ~released, ranking, axis=1)] = -np.inf
         top = np.argsort(-rescored, axis=1, kind="stable")[:, :n_rec]
         items = np.concatenate([np.take_along_axis(ranking, top, axis=1), exposure[:, t]], axis=1)  # (S, k)
-        blocked = np.take_along_axis(user_seen | taken, items, axis=1)
+        blocked = np.take_along_axis(user_seen | taken | ~released, items, axis=1)
         blocked |= np.concatenate([np.zeros((n, n_rec), bool), _duplicates(items[:, n_rec:])], axis=1)
         affinity = np.einsum("sd,skd->sk", taste, world.items[items]) + world.bias[items]
         standard = (affinity - population.affinity_mean[:, None]) / population.affinity_std[:, None]
