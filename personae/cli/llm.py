@@ -332,6 +332,36 @@ def simulate_users(out: Out,
                        f"drift slope {_iv(vs['p2l_slope'])}")
 
 
+@app.command("train-simulator")
+@_errors
+def train_simulator_command(out: Out,
+                            personas: Annotated[int, typer.Option(
+                                help="training personas: the first N (the rest stay held out)")] = 8,
+                            scripts: Annotated[int, typer.Option(help="assistant scripts (of 3)")] = 3,
+                            turns: Annotated[int, typer.Option(help="turns per conversation (of 8)")] = 8,
+                            candidates: Annotated[int, typer.Option(help="candidates ranked per turn")] = 4,
+                            steps: Annotated[int, typer.Option(help="LoRA training steps (one example each)")] = 100,
+                            rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
+                            temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
+                            max_new_tokens: Tokens = 24, model_path: ModelPath = None, seed: Seed = 0) -> None:
+    """Route g: train a LoRA user simulator by rejection sampling on the consistency judge (adapter in --out)."""
+    from personae.llm.bank import read_data_json
+    from personae.llm.learned_simulator import train_simulator
+    from personae.llm.user_routes import load_simulated_users
+
+    data = read_data_json("simulated_users.json")
+    users = load_simulated_users(data)
+    if not 1 <= personas <= len(users) - 1:
+        raise ValueError(f"--personas must be 1..{len(users) - 1} (at least one persona stays held out)")
+    llm = _backend("local", model_path, None, None, "OPENAI_API_KEY")
+    meta = train_simulator(llm, users[:personas], [s[:turns] for s in data["scripts"][:scripts]], data["user_prompt"],
+                           out, n_candidates=candidates, steps=steps, rank=rank, temperature=temperature,
+                           max_new_tokens=max_new_tokens, seed=seed)
+    typer.echo(f"{meta['n_examples']} examples (best score {meta['mean_best_score']:.3f}, worst "
+               f"{meta['mean_worst_score']:.3f}); loss {meta['loss_first_10']:.3f} -> {meta['loss_last_10']:.3f}; "
+               f"{meta['seconds_collecting']} s collecting, {meta['seconds_training']} s training -> {out}")
+
+
 @app.command()
 @_errors
 def info(backend: Backend = "local", model_path: ModelPath = None) -> None:

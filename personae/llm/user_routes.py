@@ -136,18 +136,23 @@ class BestOfNRoute(Route):
     n_candidates: int = 4
     judge: object = None  # personae.llm.persona_consistency.Judge
 
-    def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
+    def candidates(self, backend, contexts, *, max_new_tokens, temperature, seed) -> tuple[list[list[str]], np.ndarray]:
+        """[row][k] sampled candidates and (rows, k) judge scores (-inf where unreadable)."""
         from personae.llm.persona_consistency import judge_prompt_to_line
 
         requests = [self.request(c) for c in contexts]
-        candidates = [backend.chat(requests, max_new_tokens=max_new_tokens, temperature=max(temperature, 0.7),
-                                   seed=seed + 7919 * k) for k in range(self.n_candidates)]  # [k][row]
+        drawn = [backend.chat(requests, max_new_tokens=max_new_tokens, temperature=max(temperature, 0.7),
+                              seed=seed + 7919 * k) for k in range(self.n_candidates)]  # [k][row]
+        rows = [[drawn[k][i] for k in range(self.n_candidates)] for i in range(len(contexts))]
         flat = [(i, k) for i in range(len(contexts)) for k in range(self.n_candidates)]
-        scores = self.judge.score([judge_prompt_to_line(contexts[i].persona_text, candidates[k][i]) for i, k in flat])
-        best = np.full((len(contexts), self.n_candidates), -np.inf)
-        for (i, k), s in zip(flat, scores):
-            best[i, k] = -np.inf if s is None else s
-        return [candidates[int(best[i].argmax())][i] for i in range(len(contexts))]
+        scores = self.judge.score([judge_prompt_to_line(contexts[i].persona_text, rows[i][k]) for i, k in flat])
+        table = np.array([-np.inf if s is None else s for s in scores]).reshape(len(contexts), self.n_candidates)
+        return rows, table
+
+    def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
+        rows, scores = self.candidates(backend, contexts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                       seed=seed)
+        return [rows[i][int(scores[i].argmax())] for i in range(len(contexts))]
 
 
 @dataclass

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from personae.cli.llm import app
-from personae.llm.backends import default_model_path, load_backend
+from personae.llm.backends import load_backend
+from personae.llm.model_registry import default_model_path
 
 pytestmark = pytest.mark.slow
 
