@@ -15,7 +15,8 @@ added one at a time and ``--parts table`` assembles the comparison with seed-awa
 (personae.stats.compare_paired over seeds x households).
 
     python bench/grocery.py --parts run --models pop,top-freq,tifu-knn,itemknn,ease,ease-personas --seeds 0
-    python bench/grocery.py --parts run --models mf,ampcf --seeds 0 --param epochs=4
+    python bench/grocery.py --parts run --models mf,ampcf --seeds 0,1,2 --param epochs=4 --param patience=2
+    python bench/grocery.py --parts run --models ampcf --seeds 0,1,2 --param epochs=4 --param patience=2 --param dim=16 --tag=-d16
     python bench/grocery.py --parts table,bytes,strata
 
 ``bytes`` pairs each persona model with the mf of the same bytes per user (K=4 personas of dim d against one
