@@ -15,8 +15,9 @@ added one at a time and ``--parts table`` assembles the comparison with seed-awa
 (personae.stats.compare_paired over seeds x households).
 
     python bench/grocery.py --parts run --models pop,top-freq,tifu-knn,itemknn,ease,ease-personas --seeds 0
-    python bench/grocery.py --parts run --models mf,ampcf --seeds 0 --param epochs=4
-    python bench/grocery.py --parts table,bytes,strata
+    python bench/grocery.py --parts run --models mf,ampcf --seeds 0,1,2 --param epochs=4 --param patience=2
+    python bench/grocery.py --parts run --models ampcf --seeds 0,1,2 --param epochs=4 --param patience=2 --param dim=16 --tag=-d16
+    python bench/grocery.py --parts table,bytes,strata,ease
 
 ``bytes`` pairs each persona model with the mf of the same bytes per user (K=4 personas of dim d against one
 vector of dim 4d); ``strata`` splits households into terciles of the category entropy and of the length of
@@ -140,21 +141,20 @@ def table(command: str, twin_label: str) -> None:
 EQUAL_BYTES = (("ampcf-d4", "mf-d16"), ("ampcf-d16", "mf"), ("ampcf", "mf-d256"))  # 64, 256, 1024 bytes
 
 
-def bytes_table(command: str) -> None:
+def pairs_table(section: str, title: str, pairs: tuple[tuple[str, str], ...], note: str, command: str) -> None:
+    """One row per (model, reference) pair: both NDCG@10 means and the paired difference on both variants."""
     runs = load_runs()
-    lines = [("| bytes/user | persona model | NDCG@10 (repeat) | twin | NDCG@10 (repeat) | repeat: persona - twin "
-             "[95% CI] | new: persona - twin [95% CI] |"), "|---|---|---|---|---|---|---|"]
-    for persona, twin in EQUAL_BYTES:
-        if persona not in runs or twin not in runs:
+    lines = [("| bytes/user | model | NDCG@10 (repeat) | reference | NDCG@10 (repeat) | repeat: model - reference "
+              "[95% CI] | new: model - reference [95% CI] |"), "|---|---|---|---|---|---|---|"]
+    for model, reference in pairs:
+        if model not in runs or reference not in runs:
             continue
-        mean = {m: np.mean([e["repeat"]["ndcg@10"] for e, _ in runs[m]]) for m in (persona, twin)}
-        lines.append(f"| {runs[persona][0][0]['bytes_per_user']:.0f} | {persona} | {mean[persona]:.4f} | {twin} | "
-                     f"{mean[twin]:.4f} | {versus(runs[persona], runs[twin], 'repeat')} | "
-                     f"{versus(runs[persona], runs[twin], 'new')} |")
-    body = "\n".join(["### Personas against mf at equal bytes per user (complete-journey, next basket)", "",
-                      stamp(command), ("ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. "
-                      "Seeds as in the comparison table; intervals over seeds x households."), "", *lines])
-    replace_section("grocery-bytes", body)
+        mean = {m: np.mean([e["repeat"]["ndcg@10"] for e, _ in runs[m]]) for m in (model, reference)}
+        lines.append(f"| {runs[model][0][0]['bytes_per_user']:.0f} | {model} | {mean[model]:.4f} | {reference} | "
+                     f"{mean[reference]:.4f} | {versus(runs[model], runs[reference], 'repeat')} | "
+                     f"{versus(runs[model], runs[reference], 'new')} |")
+    body = "\n".join([f"### {title}", "", stamp(command), note, "", *lines])
+    replace_section(section, body)
     print(body)
 
 
@@ -200,7 +200,13 @@ def main() -> None:
     if "table" in parts:
         table("python bench/grocery.py --parts table", args.twin)
     if "bytes" in parts:
-        bytes_table("python bench/grocery.py --parts bytes")
+        pairs_table("grocery-bytes", "Personas against mf at equal bytes per user (complete-journey, next basket)",
+                    EQUAL_BYTES, "ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. Seeds as "
+                    "in the comparison table; intervals over seeds x households.", "python bench/grocery.py --parts bytes")
+    if "ease" in parts:
+        pairs_table("grocery-ease", "ease-personas against EASE (complete-journey, next basket)",
+                    (("ease-personas", "ease"),), "Both deterministic (one run each); interval over households.",
+                    "python bench/grocery.py --parts ease")
     if "strata" in parts:
         strata_table(f"python bench/grocery.py --parts strata --persona {args.persona}", args.persona, args.twin,
                      args.min_households)
