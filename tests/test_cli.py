@@ -204,7 +204,7 @@ def test_usage_errors_exit_non_zero_without_a_traceback(argv, capsys):
 def test_an_unexpected_exception_is_a_bug_and_shows_its_traceback(trained, monkeypatch, capsys):
     from personae import experiment
 
-    def bug(path):  # a fake: no real code path fails this way on demand
+    def bug(path, **options):  # a fake: no real code path fails this way on demand
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(experiment, "evaluate_saved", bug)
