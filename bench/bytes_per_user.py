@@ -2,8 +2,9 @@
 
 The claim behind personas is a capacity claim: one fixed-length vector loses information when a user's tastes
 are many and unrelated, and K persona vectors keep them. It holds where ampcf's curve lies above mf's (its
-single-vector twin) at equal bytes per user; this script measures both curves, with a paired bootstrap CI of
-ampcf (K personas of dim d) against mf of dim K*d (the same bytes per user) wherever that mf was trained.
+single-vector twin) at equal bytes per user; this script measures both curves, with a paired t interval over
+users (``personae.stats.compare_paired``; one seed per run, so seed variance is not measured: rerun with --seed)
+of ampcf (K personas of dim d) against mf of dim K*d (the same bytes per user) wherever that mf was trained.
 din and mind keep no per-user vector (they read the user's history), so they are drawn as reference lines.
 
 Data: ``planted`` (``personae.data.synthetic.planted_interests`` with many more topics than dimensions, so a
@@ -31,8 +32,9 @@ from personae.data import leave_last_out, load_dataset
 from personae.data.splits import Split
 from personae.data.synthetic import planted_interests
 from personae.evaluate import evaluate
-from personae.experiment import build_model, paired_bootstrap, write_json
+from personae.experiment import build_model, ci_entry, write_json
 from personae.files import read_json
+from personae.stats import compare_paired
 
 MF_DIMS = (16, 32, 64, 128, 256)
 AMPCF_PERSONAS = (2, 4, 8)
@@ -85,7 +87,7 @@ def equal_bytes_comparisons(runs: dict[str, dict[str, Any]]) -> list[dict[str, A
         for key, reference in (("vs_mf_equal_bytes", twin), ("vs_mf_same_dim", same_dim)):
             if reference is not None:
                 row[key] = {"mf": f"mf d={reference['options']['dim']}",
-                            **paired_bootstrap(entry["per_user"] - reference["per_user"])}
+                            **ci_entry(compare_paired(entry["per_user"], reference["per_user"], unit="users"))}
         rows.append(row)
     return rows
 

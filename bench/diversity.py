@@ -10,7 +10,7 @@ Four top-10 lists per user:
   ampcf proportional  slots shared out among ampcf's personas by prior weight (largest remainder)
 Measured on test: NDCG@10 (the one evaluator), ild@10, coverage@10, genres per list, persona share (ampcf's
 personas of the same seed read every list) and calibration (JS distance of list vs history genre mix).
-Paired bootstrap CIs over users (per-user values averaged over seeds) for the comparisons in COMPARISONS.
+Paired t intervals over users (personae.stats.compare_paired; per-user values averaged over seeds, validation NDCG@10 seed-aware) for the comparisons in COMPARISONS.
 
     python bench/diversity.py [--seeds 0,1,2] [--cache DIR]
 
@@ -47,9 +47,10 @@ from personae.evaluate.rerank import (
     proportional_lists,
     winning_personas,
 )
-from personae.experiment import build_model, paired_bootstrap, write_json
+from personae.experiment import build_model, ci_entry, write_json
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
+from personae.stats import compare_paired
 
 HERE = Path(__file__).parent
 K = 10
@@ -192,10 +193,11 @@ def run(seeds: list[int], cache: Path, command: str) -> dict:
         entry = {}
         for m in PER_USER:
             diff = averaged[a][m] - averaged[b][m]
-            ci = paired_bootstrap(diff[np.isfinite(diff)])
+            kept = np.isfinite(diff)  # seed-averaged per user (lists differ per seed): seed variance not in it
+            ci = ci_entry(compare_paired(averaged[a][m][kept], averaged[b][m][kept], unit="users"))
             entry[m] = {**ci, "verdict": verdict(ci, HIGHER_IS_BETTER[m])}
-        valid_diff = np.mean(valid_ndcg[a], axis=0) - np.mean(valid_ndcg[b], axis=0)
-        entry["valid ndcg@10"] = {**paired_bootstrap(valid_diff)}
+        entry["valid ndcg@10"] = ci_entry(compare_paired(np.stack(valid_ndcg[a]), np.stack(valid_ndcg[b]),
+                                                         unit="validation users"))
         entry["valid ndcg@10"]["verdict"] = verdict(entry["valid ndcg@10"], True)
         comparisons[f"{a} - {b}"] = entry
     proportional_wins = all(beats(comparisons[f"ampcf proportional - {b}"]) for b in ("ampcf", "bpr+mmr"))
@@ -253,7 +255,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['list']} | " + " | ".join(f"{row[m]:.4f} ± {std[m]:.4f}" for m, _ in COLUMNS) + " |")
     compared = (*PER_USER, "valid ndcg@10")
     lines += ["", ("Paired differences over users (per-user values averaged over seeds; test users, and "
-                   "validation users for the last column), 95% bootstrap CI; a CI that includes zero is reported as "
+                   "validation users for the last column, crossed seeds x users), 95% paired t interval; a CI that includes zero is reported as "
                    "no difference:"), "",
               "| comparison | " + " | ".join(label for m, label in COLUMNS if m in compared) + " |",
               "|---|" + "---|" * len(compared)]

@@ -28,9 +28,15 @@ from results_md import replace_section, stamp
 from personae import experiment
 from personae.data import DataSource, leave_last_out
 from personae.data.synthetic import cluster_of_item, planted_interests
-from personae.explain.faithfulness import fold_in_faithfulness, history_faithfulness, persona_faithfulness
+from personae.explain.faithfulness import (
+    compare_explainers,
+    fold_in_faithfulness,
+    history_faithfulness,
+    persona_faithfulness,
+)
 from personae.models.persistence import load_model
 from personae.space import persona_silhouette, planted_recovery, seed_stability
+from personae.stats import compare_paired
 
 HERE = Path(__file__).parent
 SOURCE = DataSource(dataset="ml-100k")
@@ -65,7 +71,7 @@ def markdown_table(rows: list[dict], columns: list[str]) -> list[str]:
 def faithfulness(runs: Path, command: str) -> None:
     ampcf, history, bpr = trained(runs, "ampcf-s0"), trained(runs, "ampcf-hist-s0"), trained(runs, "bpr-s0")
     users = np.arange(ampcf.fitted_data.n_users)
-    rows = []
+    rows, measured = [], {}
     for label, run in [("ampcf: winning persona (vs random other persona)", lambda: persona_faithfulness(ampcf, users)),
                        ("ampcf history personas: 3 supporting items (vs 3 random items)",
                         lambda: history_faithfulness(history, users)),
@@ -73,9 +79,10 @@ def faithfulness(runs: Path, command: str) -> None:
                        ("bpr: 3 most similar items (fold-in)", lambda: fold_in_faithfulness(bpr, users, "similar")),
                        ("null: 3 random items (bpr fold-in)", lambda: fold_in_faithfulness(bpr, users, "random"))]:
         start = time.perf_counter()
-        s = run().summary()
+        measured[label] = run()
+        s = measured[label].summary()
         rows.append({"explanation": label, "cases": s["cases"], "share beats control": s["share_beats_control"],
-                     "CI low": s["share_ci"][0], "CI high": s["share_ci"][1],
+                     "CI low": s["share_ci"][0], "CI high": s["share_ci"][1], "p vs 1/2": s["share_p_value"],
                      "POS@10 explained": s["pos@k_explained"], "POS@10 control": s["pos@k_control"],
                      "NEG@10": s["neg@k"], "DEL": s["del"], "INS": s["ins"],
                      "median rank after": s["median_rank_explained"], "median rank control": s["median_rank_control"],
@@ -83,21 +90,33 @@ def faithfulness(runs: Path, command: str) -> None:
                      "seconds": round(time.perf_counter() - start, 1)})
         print(rows[-1], file=sys.stderr)
     fidelity = fold_in_fidelity(bpr, users)
-    summary = {"users": len(users), "k": 10, "bpr fold-in top-10 overlap with trained bpr": fidelity}
+    paired = []  # bpr's explainers explain the same recommendations: compare them user by user
+    bpr_rows = [label for label in measured if "bpr" in label]
+    for first, second in [(bpr_rows[0], bpr_rows[2]), (bpr_rows[1], bpr_rows[2]), (bpr_rows[1], bpr_rows[0])]:
+        interval = compare_explainers(measured[first], measured[second])
+        paired.append({"comparison": f"{first} minus {second}", **experiment.ci_entry(interval)})
+        print(paired[-1], file=sys.stderr)
+    summary = {"users": len(users), "k": 10, "bpr fold-in top-10 overlap with trained bpr": fidelity,
+               "paired explainer comparisons": paired}
     experiment.write_json(HERE / "results" / "faithfulness.json",
                           figure("Faithfulness of explanations (ml-100k, top-10 of every user)", command, rows, summary))
-    columns = ["explanation", "share beats control", "CI low", "CI high", "POS@10 explained", "POS@10 control",
+    columns = ["explanation", "share beats control", "CI low", "CI high", "p vs 1/2", "POS@10 explained", "POS@10 control",
                "NEG@10", "DEL", "INS", "beats other persona"]
     replace_section("explain-faithfulness", "\n".join([
         "## Faithfulness of explanations (issue 7)", "", stamp(command), "",
         ("LXR-style deletion on every test user's top-10 (ml-100k, leave-last-out, seed 0 models). *Share beats "
         "control*: how often removing what the explanation names pushes the item further down than removing as "
-        "many random features (ties count 1/2; 0.5 = no better than random), 95% CI by bootstrap over users. "
+        "many random features (ties count 1/2; 0.5 = no better than random), 95% t interval over users (each "
+        "user's 10 cases averaged first), p against 1/2. "
         "POS@10: share still in the top 10 after removing the explanation (lower = more faithful); NEG@10: after "
         "removing the least important features (higher = more faithful); DEL / INS: in-top-10 share averaged "
         "over deleting / keeping only the top m features. bpr's explanations are re-scored by folding its user "
         f"vector in from the remaining history (ridge with implicit negatives; its top-10 overlaps the trained "
-        f"bpr's top-10 by {fidelity:.2f})."), "", *markdown_table(rows, columns)]))
+        f"bpr's top-10 by {fidelity:.2f})."), "", *markdown_table(rows, columns), "",
+        ("bpr's three explainers explain the same recommendations, so they are compared paired, user by user "
+         "(`personae.explain.faithfulness.compare_explainers`: paired t over users of the per-user shares):"), "",
+        *[f"- {p['comparison']}: {p['diff']:+.3f} [{p['ci_low']:+.3f}, {p['ci_high']:+.3f}], p={p['p_value']:.3g}, "
+          f"over {p['n_units']:,} {p['unit']}" for p in paired]]))
 
 
 def fold_in_fidelity(bpr, users: np.ndarray) -> float:
@@ -120,7 +139,8 @@ def stability(runs: Path, command: str) -> None:
     rows = []
     for a, b in [(0, 1), (0, 2), (1, 2)]:
         r = seed_stability(models[a], models[b], users)
-        gain = experiment.paired_bootstrap(r["per_user_matched_cosine"] - r["per_user_random_pair_cosine"])
+        gain = experiment.ci_entry(compare_paired(r["per_user_matched_cosine"], r["per_user_random_pair_cosine"],
+                                                  unit="users"))
         rows.append({"seeds": f"{a} vs {b}", "matched cosine": r["matched_cosine"],
                      "random-pair cosine": r["random_pair_cosine"], "difference": gain["diff"],
                      "CI low": gain["ci_low"], "CI high": gain["ci_high"], "assignment ARI": r["assignment_ari"],
@@ -146,7 +166,7 @@ def stability(runs: Path, command: str) -> None:
         ("ampcf (defaults: K=4, dim 64) trained with seeds 0, 1, 2 on ml-100k. Run B's item space is rotated onto "
         "run A's (orthogonal Procrustes on the item vectors), then each user's personas are matched one-to-one "
         "(Hungarian on cosine). Null: the same matching against a randomly paired other user. Difference = "
-        "matched minus random-pair cosine with a paired bootstrap CI over users. Assignment ARI compares which "
+        "matched minus random-pair cosine with a paired t interval over users (within one pair of seeds). Assignment ARI compares which "
         "persona each history item goes to in the two runs (rotation-free), over users that use two personas or "
         "more in either run; null = shuffled assignment."), "",
         *markdown_table(rows, ["seeds", "matched cosine", "random-pair cosine", "difference", "CI low", "CI high",

@@ -78,7 +78,7 @@ def table(seeds: list[int], models: list[str], command: str, params: dict, save_
              "| bytes/user |", "|" + "---|" * (len(COLUMNS) + 5)]
 
     def gain(ci: dict | None) -> str:
-        return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]" if ci else "-"
+        return f"{ci['diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}], p={ci['p_value']:.3f}" if ci else "-"
 
     for name, entry in report["models"].items():
         cells = [experiment.mean_std(entry, c) for c in COLUMNS]
@@ -102,8 +102,10 @@ def table(seeds: list[int], models: list[str], command: str, params: dict, save_
     body = "\n".join([
         f"## Multi-persona models against single-vector baselines ({SOURCE.dataset}): {', '.join(models)}", "",
         stamp(command),
-        "Leave-last-out, full ranking; mean ± std over seeds " + ",".join(map(str, seeds)) + ". The CI is a",
-        f"95% bootstrap over the {len(any_users):,} test users of the per-user NDCG@10 difference (seed-averaged).",
+        "Leave-last-out, full ranking; mean ± std over seeds " + ",".join(map(str, seeds)) + ". The CI is the",
+        (f"95% paired, seed-aware interval over the {len(any_users):,} test users x {len(seeds)} seed(s) of the "
+         "per-user NDCG@10 difference (`personae.stats.compare_paired`: crossed seeds x users t; one seed: paired t "
+         "over users, seed variance not measured), with its p-value."),
         *([f"Sized for 2 cores: options {params} for every model that has them."] if params else []),
         f"Same table: `personae benchmark --dataset {SOURCE.dataset} --models " + ",".join(models) + " --seeds "
         + ",".join(map(str, seeds)) + "".join(f" --param {k}={v}" for k, v in params.items())

@@ -15,7 +15,7 @@ in memory by personae.data.synth (users = items, 100 topics, ~18 events per user
 - growth: sparse training throughput, time per epoch and peak memory per size (full epochs where they fit the
   CPU budget, a fixed number of steps otherwise; each row says which).
 - recovery: ampcf and its single-vector twin mf on 100,000 users: ARI of planted vs assigned personas of history
-  items (null: shuffled assignment) and NDCG@10 with a paired bootstrap CI.
+  items (null: shuffled assignment) and NDCG@10 with a paired t interval over users (personae.stats).
 - ddp: throughput of 2 torchrun processes against 1 (gloo, tables replicated, data sharded by user).
 - sampler (issue 21): CPU ms per step of the negative sampler's "is this a positive?" test for one batch
   (2048 x 20 draws): the hash set (personae.data.negatives.KeySet, O(1)) against the sorted-key binary search it
@@ -151,10 +151,11 @@ def part_recovery(users: int, items: int, epochs: int, eval_users: int, ari_user
     """ampcf vs mf on planted data: ARI of history-item personas, NDCG@10 on a sample of test users."""
     from personae.data.splits import Split, leave_last_out
     from personae.evaluate.evaluator import evaluate
-    from personae.experiment import paired_bootstrap
+    from personae.experiment import ci_entry
     from personae.models.ampcf import AMPCF
     from personae.models.mf import MF
     from personae.space.structure import planted_recovery
+    from personae.stats import compare_paired
 
     data, topic_of_item = synth_data(users, items)
     split = leave_last_out(data)
@@ -176,7 +177,7 @@ def part_recovery(users: int, items: int, epochs: int, eval_users: int, ari_user
             entry["recovery"] = planted_recovery(model, topic_of_item, sample[:ari_users])
         out[cls.name] = entry
         print(json.dumps({cls.name: entry}), file=sys.stderr)
-    out["ampcf_vs_mf"] = paired_bootstrap(per_user["ampcf"] - per_user["mf"])
+    out["ampcf_vs_mf"] = ci_entry(compare_paired(per_user["ampcf"], per_user["mf"], unit="users"))
     return out
 
 
@@ -185,8 +186,9 @@ def part_sparse_check(seed: int = 0) -> dict:
     from personae.data import load_dataset
     from personae.data.splits import leave_last_out, validation_split
     from personae.evaluate.evaluator import evaluate
-    from personae.experiment import paired_bootstrap
+    from personae.experiment import ci_entry
     from personae.models.ampcf import AMPCF
+    from personae.stats import compare_paired
 
     split = leave_last_out(load_dataset("ml-100k"))
     valid = validation_split(split.train, split.valid)
@@ -198,7 +200,7 @@ def part_sparse_check(seed: int = 0) -> dict:
         out[optimizer] = {"valid_ndcg@10": result.metrics["ndcg@10"], "epochs_run": model.report_.epochs_run,
                           "train_seconds": model.report_.seconds}
         print(json.dumps({optimizer: out[optimizer]}), file=sys.stderr)
-    out["sparse_vs_dense"] = paired_bootstrap(per_user["sparse"] - per_user["dense"])
+    out["sparse_vs_dense"] = ci_entry(compare_paired(per_user["sparse"], per_user["dense"], unit="validation users"))
     return out
 
 
@@ -349,7 +351,7 @@ def markdown(results: dict) -> str:
                    f"{rec['shuffled_ari_multi_interest_users']:.3f} |"),
                   f"| mf | {r['mf']['optimizer']} | {r['mf']['train_seconds']:.0f} | {r['mf']['ndcg@10']:.4f} | - | - | - | - |",
                   "", (f"ampcf - mf NDCG@10: {ci['diff']:+.4f} [95% CI {ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] "
-                  f"(paired bootstrap over users): {verdict}. Targets: ARI >= 0.6 "
+                  f"(paired t over users, one seed): {verdict}. Targets: ARI >= 0.6 "
                   f"{'met' if rec['ari'] >= 0.6 else 'not met'}; NDCG@10 above mf "
                   f"{'met' if ci['ci_low'] > 0 else 'not met'}."), ""]
     if results.get("ddp"):

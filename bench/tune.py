@@ -25,8 +25,9 @@ import optuna
 from personae.data import leave_last_out, load_dataset
 from personae.data.splits import Split
 from personae.evaluate import evaluate
-from personae.experiment import build_model, paired_bootstrap, write_json
+from personae.experiment import build_model, ci_entry, write_json
 from personae.files import read_json
+from personae.stats import compare_paired
 
 Suggest = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -88,7 +89,7 @@ def best_against_default(name: str, best_params: dict[str, Any], fixed: dict[str
     best = validation_ndcg(name, {**best_params, **fixed}, split, seed)
     default = validation_ndcg(name, dict(fixed), split, seed)
     return {"default_valid_ndcg@10": float(default.mean()), "best_valid_ndcg@10": float(best.mean()),
-            "best_minus_default": paired_bootstrap(best - default)}
+            "best_minus_default": ci_entry(compare_paired(best, default, unit="validation users"))}
 
 
 def tune_model(name: str, split: Split, trials: int, max_epochs: int | None, seed: int,

@@ -16,12 +16,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import typer
 from tqdm import tqdm
 
 from personae.errors import DataError, OptionError
@@ -86,7 +84,7 @@ def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: st
     users = np.arange(index, n_users, count, dtype=np.int64)
     chunk = max(1, min(4096, SCORE_BUDGET // max(1, n_items)))
     if engine == "ray":
-        tables = ray_tables(model_dir, users, chunk, k)  # the workers load their own copy of the model
+        tables = ray_tables(model_dir, users, chunk, k, chunk_rows, SCHEMA)  # workers load their own model
     else:
         tables = (chunk_rows(model, users[s:s + chunk], k) for s in range(0, len(users), chunk))
     write_streamed(tables, Path(out), len(users), min(k, n_items), progress)
@@ -113,16 +111,3 @@ def write_streamed(tables: Iterator[pa.Table], target: Path, n_users: int, per_u
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
-
-
-def recommend_all_command(
-    model_dir: Path,
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
-    k: Annotated[int, typer.Option("--k", help="items per user")] = 10,
-    shard: Annotated[str, typer.Option("--shard", help="i/n: only users whose index % n == i")] = "0/1",
-    engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data on a local Ray instance)")] = "local",
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda: where the local engine scores")] = "auto",
-) -> None:
-    """Top-k with persona attribution for every user of a saved model, streamed to Parquet."""
-    n = recommend_all(model_dir, out, k=k, shard=shard, engine=engine, progress=True, device=device)
-    print(f"wrote top-{k} of {n} users to {out}")

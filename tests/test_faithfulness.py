@@ -9,6 +9,7 @@ import torch
 from personae.data import leave_last_out
 from personae.data.synthetic import planted_interests
 from personae.explain.faithfulness import (
+    compare_explainers,
     fold_in_faithfulness,
     history_faithfulness,
     persona_faithfulness,
@@ -67,3 +68,29 @@ def test_a_random_explainer_is_no_better_than_its_random_control(split):
     assert summary["share_ci"][0] < 0.5 < summary["share_ci"][1], summary
     similar = fold_in_faithfulness(model, USERS, explainer="similar").summary()
     assert similar["share_ci"][0] > summary["share_ci"][1]
+
+
+@pytest.fixture(scope="module")
+def bpr(split):
+    return BPR(dim=8, epochs=5, progress=False).fit(split.train, split.valid)
+
+
+def test_two_random_explainers_of_the_same_recommendations_do_not_differ(bpr):
+    first = fold_in_faithfulness(bpr, USERS, explainer="random", seed=0)
+    second = fold_in_faithfulness(bpr, USERS, explainer="random", seed=1)
+    assert np.array_equal(first.items, second.items)  # the same recommendations, case by case
+    result = compare_explainers(first, second)
+    assert not result.effect and result.unit == "users" and result.n_units == len(np.unique(first.users))
+
+
+def test_similar_items_explain_better_than_random_items_paired_over_users(bpr):
+    similar = fold_in_faithfulness(bpr, USERS, explainer="similar")
+    random = fold_in_faithfulness(bpr, USERS, explainer="random")
+    assert compare_explainers(similar, random).low > 0
+
+
+def test_explainers_of_different_users_are_not_compared(bpr):
+    first = fold_in_faithfulness(bpr, USERS[:20], explainer="random")
+    second = fold_in_faithfulness(bpr, USERS[20:], explainer="random")
+    with pytest.raises(ValueError, match="same recommendations"):
+        compare_explainers(first, second)

@@ -9,9 +9,10 @@ from personae.cli import main
 from personae.data import DataSource, leave_last_out
 from personae.data.synthetic import planted_interests
 from personae.evaluate import evaluate
-from personae.experiment import benchmark, paired_bootstrap
+from personae.experiment import benchmark
 from personae.models.ampcf import AMPCF
 from personae.models.mf import MF
+from personae.stats import compare_paired
 
 # dim 4 with three disjoint interests per user: small enough for one vector to be a bottleneck
 FAST = {"dim": 4, "epochs": 12, "patience": 12, "batch_size": 256, "lr": 0.02, "progress": False}
@@ -40,15 +41,15 @@ def test_mf_is_ampcf_with_one_persona_score_for_score_from_the_same_seed(twin, s
 
 def test_mf_and_one_persona_ampcf_differ_by_no_more_than_seed_noise(twin, split):
     other_seed = AMPCF(personas=1, seed=1, **FAST).fit(split.train, split.valid)
-    ci = paired_bootstrap(_per_user_ndcg(other_seed, split) - _per_user_ndcg(twin, split))
-    assert ci["ci_low"] <= 0.0 <= ci["ci_high"], ci
+    ci = compare_paired(_per_user_ndcg(other_seed, split), _per_user_ndcg(twin, split))
+    assert not ci.effect, ci.describe()
 
 
 def test_three_personas_beat_the_twin_on_planted_interests_beyond_noise(twin, split):
     # the control that the comparison above can detect a difference when there is one
     multi = AMPCF(personas=3, **FAST).fit(split.train, split.valid)
-    ci = paired_bootstrap(_per_user_ndcg(multi, split) - _per_user_ndcg(twin, split))
-    assert ci["ci_low"] > 0.0, ci
+    ci = compare_paired(_per_user_ndcg(multi, split), _per_user_ndcg(twin, split))
+    assert ci.low > 0.0, ci.describe()
 
 
 def test_mf_shares_ampcfs_training_defaults():

@@ -12,8 +12,10 @@ The protocol follows LXR (Barkan et al., WWW 2024). For each recommended item an
 - DEL / INS: share in the top k after deleting the top-m features, or keeping only them, averaged over m.
 
 The headline is the share of recommendations for which removing the explanation pushes the item further down
-than the control does (ties count one half: 0.5 means "no better than random"), with a 95% bootstrap CI over
-users. A scorer is a small object that re-scores the catalogue for one user with some features removed.
+than the control does (ties count one half: 0.5 means "no better than random"), with a 95% t interval over
+users (each user's cases averaged first: a user's cases move together). Two explainers of the same
+recommendations are compared paired, user by user (:func:`compare_explainers`), never by overlapping intervals.
+A scorer is a small object that re-scores the catalogue for one user with some features removed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from personae.experiment import paired_bootstrap
+from personae.stats import Interval, compare_paired, mean_interval
 from personae.threads import torch_threads
 
 
@@ -31,12 +33,13 @@ class PersonaScorer:
     """Learned persona vectors (ampcf): a feature is a persona; removing it masks it out of the attention."""
 
     def __init__(self, model, user: int) -> None:
-        self.network = network = model.network_
+        self.network = network = model.network
+        self.user = user
         with torch.no_grad():
             users = torch.tensor([user])
-            self.personas = network.personas(users)[0]  # (K, dim); eval mode: no dropout
+            self.personas = network.persona_vectors(users)[0]  # (K, dim); eval mode: no dropout
             self.keys = network.keys(users, self.personas[None])[0]  # (K, dim)
-            self.kept = network.persona_mask[user].clone()  # (K,) pruned personas stay out
+            self.kept = network.kept_personas(users)[0].clone()  # (K,) pruned personas stay out
         self.features = np.flatnonzero(self.kept.numpy())
 
     @torch.no_grad()
@@ -51,11 +54,9 @@ class PersonaScorer:
 
     @torch.no_grad()
     def importance(self, item_idx: np.ndarray) -> np.ndarray:
-        """(C, F) persona weights of each candidate over the kept personas."""
-        network = self.network
-        queries = network.items if network.item_queries is None else network.item_queries
-        logits = self.keys @ queries(torch.as_tensor(item_idx)).T / network.temperature  # (K, C)
-        return torch.softmax(logits[torch.as_tensor(self.features)], dim=0).T.numpy()
+        """(C, F) persona weights of each candidate over the kept personas (the one attention formula)."""
+        weights = self.network.persona_weights(torch.tensor([self.user]), torch.as_tensor(item_idx)[None])[0]
+        return weights[:, torch.as_tensor(self.features)].numpy()  # (C, F): pruned personas weigh 0
 
 
 class HistoryScorer:
@@ -64,7 +65,7 @@ class HistoryScorer:
 
     def __init__(self, model, user: int) -> None:
         self.model, self.user = model, user
-        self.network = model.network_
+        self.network = model.network
         self.history = model.fitted_data.user_history(user)
         length = self.network.history.shape[1]
         slot = np.arange(len(self.history)) - len(self.history) + length
@@ -99,10 +100,9 @@ class FoldInScorer:
     def __init__(self, model, user: int, explainer: str = "recent", alpha: float = 0.05, lam: float = 1.0) -> None:
         if explainer not in ("recent", "similar", "random"):
             raise ValueError(f"explainer must be 'recent', 'similar' or 'random', got {explainer!r}")
-        network = model.network_
-        self.items = network.items.weight.detach().numpy().astype(np.float64)  # (n_items, dim)
-        self.bias = getattr(network, "item_bias", None)
-        self.bias = np.zeros(len(self.items)) if self.bias is None else self.bias.detach().numpy()
+        network = model.network
+        self.items = network.item_vectors().detach().numpy().astype(np.float64)  # (n_items, dim)
+        self.bias = network.item_biases().detach().numpy()
         self.history = model.fitted_data.user_history(user)
         self.features = np.arange(len(self.history))
         dim = self.items.shape[1]
@@ -142,13 +142,16 @@ class Faithfulness:
     insertion: np.ndarray  # (n, M) in top k keeping only the top m features
     k: int
     meta: dict = field(default_factory=dict)
+    items: np.ndarray | None = None  # (n,) the recommended item of each case (pairs explainers case by case)
 
     def summary(self, seed: int = 0) -> dict:
-        """Headline share with its CI, POS@k / NEG@k for explanation and control, DEL / INS."""
-        beats = (self.rank_explained > self.rank_control) + 0.5 * (self.rank_explained == self.rank_control)
-        share = _per_user_bootstrap(self.users, beats, seed)
+        """Headline share with its interval over users, POS@k / NEG@k for explanation and control, DEL / INS.
+
+        ``seed`` is kept for callers of the former bootstrap; the t interval needs none."""
+        share = share_interval(self.users, beats(self.rank_explained, self.rank_control))
         out = {"cases": len(self.users), "users": len(np.unique(self.users)), "k": self.k,
-               "share_beats_control": share["diff"], "share_ci": [share["ci_low"], share["ci_high"]],
+               "share_beats_control": share.estimate, "share_ci": [share.low, share.high],
+               "share_p_value": share.p_value, "share_method": share.method,
                "pos@k_explained": float(np.mean(self.rank_explained < self.k)),
                "pos@k_control": float(np.mean(self.rank_control < self.k)),
                "neg@k": float(np.mean(self.rank_least < self.k)),
@@ -158,19 +161,48 @@ class Faithfulness:
                "del": float(self.deletion.mean()) if self.deletion.size else None,
                "ins": float(self.insertion.mean()) if self.insertion.size else None, **self.meta}
         if self.rank_other is not None:
-            other = (self.rank_explained > self.rank_other) + 0.5 * (self.rank_explained == self.rank_other)
-            share_other = _per_user_bootstrap(self.users, other, seed)
-            out["share_beats_other_persona"] = share_other["diff"]
-            out["share_other_ci"] = [share_other["ci_low"], share_other["ci_high"]]
+            share_other = share_interval(self.users, beats(self.rank_explained, self.rank_other))
+            out["share_beats_other_persona"] = share_other.estimate
+            out["share_other_ci"] = [share_other.low, share_other.high]
+            out["share_other_p_value"] = share_other.p_value
             out["pos@k_other"] = float(np.mean(self.rank_other < self.k))
         return out
 
+    def per_user_share(self) -> tuple[np.ndarray, np.ndarray]:
+        """(users, each user's share of cases where the explanation beats the control)."""
+        return _per_user_mean(self.users, beats(self.rank_explained, self.rank_control))
 
-def _per_user_bootstrap(users: np.ndarray, values: np.ndarray, seed: int) -> dict[str, float]:
-    """Mean of ``values`` with a 95% CI resampling users (a user's cases move together)."""
-    _, group = np.unique(users, return_inverse=True)
-    per_user = np.bincount(group, weights=values) / np.bincount(group)
-    return paired_bootstrap(per_user, seed=seed)
+
+def beats(rank_explained: np.ndarray, rank_control: np.ndarray) -> np.ndarray:
+    """Per case: 1 when removing the explanation sends the item further down than the control, 1/2 on a tie."""
+    return (rank_explained > rank_control) + 0.5 * (rank_explained == rank_control)
+
+
+def _per_user_mean(users: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels, group = np.unique(users, return_inverse=True)
+    return labels, np.bincount(group, weights=values) / np.bincount(group)
+
+
+def share_interval(users: np.ndarray, values: np.ndarray) -> Interval:
+    """Mean of per-user shares with its t interval over users; the p-value tests the share against 1/2."""
+    _, per_user = _per_user_mean(users, values)
+    vs_half = mean_interval(per_user - 0.5, unit="users")
+    return Interval(vs_half.estimate + 0.5, vs_half.low + 0.5, vs_half.high + 0.5, vs_half.p_value,
+                    vs_half.n_units, 1, "users", vs_half.method + " (share - 1/2)", vs_half.note, reference=0.5)
+
+
+def compare_explainers(first: Faithfulness, second: Faithfulness) -> Interval:
+    """Share of ``first`` minus share of ``second``, paired user by user over the same recommendations.
+
+    Both must come from the same model, users and k (the same cases in the same order), e.g. two fold-in
+    explainers of one bpr model; otherwise the difference would mix explainers with recommendations."""
+    same_cases = (np.array_equal(first.users, second.users) and first.k == second.k
+                  and (first.items is None or second.items is None or np.array_equal(first.items, second.items)))
+    if not same_cases:
+        raise ValueError("compare_explainers: the two measurements are not over the same recommendations")
+    _, a = first.per_user_share()
+    _, b = second.per_user_share()
+    return compare_paired(a, b, unit="users", seeded=False)
 
 
 def unseen_rank(scores: np.ndarray, item: int, seen: np.ndarray) -> np.ndarray:
@@ -201,8 +233,8 @@ def _measure(model, scorer_for, users: np.ndarray, k: int, n_explain: int, steps
              meta: dict | None) -> Faithfulness:
     rng = np.random.default_rng(seed)
     data = model.fitted_data
-    columns: dict[str, list] = {name: [] for name in ("users", "before", "explained", "control", "least", "other",
-                                                        "deletion", "insertion")}
+    columns: dict[str, list] = {name: [] for name in ("users", "items", "before", "explained", "control", "least",
+                                                        "other", "deletion", "insertion")}
     for user in users:
         scorer = scorer_for(int(user))
         features = scorer.features
@@ -231,6 +263,7 @@ def _measure(model, scorer_for, users: np.ndarray, k: int, n_explain: int, steps
         for c, item in enumerate(items):
             ranks = unseen_rank(scores[owners == c], item, seen)
             columns["users"].append(user)
+            columns["items"].append(item)
             columns["before"].append(c)
             columns["explained"].append(ranks[0])
             columns["control"].append(ranks[1])
@@ -247,7 +280,8 @@ def _measure(model, scorer_for, users: np.ndarray, k: int, n_explain: int, steps
         rank_explained=np.asarray(columns["explained"]), rank_control=np.asarray(columns["control"]),
         rank_least=np.asarray(columns["least"]), rank_other=np.asarray(columns["other"]) if other else None,
         deletion=np.asarray([d[:curve_width] for d in columns["deletion"]], dtype=float),
-        insertion=np.asarray([d[:curve_width] for d in columns["insertion"]], dtype=float), k=k, meta=meta or {})
+        insertion=np.asarray([d[:curve_width] for d in columns["insertion"]], dtype=float), k=k, meta=meta or {},
+        items=np.asarray(columns["items"]))
 
 
 def persona_faithfulness(model, users: np.ndarray, k: int = 10, seed: int = 0) -> Faithfulness:

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from personae.evaluate.metrics import top_k
+from personae.models.attention import candidate_attention
 from personae.threads import torch_threads
 
 USER_BLOCK = 64  # users per block: (USER_BLOCK, K, ITEM_BLOCK) floats stay in L2 (bench/scale_inference.py)
@@ -38,18 +39,6 @@ class TopK:
     scores: np.ndarray  # (B, k) float32
     persona: np.ndarray | None = None  # (B, k) the persona whose attention weight wins each item
     weight: np.ndarray | None = None  # (B, k) that weight
-
-
-def candidate_attention(keys: torch.Tensor, queries: torch.Tensor, temperature: float,
-                        mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, K, dim) keys, (B, C, dim) candidate queries, (B, K) mask -> (B, C, K) attention over personas.
-
-    A user with every persona masked gets all-zero weights (its items score the bias alone)."""
-    logits = torch.einsum("bkd,bcd->bck", keys, queries) / temperature
-    if mask is not None:
-        logits = logits.masked_fill(~mask[:, None, :], float("-inf"))
-    weights = torch.softmax(logits, dim=2)
-    return weights if mask is None else torch.nan_to_num(weights)
 
 
 def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, keys: torch.Tensor | None,

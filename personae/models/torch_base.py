@@ -1,8 +1,8 @@
 """Shared plumbing for torch models: a model owns a plain ``nn.Module`` network and trains it with the one loop.
 
-A network knows nothing of training (Spotlight style). It answers two calls:
-    ``network(users (B,), items (B, C)) -> (B, C)`` scores of candidate items, and
-    ``network.score_all(users (B,)) -> (B, n_items)`` scores of the whole catalogue.
+A network knows nothing of training (Spotlight style); what it answers is written down in
+:mod:`personae.models.network` (``TorchNetwork``, and ``PersonaNetwork`` for persona vectors). Code outside
+``personae/models/`` reaches it only through :attr:`TorchRecommender.network`.
 
 Device: ``fit`` builds the network on the CPU (one seed, one start, whatever the device) and moves it to the
 ``device`` option's device; ``score`` and ranking run there and hand back NumPy arrays. A loaded model sits on
@@ -19,6 +19,7 @@ import torch
 
 from personae.data.interactions import Interactions
 from personae.models.base import ModelOptions, Recommender
+from personae.models.network import TorchNetwork
 from personae.train.devices import module_device, resolve_device
 from personae.train.loop import TrainOptions, TrainReport, seed_everything, train_network
 
@@ -37,6 +38,16 @@ class TorchRecommender(Recommender):
     @abstractmethod
     def build_network(self, train: Interactions) -> torch.nn.Module:
         """A freshly initialised network for this training data (also used to restore saved weights)."""
+
+    @property
+    def network(self) -> TorchNetwork:
+        """The network (built by ``fit`` or ``load``) under its written contract, :mod:`personae.models.network`
+        (``TorchNetwork``; ``PersonaNetwork`` for persona vectors). Code outside ``personae/models/`` reaches the
+        network only through this property."""
+        network = getattr(self, "network_", None)
+        if network is None:
+            raise RuntimeError(f"{self.name}: call fit() before using the model")
+        return network
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> TorchRecommender:
         seed_everything(self.options.seed)

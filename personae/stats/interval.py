@@ -27,11 +27,13 @@ class Interval:
     method: str
     note: str = ""
     null: dict[str, Any] | None = field(default=None)
+    reference: float = 0.0  # what "no effect" is for this statistic (0 for a difference, 0.5 for an AUC)
 
     @property
     def effect(self) -> bool:
-        """True when the interval excludes zero; a difference whose interval includes zero is "no difference"."""
-        return bool(self.low > 0 or self.high < 0)
+        """True when the interval excludes the reference (zero for a difference); an interval that includes it
+        is "no difference"."""
+        return bool(self.low > self.reference or self.high < self.reference)
 
     def over(self) -> str:
         """``"over 943 users, 3 seeds"``."""
@@ -54,7 +56,7 @@ class Interval:
         """The plain reading: "higher", "lower" or "no difference"."""
         if not self.effect:
             return "no difference"
-        return "higher" if self.estimate > 0 else "lower"
+        return "higher" if self.estimate > self.reference else "lower"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; non-finite numbers become None (JSON has no NaN)."""

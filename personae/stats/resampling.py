@@ -33,11 +33,11 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n_units: int, u
     draws = draws[np.isfinite(draws)]
     if len(draws) == 0:
         return Interval(point, float("nan"), float("nan"), float("nan"), n_units, 1, unit,
-                        f"percentile bootstrap over {n_units} {unit}", "no finite resample")
+                        f"percentile bootstrap over {n_units} {unit}", "no finite resample", reference=null_value)
     low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     p = float(min(1.0, 2 * min((draws <= null_value).mean(), (draws >= null_value).mean()) + 1 / (len(draws) + 1)))
     return Interval(point, float(low), float(high), p, n_units, 1, unit,
-                    f"percentile bootstrap over {n_units} {unit}, {len(draws)} resamples")
+                    f"percentile bootstrap over {n_units} {unit}, {len(draws)} resamples", reference=null_value)
 
 
 def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:

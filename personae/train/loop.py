@@ -118,10 +118,10 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
                   seed: int) -> TrainReport:
-    """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
+    """Train ``model.network`` (built already) on ``train``; ``model`` must be a TorchRecommender.
 
     Each step scores (batch, 1 + negatives) candidate items with ``network(users, items)`` and applies the
-    chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
+    chosen loss, plus the network's own ``penalty(users)`` term when it returns one (personae.models.network).
     """
     if options.loss not in LOSSES:
         raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
@@ -131,7 +131,7 @@ def train_network(model, train: Interactions, valid: Interactions | None, option
 
 
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
-    network: torch.nn.Module = model.network_
+    network: torch.nn.Module = model.network
     device = module_device(network)  # the model placed it (TorchRecommender.fit): batches follow it
     loss_fn = LOSSES[options.loss]
     world = Distributed.current()
@@ -173,8 +173,9 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
                 users, candidates = to_device(users, device), to_device(candidates, device)
                 with autocast(device, options.precision):
                     loss = loss_fn(trainer(users, candidates))
-                    if hasattr(network, "penalty"):
-                        loss = loss + network.penalty(users)
+                    extra = network.penalty(users)
+                    if extra is not None:
+                        loss = loss + extra
                 optimizers.zero_grad()
                 loss.backward()
                 world.reduce_tables(optimizers.tables)

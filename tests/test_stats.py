@@ -1,0 +1,160 @@
+"""personae.stats against known answers (scipy, a textbook ICC, Holm by hand) and on data with no effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from personae.stats import (
+    binomial_interval,
+    bootstrap_interval,
+    compare_independent,
+    compare_paired,
+    holm,
+    icc1,
+    mean_interval,
+)
+
+# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. ICC(1) = 0.17, F(5, 18) = 1.79, p = 0.16,
+# 95% interval [-0.13, 0.72] (as in their paper and R's psych::ICC).
+SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+
+
+def test_mean_interval_is_the_t_interval_of_scipy():
+    x = np.array([0.3, -1.2, 2.5, 0.8, 1.1])
+    result = mean_interval(x, unit="roles")
+    low, high = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
+    assert (result.low, result.high) == pytest.approx((low, high))
+    assert result.p_value == pytest.approx(sps.ttest_1samp(x, 0).pvalue)
+    assert (result.n_units, result.unit) == (5, "roles")
+
+
+def test_mean_interval_refuses_one_unit_and_missing_values():
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_interval([1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        mean_interval([1.0, np.nan, 2.0])
+
+
+def test_one_seed_paired_comparison_is_scipys_paired_t_and_says_seed_variance_is_not_measured():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    result = compare_paired(a, b)
+    assert result.p_value == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    assert result.n_seeds == 1 and "seed variance not measured" in result.note
+    assert "over 50 users" in result.describe()
+
+
+def test_welch_comparison_matches_scipy():
+    a, b = np.array([1.0, 2.0, 4.0, 3.5]), np.array([0.5, 0.1, 1.0, 0.7, 0.2, 0.9])
+    assert compare_independent(a, b).p_value == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def test_crossed_seeds_interval_matches_the_anova_by_hand():
+    diff = np.array([[1.0, 2.0, 3.0], [2.0, 2.5, 5.0]])  # 2 seeds x 3 users
+    result = compare_paired(diff, np.zeros_like(diff))
+    grand = diff.mean()
+    ms_seed = 3 * ((diff.mean(1) - grand) ** 2).sum() / 1
+    ms_unit = 2 * ((diff.mean(0) - grand) ** 2).sum() / 2
+    resid = diff - diff.mean(1, keepdims=True) - diff.mean(0, keepdims=True) + grand
+    ms_res = (resid ** 2).sum() / 2
+    combined = ms_seed + ms_unit - ms_res
+    df = combined ** 2 / (ms_seed ** 2 / 1 + ms_unit ** 2 / 2 + ms_res ** 2 / 2)
+    half = sps.t.ppf(0.975, df) * np.sqrt(combined / 6)
+    assert (result.low, result.high) == pytest.approx((grand - half, grand + half))
+    assert (result.n_units, result.n_seeds) == (3, 2)
+
+
+def test_a_seed_shift_that_users_alone_would_call_an_effect_is_no_difference_over_seeds():
+    rng = np.random.default_rng(1)
+    users = rng.normal(size=2000)
+    shift = np.array([[0.15], [-0.1], [0.12]])  # one lucky training run per seed, no system difference
+    a = users + shift + rng.normal(0, 0.3, size=(3, 2000))
+    b = users + rng.normal(0, 0.3, size=(3, 2000))
+    assert compare_paired(a[0], b[0]).effect  # one seed, users only: "an effect"
+    assert not compare_paired(a, b).effect  # the seeds' spread is in the interval
+
+
+def test_identical_systems_give_no_difference_with_a_note_instead_of_a_zero_width_claim():
+    x = np.random.default_rng(2).random((3, 100))
+    result = compare_paired(x, x.copy())
+    assert not result.effect and result.estimate == 0 and "no resolution" in result.note
+
+
+def test_icc1_of_the_shrout_fleiss_example():
+    groups = np.repeat(np.arange(6), 4)
+    result = icc1(SHROUT_FLEISS.ravel(), groups, unit="targets", n_null=0)
+    assert result.estimate == pytest.approx(0.166, abs=0.002)
+    assert result.low == pytest.approx(-0.13, abs=0.01) and result.high == pytest.approx(0.72, abs=0.01)
+    assert result.p_value == pytest.approx(0.16, abs=0.01)
+
+
+def test_icc1_of_groups_that_carry_no_information_sits_inside_its_shuffled_null():
+    rng = np.random.default_rng(3)
+    values, groups = rng.normal(size=60), np.repeat(np.arange(12), 5)
+    result = icc1(values, groups, n_null=200)
+    assert result.low < 0 < result.high
+    assert result.null["p_value"] > 0.05 and result.null["n"] == 200
+
+
+def test_icc1_finds_a_planted_group_effect():
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(10), 5)
+    values = rng.normal(size=10)[groups] * 1.5 + rng.normal(size=50)
+    result = icc1(values, groups, n_null=50)
+    assert result.low > 0 and result.null["p_value"] < 0.05
+
+
+def test_holm_on_a_known_vector():
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 with running maximum: 0.02, 0.03, 0.06, 0.06
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_keeps_missing_p_values_missing():
+    adjusted = holm([0.01, np.nan, 0.02])
+    assert np.isnan(adjusted[1]) and adjusted[0] == pytest.approx(0.02) and adjusted[2] == pytest.approx(0.02)
+
+
+def test_bootstrap_refuses_fewer_than_twenty_units():
+    with pytest.raises(ValueError, match="too few"):
+        bootstrap_interval(lambda idx: float(idx.mean()), 12)
+
+
+def test_bootstrap_of_an_auc_judges_an_effect_against_one_half_not_zero():
+    half = np.random.default_rng(5).normal(size=100)
+    scores, labels = np.concatenate([half, half]), np.repeat([0, 1], 100)  # the same scores: AUC exactly 1/2
+
+    def auc(idx: np.ndarray) -> float:
+        s, y = scores[idx], labels[idx]
+        return float(sps.mannwhitneyu(s[y == 1], s[y == 0]).statistic / ((y == 1).sum() * (y == 0).sum()))
+
+    result = bootstrap_interval(auc, 200, unit="sessions", resamples=300, null_value=0.5)
+    assert result.low < 0.5 < result.high and not result.effect
+
+
+def test_binomial_interval_is_clopper_pearson():
+    result = binomial_interval(5, 100)
+    expected = sps.binomtest(5, 100).proportion_ci(method="exact")
+    assert (result.low, result.high) == pytest.approx((expected.low, expected.high))
+
+
+def test_benchmark_comparison_keeps_the_contract_keys_and_counts_seeds_and_users():
+    from personae.experiment import paired_ndcg
+
+    rng = np.random.default_rng(6)
+    per_user = {"a": [rng.random(40) for _ in range(3)], "b": [rng.random(40) for _ in range(3)]}
+    entry = paired_ndcg(per_user, "a", "b", "leave-last-out")
+    assert {"diff", "ci_low", "ci_high", "p_value", "n_units", "n_seeds", "unit", "method"} <= set(entry)
+    assert (entry["n_units"], entry["n_seeds"], entry["unit"]) == (40, 3, "users")
+    assert entry["diff"] == pytest.approx(np.mean(per_user["a"]) - np.mean(per_user["b"]))
+
+
+def test_benchmark_comparison_on_a_random_split_tests_seed_level_means():
+    from personae.experiment import paired_ndcg
+
+    rng = np.random.default_rng(7)
+    per_user = {"a": [rng.random(n) for n in (40, 40, 40)], "b": [rng.random(n) for n in (40, 40, 40)]}
+    entry = paired_ndcg(per_user, "a", "b", "random")  # other users under every seed: no pairing across seeds
+    assert entry["n_seeds"] == 3 and "seed-level" in entry["method"]
