@@ -163,3 +163,16 @@ def test_the_cli_refuses_an_unknown_device_in_one_line(capsys, tmp_path: Path):
     err = capsys.readouterr().err
     assert status != 0
     assert err.count("\n") == 1 and "device must be one of auto, cpu, cuda" in err and "Traceback" not in err
+
+
+def test_the_services_retrieval_kernel_takes_its_device_by_name():
+    from personae.serve.retrieval import IndexOptions, Retriever
+
+    rng = np.random.default_rng(0)
+    items, bias = rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=50).astype(np.float32)
+    personas = rng.normal(size=(3, 8)).astype(np.float32)
+    default = Retriever(items, bias, 1.0).top_k(personas, 5)
+    placed = Retriever(items, bias, 1.0, IndexOptions(device="cpu")).top_k(personas, 5)
+    assert np.array_equal(default[0], placed[0]) and np.array_equal(default[1], placed[1])
+    with pytest.raises(OptionError, match="device must be one of"):
+        Retriever(items, bias, 1.0, IndexOptions(device="tpu"))
