@@ -17,11 +17,16 @@ in memory by personae.data.synth (users = items, 100 topics, ~18 events per user
 - recovery: ampcf and its single-vector twin mf on 100,000 users: ARI of planted vs assigned personas of history
   items (null: shuffled assignment) and NDCG@10 with a paired t interval over users (personae.stats).
 - ddp: throughput of 2 torchrun processes against 1 (gloo, tables replicated, data sharded by user).
+- sampler (issue 21): CPU ms per step of the negative sampler's "is this a positive?" test for one batch
+  (2048 x 20 draws): the hash set (personae.data.negatives.KeySet, O(1)) against the sorted-key binary search it
+  replaced (the control, O(log events)), in one process per size; written to bench/results/scale_sampler.json
+  and bench/figures/scale_sampler.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -47,6 +52,8 @@ TOPICS = 100
 BATCH = 2048
 RESULTS_JSON = ROOT / "bench" / "results" / "scale_training.json"
 FIGURE = ROOT / "bench" / "figures" / "scale_training.png"
+SAMPLER_JSON = ROOT / "bench" / "results" / "scale_sampler.json"
+SAMPLER_FIGURE = ROOT / "bench" / "figures" / "scale_sampler.png"
 
 
 def synth_data(users: int, items: int, topics: int = TOPICS, seed: int = 0) -> tuple[Interactions, np.ndarray]:
@@ -195,6 +202,64 @@ def part_sparse_check(seed: int = 0) -> dict:
         print(json.dumps({optimizer: out[optimizer]}), file=sys.stderr)
     out["sparse_vs_dense"] = ci_entry(compare_paired(per_user["sparse"], per_user["dense"], unit="validation users"))
     return out
+
+
+def sorted_search_membership(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The look-up the hash set replaced (the control): binary search of sorted queries in sorted keys."""
+    order = np.argsort(queries)
+    found = np.empty_like(order)
+    found[order] = np.minimum(np.searchsorted(keys, queries[order]), len(keys) - 1)
+    return keys[found] == queries
+
+
+def part_sampler(sizes: list[int], repeats: int = 30, negatives: int = 20) -> list[dict]:
+    """Median CPU ms of one batch's membership test, hash set vs sorted search, at each size (same queries)."""
+    from personae.data.negatives import KeySet
+
+    rows = []
+    for users in sizes:
+        data, _ = synth_data(users, users)
+        csr = data.csr
+        owners = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
+        keys = np.sort(owners * users + csr.indices.astype(np.int64))
+        start = time.process_time()
+        table = KeySet(keys)
+        build = time.process_time() - start
+        rng = np.random.default_rng(0)
+        timings: dict[str, list[float]] = {"hash set": [], "sorted search": []}
+        for _ in range(repeats):
+            batch = np.repeat(rng.integers(0, users, BATCH), negatives)
+            queries = batch * users + rng.integers(0, users, len(batch))
+            for name, look_up in (("hash set", table.contains),
+                                  ("sorted search", functools.partial(sorted_search_membership, keys))):
+                start = time.process_time()
+                answer = look_up(queries)
+                timings[name].append(time.process_time() - start)
+            assert np.array_equal(answer, table.contains(queries))  # the same answers, only faster
+        rows.append({"users": users, "events": len(data), "hash_build_cpu_seconds": round(build, 2),
+                     **{f"{name} cpu ms per step": round(1e3 * float(np.median(t)), 3) for name, t in timings.items()}})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def plot_sampler(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    events = [r["events"] for r in rows]
+    for name, style in (("hash set", "o-"), ("sorted search", "s--")):
+        ax.plot(events, [r[f"{name} cpu ms per step"] for r in rows], style, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("training events")
+    ax.set_ylabel("CPU ms per step (2048 x 20 draws)")
+    ax.set_title("negative sampler: is the draw a positive?")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -356,6 +421,16 @@ def main() -> None:
         if not parts:
             return
     sizes = [int(s) for s in args.sizes.split(",")]
+    if "sampler" in parts:  # its own JSON and figure (issue 21)
+        rows = part_sampler(sizes)
+        load = os.getloadavg()[0]
+        SAMPLER_JSON.write_text(json.dumps({"command": "nice -n 10 python bench/scale.py " + " ".join(sys.argv[1:]),
+                                            "load_average": load, "date": str(date.today()), "git": git_revision(),
+                                            "rows": rows}, indent=1) + "\n")
+        plot_sampler(rows, SAMPLER_FIGURE)
+        parts = [p for p in parts if p != "sampler"]
+        if not parts:
+            return
     found: dict = {}
     if "steps" in parts:
         found["steps"] = part_steps(sizes, args.steps, args.dense_steps)

@@ -238,6 +238,59 @@ def evaluate_part(model, split, repeats: int) -> dict:
     return result
 
 
+def phases_part(model, split, repeats: int) -> dict:
+    """Where one full-ranking evaluation of ml-100k's test users spends its CPU time, phase by phase, each phase
+    timed alone (best of ``repeats``) with the very functions the evaluator calls: building the mask of seen
+    items, scoring (the kernel), masking the seen items in the scores, top-k selection, and the metrics
+    (accuracy, then beyond accuracy). The whole evaluation is timed beside them: the phases should add up to
+    about it (the control that nothing was left out)."""
+    from personae.evaluate import evaluate
+    from personae.evaluate.evaluator import _beyond_accuracy, seen_items
+    from personae.evaluate.metrics import accuracy_at_k
+    from personae.models.scoring import USER_BLOCK, persona_scores, select_top_k
+
+    torch.set_num_threads(1)
+    network = model.network_
+    targets = split.test.csr
+    users = np.flatnonzero(np.diff(targets.indptr) > 0)
+    seen = seen_items(split, "test")
+    with torch.no_grad():
+        personas = network.personas(torch.as_tensor(users))  # (U, K, dim)
+    items, bias = network.items.weight.detach(), network.item_bias.detach()
+    blocks = [slice(s, s + USER_BLOCK) for s in range(0, len(users), USER_BLOCK)]
+    buffer = torch.empty(USER_BLOCK, items.shape[0])
+
+    def score_all() -> None:
+        for block in blocks:
+            persona_scores(personas[block], items, bias, out=buffer[:len(users[block])])
+
+    def mask_all() -> None:
+        for block in blocks:
+            part = seen[users[block]]
+            rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+            flat = torch.as_tensor(rows * items.shape[0] + part.indices, dtype=torch.int64)
+            buffer[:part.shape[0]].view(-1).index_fill_(0, flat, float("-inf"))
+
+    def top_k_all() -> list[np.ndarray]:
+        return [select_top_k(buffer[:len(users[block])], 20)[0] for block in blocks]
+
+    ranked = np.concatenate([model.rank(users[block], 20, seen[users[block]]).items for block in blocks])
+
+    def accuracy() -> None:
+        hits = np.asarray(targets[users[:, None], ranked].todense()) > 0
+        for k in (10, 20):
+            accuracy_at_k(hits, np.diff(targets.indptr)[users], k)
+
+    timed = {"build the seen-items mask": lambda: seen_items(split, "test"), "scoring (kernel)": score_all,
+             "mask seen items in the scores": mask_all, "top-k selection": top_k_all,
+             "accuracy metrics (hits, ndcg, hr, recall, mrr)": accuracy,
+             "beyond-accuracy metrics (coverage, novelty, ild)": lambda: _beyond_accuracy(ranked, split, (10, 20)),
+             "whole evaluate (control: the sum of the phases)": lambda: evaluate(model, split)}
+    result = {name: clock(fn, repeats)["cpu_seconds"] for name, fn in timed.items()}
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def recbole_part(ours: dict, repeats: int, retime: Callable[[], dict]) -> dict:
     """RecBole's timings, each run followed by a re-timing of ours (``retime``): on a shared machine the
     load drifts, so the two are interleaved and each side keeps its best."""
@@ -370,6 +423,11 @@ def main() -> None:
         write_json(results / "scale_inference_evaluate.json",
                    {"machine": MACHINE, "command": command, "personae": ours, "recbole": recbole})
         replace_section("scale-inference-evaluate", evaluate_section(ours, recbole, command))
+    if "phases" in parts:
+        model, split = trained_ampcf(args.model, args.epochs)
+        write_json(results / "scale_inference_phases.json",
+                   {"machine": MACHINE, "command": command, "load_average": os.getloadavg()[0],
+                    "phases_cpu_seconds": phases_part(model, split, 10)})
     if "ray" in parts:
         ray = ray_part(args.ray_users, args.ray_items)
         write_json(results / "scale_inference_ray.json",

@@ -3,8 +3,8 @@ service's update path, with and without capping. How far do the user's top-10 re
 
 Figure: overlap@10 between the user's top-10 before and after the burst (1 = unmoved, 0 = all replaced), and
 how far the personas moved (max over personas of the distance from the state before the burst, which for these
-known users is the drift bound's anchor, their trained personas), capped vs uncapped, with a paired t interval
-over users (personae.stats.compare_paired). Control: the overlap@10 of two different users' top-10 lists, i.e. what
+known users is the drift bound's anchor, their trained personas), capped vs uncapped, with a paired t
+interval over users (personae.stats). Control: the overlap@10 of two different users' top-10 lists, i.e. what
 "moved to somebody else entirely" looks like. Capping's cost on honest users is measured by
 bench/serve_online.py (capped vs uncapped next-item NDCG@10).
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from personae.experiment import ci_entry, write_json
+from personae.experiment import write_json
 from personae.models.persistence import load_model
 from personae.serve.online import UpdateOptions
 from personae.serve.service import PersonaService, ServeOptions
@@ -78,8 +78,10 @@ def main() -> None:
                    "drift_percentile": drift},
         "overlap@10": {name: float(r["overlap"].mean()) for name, r in result.items()},
         "persona_distance_moved_mean": {name: float(r["moved"].mean()) for name, r in result.items()},
-        "overlap@10_capped_minus_uncapped": ci_entry(compare_paired(result["capped"]["overlap"], result["uncapped"]["overlap"], unit="users", seeded=False)),
-        "distance_capped_minus_uncapped": ci_entry(compare_paired(result["capped"]["moved"], result["uncapped"]["moved"], unit="users", seeded=False)),
+        "overlap@10_capped_minus_uncapped": compare_paired(result["capped"]["overlap"], result["uncapped"]["overlap"],
+                                                            unit="users").to_dict(),
+        "distance_capped_minus_uncapped": compare_paired(result["capped"]["moved"], result["uncapped"]["moved"],
+                                                         unit="users").to_dict(),
         "control_overlap@10_between_different_users": float(control.mean()),
         "no_attack_overlap@10": 1.0,
         "machine": f"{platform.machine()}, 2 cores, 24 GiB, shared with other jobs",

@@ -10,7 +10,7 @@ Validation events are folded in (one batch per user) before the test replay star
 
 For the CPU budget a random ``--user-fraction`` (30%) of users is replayed, all of their events.
 
-Arms on the same events, paired per user (paired t over users, personae.stats.compare_paired):
+Arms on the same events, paired per user (paired t interval over users, personae.stats):
 - frozen: the trained personas never change (users with no training events get popularity);
 - online, capped (the service default) and online, uncapped: the cost of capping on honest users;
 - control: online, capped, but each update folds in a random item instead of the user's own (an update that
@@ -33,7 +33,7 @@ import torch
 
 from personae.data import load_dataset
 from personae.data.splits import temporal
-from personae.experiment import ci_entry, write_json
+from personae.experiment import write_json
 from personae.models.ampcf import AMPCF
 from personae.serve.online import UpdateOptions
 from personae.serve.service import PersonaService, ServeOptions
@@ -94,7 +94,7 @@ def per_user_mean(ndcg: dict[str, list[float]], users: list[str]) -> np.ndarray:
 
 
 def compare(a: dict, b: dict, users: list[str]) -> dict:
-    return ci_entry(compare_paired(per_user_mean(a, users), per_user_mean(b, users), unit="users", seeded=False))
+    return compare_paired(per_user_mean(a, users), per_user_mean(b, users), unit="users").to_dict()
 
 
 def main() -> None:
@@ -133,7 +133,7 @@ def main() -> None:
     drifts = sorted(d for (a, b, d) in tuning if (a, b) == (lr, pct))
     for drift in drifts:
         tuning[(lr, pct, drift)]["vs_uncapped"] = compare(tuning[(lr, pct, drift)]["arm"], uncapped_valid, valid_users)
-    fine = [d for d in drifts if tuning[(lr, pct, d)]["vs_uncapped"]["ci_high"] >= 0]
+    fine = [d for d in drifts if tuning[(lr, pct, d)]["vs_uncapped"]["high"] >= 0]
     drift = fine[0] if fine else drifts[-1]
     chosen = UpdateOptions(lr=lr, step_percentile=pct, drift_percentile=drift)
     tuning = {f"lr={a},step_percentile={b},drift_percentile={d}": {k: v for k, v in t.items() if k != "arm"}

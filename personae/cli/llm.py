@@ -70,6 +70,14 @@ def _ci(ci) -> str:
     return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
+def _iv(d: dict | None, digits: int = 3) -> str:
+    """An Interval's to_dict() as one line: estimate [low, high], over n unit (None: not computed)."""
+    if d is None:
+        return "n/a"
+    num = lambda x: "nan" if x is None else f"{x:+.{digits}f}"
+    return f"{num(d['estimate'])} [{num(d['low'])}, {num(d['high'])}] over {d['n_units']} {d['unit']}"
+
+
 def _write(out: Path, name: str, result: dict) -> Path:
     from personae.llm.storage import write_json
 
@@ -106,19 +114,26 @@ def axis(out: Out, roles: Annotated[int, typer.Option(help="roles from the bank 
                f"cos(axis, PC1) = {summary['axis_pc1_cosine']:.3f}; default at PC1 z = "
                f"{summary['default_pc1_position']:+.2f} ({summary['n_roles']} roles, {summary['seconds']} s) -> {out}")
     t = summary["tests"]
-    typer.echo(f"|cos| {t['abs_cos_axis_pc1']:.3f} CI {_ci(t['abs_cos_ci95'])}; random-direction null p95 "
+    typer.echo(f"|cos| {t['abs_cos_axis_pc1']:.3f} ({_iv(t['abs_cos_interval'])}); random-direction null p95 "
                f"{t['random_direction_null']['null_p95']:.3f}; permuted-label null p95 "
                f"{t.get('permuted_label_null', {}).get('null_p95', float('nan')):.3f}; default PC1 rank "
-               f"{t['default_pc1_rank']:.2f} CI {_ci(t['default_pc1_rank_ci95'])}")
+               f"{t['default_pc1_rank']:.2f} ({_iv(t['default_pc1_rank_interval'])})")
 
 
 @app.command()
 @_errors
 def cap(out: Out, axis: AxisDir = None,
-        roles: Annotated[int, typer.Option(help="roles probed")] = 8,
-        questions: Annotated[int, typer.Option(help="questions probed, taken from the END of the bank "
+        roles: Annotated[int, typer.Option(help="evaluation roles, taken after the calibration roles")] = 8,
+        questions: Annotated[int, typer.Option(help="evaluation questions, taken from the END of the bank "
                                                     "(held out from an axis built on the first ones)")] = 3,
-        percentiles: Annotated[str, typer.Option(help="tau percentiles, comma-separated")] = "10,25,50",
+        calibration_roles: Annotated[int, typer.Option(
+            help="calibration roles (the last ones of the bank; the evaluation never sees them)")] = 6,
+        calibration_questions: Annotated[int, typer.Option(
+            help="calibration questions, taken just before the evaluation questions")] = 2,
+        percentiles: Annotated[str, typer.Option(help="candidate tau percentiles, comma-separated; one is "
+                                                      "chosen on the calibration roles")] = "10,25,50,75",
+        target: Annotated[float, typer.Option(help="choose the smallest percentile whose calibration pull-back "
+                                                   "reaches this share of the role-to-default gap")] = 0.5,
         layers: Annotated[str | None, typer.Option(help="capped layers, comma-separated "
                                                            "[default: 8 layers around the axis layer]")] = None,
         max_new_tokens: Tokens = 16, mcq: Annotated[int, typer.Option(
@@ -126,29 +141,38 @@ def cap(out: Out, axis: AxisDir = None,
         backend: Backend = "local", model_path: ModelPath = None,
         llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
         seed: Seed = 0) -> None:
-    """Capping: pull-back of role-played replies along the axis, and the perplexity cost (capping.json, PNG)."""
+    """Capping: thresholds and percentile chosen on calibration roles, judged on others (capping.json, PNG)."""
     from personae.llm.activation_capping import plot_capping, run_capping
     from personae.llm.bank import RoleBank, load_role_bank
 
     full = load_role_bank()
-    if not 1 <= questions <= len(full.questions):
-        raise ValueError(f"--questions must be between 1 and {len(full.questions)}, got {questions}")
-    probe = RoleBank(full.subset(roles, 1).roles, full.questions[-questions:])
+    n_q, n_r = len(full.questions), len(full.roles)
+    if questions < 1 or calibration_questions < 1 or questions + calibration_questions > n_q:
+        raise ValueError(f"--questions + --calibration-questions must be 2..{n_q}")
+    if roles < 1 or calibration_roles < 1 or roles + calibration_roles > n_r:
+        raise ValueError(f"--roles + --calibration-roles must be 2..{n_r}")
+    probe = RoleBank(tuple(r for r in full.subset(roles, 1).roles), full.questions[-questions:])
+    calib = RoleBank(full.subset(None, 1).roles[-calibration_roles:],
+                     full.questions[-questions - calibration_questions:-questions])
     pcts = tuple(float(p) for p in percentiles.split(",") if p.strip())
     cap_layers = [int(x) for x in layers.split(",")] if layers else None
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     space = _space(llm, axis, seed)
-    result = run_capping(llm, space, probe, layers=cap_layers, percentiles=pcts, max_new_tokens=max_new_tokens,
-                         n_mcq=mcq, seed=seed)
-    _write(out, "capping.json", result)
-    plot_capping(result, out / "capping.png")
-    for r in result["by_percentile"]:
-        typer.echo(f"tau@p{r['percentile']:g}: projection {result['uncapped_role_projection']:+.2f} -> "
-                   f"{r['capped_role_projection']:+.2f} (default {result['default_projection']:+.2f}); "
-                   f"shift {r['projection_shift']:+.2f} CI {_ci(r['projection_shift_ci95'])} over roles; "
-                   f"{r['share_positions_clamped']:.1%} positions clamped; MCQ {result['mcq_accuracy_uncapped']:.3f} -> "
-                   f"{r['mcq_accuracy_capped']:.3f} CI {_ci(r['mcq_accuracy_diff_ci95'])}; "
-                   f"perplexity {result['perplexity_uncapped']:.2f} -> {r['perplexity_capped']:.2f}")
+    r = run_capping(llm, space, probe, calib, layers=cap_layers, percentiles=pcts, target_fraction=target,
+                    max_new_tokens=max_new_tokens, n_mcq=mcq, seed=seed)
+    _write(out, "capping.json", r)
+    plot_capping(r, out / "capping.png")
+    cal = r["calibration"]
+    typer.echo(f"chosen on {len(cal['roles'])} calibration roles x {len(cal['questions'])} questions: tau@p"
+               f"{r['percentile']:g} ({cal['rule']})")
+    typer.echo(f"evaluation ({r['n_roles']} roles): projection {r['uncapped_role_projection']:+.2f} -> "
+               f"{r['capped_role_projection']:+.2f} (default {r['default_projection']:+.2f}); shift "
+               f"{_iv(r['projection_shift'])}; {r['share_positions_clamped']:.1%} positions clamped")
+    typer.echo(f"MCQ {r['mcq_accuracy_uncapped']:.3f} -> {r['mcq_accuracy_capped']:.3f}, diff "
+               f"{_iv(r['mcq_accuracy_diff'])} (smallest detectable with {r['mcq_n']} questions: "
+               f"{r['mcq_smallest_detectable_difference']:.3f}); right-letter probability "
+               f"{_iv(r['mcq_right_letter_probability_diff'])}; perplexity {r['perplexity_uncapped']:.2f} -> "
+               f"{r['perplexity_capped']:.2f}")
 
 
 @app.command()
@@ -157,10 +181,12 @@ def drift(out: Out, axis: AxisDir = None,
           personas: Annotated[int, typer.Option(help="personas (of 6 in conversations.json)")] = 3,
           turns: Annotated[int, typer.Option(help="turns per conversation (of 6)")] = 6,
           scripts: Annotated[int, typer.Option(help="scripts per conversation type (of 3)")] = 2,
-          max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
+          max_new_tokens: Tokens = 24, temperature: Annotated[float, typer.Option(
+              help="sampling temperature (> 0: each paired control is its own draw)")] = 0.7,
+          backend: Backend = "local", model_path: ModelPath = None,
           llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
           seed: Seed = 0) -> None:
-    """Drift: per-turn projection on the axis in factual, emotional and meta-reflective conversations."""
+    """Drift: per-turn projection on the axis, each persona conversation against its own persona-free control."""
     from personae.llm.bank import load_conversation_scripts
     from personae.llm.conversation_drift import plot_drift, run_drift
 
@@ -168,13 +194,13 @@ def drift(out: Out, axis: AxisDir = None,
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     space = _space(llm, axis, seed)
     result = run_drift(llm, space, names[:personas], convs, n_turns=turns, n_scripts=scripts,
-                       max_new_tokens=max_new_tokens, seed=seed)
+                       max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     _write(out, "drift.json", result)
     plot_drift(result, out / "drift.png")
     for kind, r in result["by_type"].items():
         pc = r["persona_minus_control"]
         typer.echo(f"{kind}: drift {r['drift_last_minus_first']:+.3f}, control {r['control_drift']:+.3f}, persona minus "
-                   f"control {pc['mean']:+.3f} CI {_ci(pc['ci95'])} ({r['n_conversations']} conversations)")
+                   f"paired control {_iv(pc)} ({r['n_conversations']} + {r['n_control_conversations']} conversations)")
 
 
 @app.command()
@@ -186,7 +212,6 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in
         temperature: Annotated[float, typer.Option(help="sampling temperature")] = 1.0,
         temperatures: Annotated[str | None, typer.Option(
             help="temperature sweep, comma-separated (overrides --temperature)")] = None,
-        nulls: Annotated[int, typer.Option(help="shuffled-label null draws")] = 200,
         max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
         llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
         seed: Seed = 0) -> None:
@@ -199,15 +224,25 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in
         raise ValueError(f"--personas must be 2..{len(data['personas'])} and --runs at least 2")
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     result = run_icc(llm, data, n_personas=personas, runs=runs, n_items=items, n_open=open_questions,
-                     max_new_tokens=max_new_tokens, temperature=temperature, n_null=nulls, seed=seed,
+                     max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                      temperatures=tuple(float(t) for t in temperatures.split(",")) if temperatures else None)
     _write(out, "icc.json", result)
     plot_icc(result, out / "icc.png")
     rows = [(row["temperature"], k, row[k]) for row in result["by_temperature"] for k in ("movies", "statements")]
     for t, k, r in rows + ([("", "free_text", result["free_text"])] if "free_text" in result else []):
-        typer.echo(f"T={t} {k}: ICC(1) pooled {r['icc1_pooled']:+.3f} CI {_ci(r['icc1_pooled_ci95'])}, shuffled-label "
-                   f"null p95 {r['shuffled_label_null']['null_p95']:+.3f}; within {r['var_within_pooled']:.3f} "
-                   f"(analytic {r.get('var_within_analytic', float('nan')):.3f})")
+        iv = r.get("interval")
+        null = (iv or {}).get("null") or {}
+        typer.echo(f"T={t} {k}: ICC(1) pooled {_iv(iv)}, shuffled-label null p95 {null.get('p95', float('nan')):+.3f}; "
+                   f"within {r['var_within_pooled']:.3f} (analytic {r.get('var_within_analytic', float('nan')):.3f}); "
+                   f"{r['items_skipped']} item(s) without a full set of answers")
+        by_item = [row for row in r.get("icc_by_item", []) if row["icc1"] is not None]
+        if "icc_by_item" in r:
+            typer.echo(f"  per item, over the answers read: {len(by_item)} of {len(r['icc_by_item'])} items have an "
+                       "ICC" + (": " + ", ".join(f"{row['item']}: {row['icc1']:+.2f}" for row in by_item) if by_item else ""))
+        for row in r.get("unparsed_by_item", []):
+            typer.echo(f"  item {row['item']}: {row['unparsed']} answer(s) unread: "
+                       + ", ".join(f"{why} ({n})" for why, n in row["reasons"].items())
+                       + f"; e.g. {row['example_reply']!r}")
 
 
 @app.command()
@@ -242,39 +277,89 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
 
 @app.command("simulate-users")
 @_errors
-def simulate_users(out: Out, axis: AxisDir = None,
-                   personas: Annotated[int, typer.Option(help="user personas (of 10 in users.json)")] = 6,
-                   runs: Annotated[int, typer.Option(help="sampled runs per persona")] = 3,
-                   turns: Annotated[int, typer.Option(help="user turns per conversation (of 8)")] = 5,
+def simulate_users(out: Out,
+                   routes: Annotated[str, typer.Option(help="routes, comma-separated: a chat slot, b transcript, "
+                                                             "c profile+intent, d example lines, e steering, "
+                                                             "f best-of-N, g adapter, h base model, i revision")] = "a,b",
+                   personas: Annotated[int, typer.Option(help="user personas (of 12 in simulated_users.json)")] = 12,
+                   persona_offset: Annotated[int, typer.Option(
+                       help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
+                   runs: Annotated[int, typer.Option(help="sampled runs per persona and script")] = 3,
+                   turns: Annotated[int, typer.Option(help="user turns per conversation (of 8)")] = 8,
+                   scripts: Annotated[int, typer.Option(help="assistant scripts (of 3)")] = 3,
                    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
-                   conditions: Annotated[str, typer.Option(help="none first, then ceiling and/or add")] = "none,ceiling,add",
-                   ceiling_percentile: Annotated[float, typer.Option(
-                       help="ceiling = this percentile of the unsteered user turns' token projections")] = 50.0,
-                   add_sd: Annotated[float, typer.Option(help="steering vector: -this many SDs along the axis")] = 1.0,
-                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for the cost (of 40)")] = 40,
+                   best_of: Annotated[int, typer.Option(help="route f: candidates per turn")] = 4,
+                   steer_strength: Annotated[float, typer.Option(
+                       help="route e: share of the persona-to-default gap added")] = 0.5,
+                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e and g (of 40)")] = 40,
+                   adapter: Annotated[Path | None, typer.Option(
+                       "--adapter", help="route g: a LoRA adapter directory (personae llm train-simulator)")] = None,
+                   base_model: Annotated[str | None, typer.Option(
+                       help="route h: a base model path or name (e.g. gemma3-270m-base)")] = None,
                    max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
+                   llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
                    seed: Seed = 0) -> None:
-    """The default persona's pull on model-simulated users, and steering against it (users.json, PNG)."""
+    """Simulated users by route: assistant-likeness, consistency, ICC and drift, each against route a."""
+    from personae.llm.backends import load_backend
     from personae.llm.bank import read_data_json
-    from personae.llm.users import plot_users, run_simulated_users
+    from personae.llm.users import parse_routes, plot_users, run_simulated_users
 
-    data = read_data_json("users.json")
-    llm = _backend(backend, model_path, None, None, "OPENAI_API_KEY")
-    result = run_simulated_users(llm, _space(llm, axis, seed), data["personas"][:personas], data["assistant_turns"],
-                                 data["user_prompt"], runs=runs, n_turns=turns, temperature=temperature,
-                                 max_new_tokens=max_new_tokens, ceiling_percentile=ceiling_percentile, add_sd=add_sd,
-                                 conditions=tuple(c.strip() for c in conditions.split(",")), n_mcq=mcq, seed=seed)
+    letters = parse_routes(routes)
+    data = read_data_json("simulated_users.json")
+    llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
+    base = load_backend("local", model_path=base_model) if "h" in letters and base_model else None
+    tuned = load_backend("local", model_path=model_path, adapter=adapter) if "g" in letters and adapter else None
+    result = run_simulated_users(llm, data, read_data_json("user_lines.json")["lines"], routes=letters,
+                                 n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
+                                 n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
+                                 best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, base_backend=base,
+                                 adapter_backend=tuned, seed=seed)
     _write(out, "users.json", result)
     plot_users(result, out / "users.png")
-    for cond, r in result["conditions"].items():
-        sl, icc = r["slide_toward_default"], r["icc_embeddings"]
-        vs = r.get("vs_none", {})
-        typer.echo(f"{cond}: slope {sl['mean']:+.3f}/turn CI {_ci(sl['ci95'])} (shuffled null p95 "
-                   f"{sl['shuffled_turns_null']['null_p95']:+.3f}); ICC {icc['icc1_pooled']:+.3f} CI "
-                   f"{_ci(icc['icc1_pooled_ci95'])}; prompt-to-line {r['prompt_to_line']['mean']:.3f} "
-                   f"(mismatched {r['prompt_to_line_mismatched']:.3f}); MCQ {r['mcq_accuracy']:.3f}"
-                   + (f"; vs none: ICC {vs['icc_diff']:+.3f} CI {_ci(vs['icc_diff_ci95'])}, MCQ "
-                      f"{vs['mcq_accuracy_diff']['mean']:+.3f} CI {_ci(vs['mcq_accuracy_diff']['ci95'])}" if vs else ""))
+    typer.echo(f"assistant-likeness classifier: held-out accuracy {_iv(result['classifier']['heldout_accuracy'])} "
+               f"(shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.3f})")
+    for letter, r in result["routes"].items():
+        c, icc = r["consistency"], r["icc_embeddings"]
+        typer.echo(f"{letter} {r['title']} ({r['seconds']} s): assistant-like {_iv(r['assistant_like_share'])} "
+                   f"(turn 1 {r['assistant_like_share_turn1']:.2f}); help/AI {_iv(r['offers_help_or_ai_share'])}; "
+                   f"prompt-to-line {_iv(c['prompt_to_line'])} vs mismatched {_iv(c['prompt_to_line_vs_mismatched'])}; "
+                   f"ICC {_iv(icc.get('interval'))} (null p95 "
+                   f"{((icc.get('interval') or {}).get('null') or {}).get('p95', float('nan')):+.3f}); drift "
+                   f"{_iv(r['drift_prompt_to_line']['slope_per_turn'])}/turn")
+        vs = result["vs_baseline"].get(letter)
+        if vs:
+            typer.echo(f"  vs a: assistant-like {_iv(vs['assistant_like'])}; prompt-to-line {_iv(vs['p2l'])}; "
+                       f"drift slope {_iv(vs['p2l_slope'])}")
+
+
+@app.command("train-simulator")
+@_errors
+def train_simulator_command(out: Out,
+                            personas: Annotated[int, typer.Option(
+                                help="training personas: the first N (the rest stay held out)")] = 8,
+                            scripts: Annotated[int, typer.Option(help="assistant scripts (of 3)")] = 3,
+                            turns: Annotated[int, typer.Option(help="turns per conversation (of 8)")] = 8,
+                            candidates: Annotated[int, typer.Option(help="candidates ranked per turn")] = 4,
+                            steps: Annotated[int, typer.Option(help="LoRA training steps (one example each)")] = 100,
+                            rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
+                            temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
+                            max_new_tokens: Tokens = 24, model_path: ModelPath = None, seed: Seed = 0) -> None:
+    """Route g: train a LoRA user simulator by rejection sampling on the consistency judge (adapter in --out)."""
+    from personae.llm.bank import read_data_json
+    from personae.llm.learned_simulator import train_simulator
+    from personae.llm.user_routes import load_simulated_users
+
+    data = read_data_json("simulated_users.json")
+    users = load_simulated_users(data)
+    if not 1 <= personas <= len(users) - 1:
+        raise ValueError(f"--personas must be 1..{len(users) - 1} (at least one persona stays held out)")
+    llm = _backend("local", model_path, None, None, "OPENAI_API_KEY")
+    meta = train_simulator(llm, users[:personas], [s[:turns] for s in data["scripts"][:scripts]], data["user_prompt"],
+                           out, n_candidates=candidates, steps=steps, rank=rank, temperature=temperature,
+                           max_new_tokens=max_new_tokens, seed=seed)
+    typer.echo(f"{meta['n_examples']} examples (best score {meta['mean_best_score']:.3f}, worst "
+               f"{meta['mean_worst_score']:.3f}); loss {meta['loss_first_10']:.3f} -> {meta['loss_last_10']:.3f}; "
+               f"{meta['seconds_collecting']} s collecting, {meta['seconds_training']} s training -> {out}")
 
 
 @app.command()

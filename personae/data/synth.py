@@ -18,13 +18,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import typer
 
 from personae.data.synthetic import zipf_weights
 from personae.errors import DataError, OptionError
@@ -245,18 +243,3 @@ def _write_items(options: SynthOptions, path: Path) -> None:
     title = pc.binary_join_element_wise(genres, pa.array(rank).cast(pa.string()), " item ")
     table = pa.table({"item_id": ids, "topic": topic, "genres": genres, "title": title, "popularity_rank": rank})
     pq.write_table(table, path)
-
-
-def synth_command(
-    users: Annotated[int, typer.Option("--users", help="number of users")],
-    items: Annotated[int, typer.Option("--items", help="number of items")],
-    topics: Annotated[int, typer.Option("--topics", help="number of item topics (persona targets)")],
-    out: Annotated[Path, typer.Option("--out", help="directory to write the Parquet files into")],
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    events_per_user: Annotated[float, typer.Option("--events-per-user", help="mean events per user")] = 20.0,
-    chunk_users: Annotated[int, typer.Option("--chunk-users", help="users held in memory at once")] = 65_536,
-) -> None:
-    """Planted-persona data at scale: interactions, items and the truth (users' personas, each event's)."""
-    options = SynthOptions(users, items, topics, seed, events_per_user, chunk_users=chunk_users)
-    counts = write_synthetic(options, out, progress=True)["counts"]
-    print(f"wrote {counts['events']} events of {counts['users']} users over {counts['items']} items to {out}")

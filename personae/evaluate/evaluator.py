@@ -57,18 +57,20 @@ def evaluate(
     ks: tuple[int, ...] = (10, 20),
     beyond_accuracy: bool = True,
     batch_size: int | None = None,
+    exclude_seen: bool = True,
 ) -> EvaluationResult:
     """Rank all items for every user with a target in ``part`` and compute the metrics.
 
     Masked from each ranking: the user's training items, and at test time also the validation items.
     Ties in score go to the lower item index (see :func:`top_k`). Users are ranked ``batch_size`` at a time,
     by default the model's ``ranking_batch_users`` (256 unless the model shares work across a batch).
+    ``exclude_seen=False`` masks nothing: for protocols where buying again counts (next-basket, repeat variant).
     """
     if part not in ("valid", "test"):
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
     batch_size = batch_size or getattr(model, "ranking_batch_users", DEFAULT_RANKING_BATCH)
     targets = (split.test if part == "test" else split.valid).csr
-    seen = seen_items(split, part)
+    seen = seen_items(split, part) if exclude_seen else None
     users = np.flatnonzero(np.diff(targets.indptr) > 0)
     n_targets_all = np.diff(targets.indptr)
     k_max = max(ks)
@@ -76,7 +78,7 @@ def evaluate(
     lists: list[np.ndarray] = []
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
-        ranked = rank(model, batch, k_max, seen[batch])  # (batch, k_max)
+        ranked = rank(model, batch, k_max, None if seen is None else seen[batch])  # (batch, k_max)
         hits = np.asarray(targets[batch[:, None], ranked].todense()) > 0
         for k in ks:
             for name, values in accuracy_at_k(hits, n_targets_all[batch], k).items():

@@ -124,15 +124,15 @@ def proportional_lists(model, users: np.ndarray, seen: sp.csr_matrix, k: int = 1
     A persona's own score of item i is <p_uk, e_i> + b_i, the score it would give alone; prior weights come
     from ``model.user_personas`` (mean attention over the user's training items).
     """
-    network, data = model.network_, model.fitted_data
+    network, data = model.network, model.fitted_data
     network.eval()
     scores = masked_scores(model, users, seen)  # (B, n_items)
-    personas = network.personas(torch.as_tensor(users))  # (B, K, dim)
-    own = (personas @ network.items.weight.T + network.item_bias).numpy().astype(np.float64)  # (B, K, n_items)
+    personas = network.persona_vectors(torch.as_tensor(users))  # (B, K, dim)
+    own = (personas @ network.item_vectors().T + network.item_biases()).numpy().astype(np.float64)  # (B, K, n_items)
     lists = np.zeros((len(users), k), dtype=np.int64)
     for row, user in enumerate(users):
         mix = model.user_personas(data.user_ids[user])
-        weights = np.zeros(network.k)
+        weights = np.zeros(personas.shape[1])
         weights[mix.persona_ids] = mix.weights
         own[row][:, ~np.isfinite(scores[row])] = -np.inf
         lists[row] = proportional_list(own[row], weights, scores[row], k)
@@ -145,10 +145,10 @@ def winning_personas(model, users: np.ndarray, lists: np.ndarray) -> tuple[np.nd
 
     Any model's lists can be read through one multi-persona model this way (the instrument of persona share).
     """
-    network = model.network_
+    network = model.network
     network.eval()
     weights = network.persona_weights(torch.as_tensor(users), torch.as_tensor(lists))  # (B, k, K)
-    return weights.argmax(dim=2).numpy(), network.persona_mask[torch.as_tensor(users)].numpy()
+    return weights.argmax(dim=2).numpy(), network.kept_personas(torch.as_tensor(users)).numpy()
 
 
 class FixedLists:

@@ -11,7 +11,7 @@ import numpy as np
 
 from personae.data.interactions import Interactions
 from personae.explain.labels import lift_label
-from personae.models.base import Explanation, PersonaMix
+from personae.results import Explanation, PersonaMix
 
 SUPPORTING = 3  # history items named per explanation
 
@@ -50,6 +50,48 @@ def build_explanations(data: Interactions, user_id: object, item_idx: np.ndarray
             str(user_id), str(data.item_ids[item]), persona, [float(w) for w in weights[c]], labels[persona],
             [str(data.item_ids[i]) for i in chosen], data.item_titles(chosen)))
     return explanations
+
+
+def cosine_support(candidates: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """(C, dim) candidate vectors, (H, dim) history item vectors -> (C, H) cosine: how much each history item
+    supports each candidate when personas are learned vectors, not built from items."""
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    return unit(np.asarray(candidates)) @ unit(np.asarray(history)).T
+
+
+def persona_explanations(data: Interactions, user_id: object, item_idx: np.ndarray, weights: np.ndarray,
+                         history: np.ndarray, history_weights: np.ndarray, support: np.ndarray,
+                         winner_only: bool = True, labels: list[str] | None = None) -> list[Explanation]:
+    """The explanation rule of attention over personas, shared by ``AMPCF.explain`` and the service.
+
+    Each history item belongs to the persona its own attention picks (argmax of ``history_weights`` (H, K));
+    personas are labelled by lift over their items; a candidate's persona is the argmax of ``weights`` (C, K);
+    its supporting items are the history items with the highest ``support`` (C, H), taken among the winning
+    persona's own items when ``winner_only`` (learned personas; history-derived personas pass their exact
+    pooling shares instead, which already follow the persona). ``labels`` (K,) may be given when cached.
+    """
+    owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
+    if labels is None:
+        labels = persona_labels(data, history, owner, list(range(weights.shape[1])))
+    eligible = owner[None, :] == weights.argmax(axis=1)[:, None] if winner_only else None  # (C, H)
+    return build_explanations(data, user_id, item_idx, weights, labels, history, support, eligible)
+
+
+def attention_persona_mix(data: Interactions, user_id: object, vectors: np.ndarray, kept: np.ndarray,
+                          history: np.ndarray, history_weights: np.ndarray) -> PersonaMix:
+    """The persona rule of attention over personas, shared by ``AMPCF.user_personas`` and the service: the
+    kept personas (``kept`` (K,) bool) of ``vectors`` (K, dim), each weighted by the mean attention of the
+    user's own items (``history_weights`` (H, K); uniform without history), each history item assigned to the
+    persona its attention picks."""
+    k = len(vectors)
+    prior = history_weights.mean(axis=0) if len(history) else np.full(k, 1 / k)
+    kept_ids = np.flatnonzero(kept)
+    prior = prior[kept_ids] / max(prior[kept_ids].sum(), 1e-12)
+    owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
+    return persona_mix(data, user_id, vectors[kept_ids], prior, history, owner, support_score=history_weights,
+                       persona_ids=kept_ids.tolist())
 
 
 def single_persona_explanations(data: Interactions, user_id: object, history: np.ndarray,

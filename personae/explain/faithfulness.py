@@ -33,12 +33,13 @@ class PersonaScorer:
     """Learned persona vectors (ampcf): a feature is a persona; removing it masks it out of the attention."""
 
     def __init__(self, model, user: int) -> None:
-        self.network = network = model.network_
+        self.network = network = model.network
+        self.user = user
         with torch.no_grad():
             users = torch.tensor([user])
-            self.personas = network.personas(users)[0]  # (K, dim); eval mode: no dropout
+            self.personas = network.persona_vectors(users)[0]  # (K, dim); eval mode: no dropout
             self.keys = network.keys(users, self.personas[None])[0]  # (K, dim)
-            self.kept = network.persona_mask[user].clone()  # (K,) pruned personas stay out
+            self.kept = network.kept_personas(users)[0].clone()  # (K,) pruned personas stay out
         self.features = np.flatnonzero(self.kept.numpy())
 
     @torch.no_grad()
@@ -53,11 +54,9 @@ class PersonaScorer:
 
     @torch.no_grad()
     def importance(self, item_idx: np.ndarray) -> np.ndarray:
-        """(C, F) persona weights of each candidate over the kept personas."""
-        network = self.network
-        queries = network.items if network.item_queries is None else network.item_queries
-        logits = self.keys @ queries(torch.as_tensor(item_idx)).T / network.temperature  # (K, C)
-        return torch.softmax(logits[torch.as_tensor(self.features)], dim=0).T.numpy()
+        """(C, F) persona weights of each candidate over the kept personas (the one attention formula)."""
+        weights = self.network.persona_weights(torch.tensor([self.user]), torch.as_tensor(item_idx)[None])[0]
+        return weights[:, torch.as_tensor(self.features)].numpy()  # (C, F): pruned personas weigh 0
 
 
 class HistoryScorer:
@@ -66,7 +65,7 @@ class HistoryScorer:
 
     def __init__(self, model, user: int) -> None:
         self.model, self.user = model, user
-        self.network = model.network_
+        self.network = model.network
         self.history = model.fitted_data.user_history(user)
         length = self.network.history.shape[1]
         slot = np.arange(len(self.history)) - len(self.history) + length
@@ -101,10 +100,9 @@ class FoldInScorer:
     def __init__(self, model, user: int, explainer: str = "recent", alpha: float = 0.05, lam: float = 1.0) -> None:
         if explainer not in ("recent", "similar", "random"):
             raise ValueError(f"explainer must be 'recent', 'similar' or 'random', got {explainer!r}")
-        network = model.network_
-        self.items = network.items.weight.detach().numpy().astype(np.float64)  # (n_items, dim)
-        self.bias = getattr(network, "item_bias", None)
-        self.bias = np.zeros(len(self.items)) if self.bias is None else self.bias.detach().numpy()
+        network = model.network
+        self.items = network.item_vectors().detach().numpy().astype(np.float64)  # (n_items, dim)
+        self.bias = network.item_biases().detach().numpy()
         self.history = model.fitted_data.user_history(user)
         self.features = np.arange(len(self.history))
         dim = self.items.shape[1]

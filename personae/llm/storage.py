@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from personae import files
 
 
 def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
@@ -28,37 +29,9 @@ def _atomic(path: str | Path, write: Callable[[str], None]) -> Path:
     return path
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _finite(obj: Any) -> Any:
-    """NaN/inf -> None so the file is strict JSON (e.g. an ICC undefined for constant answers)."""
-    if isinstance(obj, float | np.floating):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def write_json(path: str | Path, data: Any) -> Path:
-    """Strict JSON (NaN written as null), atomically."""
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(_finite(data), fh, indent=2, default=_jsonable, allow_nan=False)
-            fh.write("\n")
-
-    return _atomic(path, write)
+    """Strict JSON (NaN written as null), atomically: the project's one writer."""
+    return files.write_json(path, data)
 
 
 def write_text(path: str | Path, text: str) -> Path:

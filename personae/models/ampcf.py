@@ -14,6 +14,11 @@ argmax_k w_uk(i).
 user's own history items (optionally favouring recent ones), so a new user, or a user with new events, gets
 personas without retraining. ``personas="auto"`` trains 8 personas and then prunes, per user, those that no
 candidate among the user's own items and top recommendations ever selects.
+
+``persona_source="clusters"`` makes each persona a group of the user's own items (PinnerSage style): the user's
+last ``max_history`` items are clustered once, before training (Ward on SVD item vectors,
+:mod:`personae.models.item_clusters`), into up to K groups, and persona k is the mean of its group's item
+vectors; a user with fewer groups than K has the rest masked out.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from torch import nn
 
 from personae.data.interactions import Interactions
 from personae.errors import OptionError
+from personae.models.attention import candidate_attention
 from personae.models.base import Explanation, PersonaMix
 from personae.models.history import history_matrix
+from personae.models.item_clusters import cluster_items, item_embedding
 from personae.models.scoring import TopK, persona_scores, persona_top_k
 from personae.models.torch_base import TorchOptions, TorchRecommender
 from personae.train.rows import gather
@@ -47,7 +54,8 @@ class AMPCFOptions(TorchOptions):
     personas: int | str = field(default=4, metadata={"help": "personas per user K, or 'auto' (8, pruned per user)"})
     temperature: float = field(default=1.0, metadata={"help": "softmax temperature tau of the persona attention"})
     separate_keys: bool = field(default=False, metadata={"help": "learn attention keys apart from persona vectors"})
-    persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user) or 'history'"})
+    persona_source: str = field(default="embedding", metadata={"help": "'embedding' (learned per user), 'history' (queries over the user's items) or 'clusters' (Ward "
+                "clusters of the user's items)"})
     max_history: int = field(default=100, metadata={"help": "history items used by persona_source=history"})
     recency: float = field(default=0.0, metadata={"help": "history: logit bonus per unit of recency (0 = none)"})
     dropout: float = field(default=0.3, metadata={"help": "dropout on persona vectors while training"})
@@ -80,7 +88,8 @@ class MultiPersonaNetwork(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int, k: int, temperature: float, separate_keys: bool,
                  dropout: float, history: torch.Tensor | None = None, recency: float = 0.0,
-                 diversity: float = 0.0, attention_entropy: float = 0.0) -> None:
+                 diversity: float = 0.0, attention_entropy: float = 0.0,
+                 history_clusters: torch.Tensor | None = None) -> None:
         super().__init__()
         self.k, self.dim, self.temperature, self.diversity = k, dim, temperature, diversity
         self.attention_entropy = attention_entropy
@@ -107,27 +116,40 @@ class MultiPersonaNetwork(nn.Module):
             nn.init.xavier_normal_(self.item_queries.weight)
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("persona_mask", torch.ones(n_users, k, dtype=torch.bool))  # pruned personas: False
+        self.register_buffer("history_clusters", history_clusters)  # clusters source: (n_users, L), -1 = padding
+        if history_clusters is not None:  # persona k = mean of the user's items in cluster k (fixed groups)
+            present = (history_clusters[:, None, :] == torch.arange(k)[None, :, None]).any(dim=2)  # (n_users, K)
+            self.persona_mask.copy_(present | ~present.any(dim=1, keepdim=True))
 
     # --- personas -------------------------------------------------------------------------------------
     def personas(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) users -> (B, K, dim) persona vectors. ``exclude`` (B, C) hides those items from the history."""
         if not self.from_history:
             return self.dropout(gather(self.user_personas, users, self.sparse_gradients))
-        return self.dropout(self.pool_history(self.history[users], exclude))
+        clusters = None if self.history_clusters is None else self.history_clusters[users]
+        return self.dropout(self.pool_history(self.history[users], exclude, clusters))
 
-    def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    def pool_history(self, history: torch.Tensor, exclude: torch.Tensor | None = None,
+                     clusters: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L) item indices, oldest first, -1 padding -> (B, K, dim): K queries attend over the items."""
-        weights, h = self.pooling_weights(history, exclude)
+        weights, h = self.pooling_weights(history, exclude, clusters)
         return torch.einsum("bkl,bld->bkd", weights, h)
 
-    def pooling_weights(self, history: torch.Tensor,
-                        exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L) history -> ((B, K, L) weight of each history slot in each persona, (B, L, dim) item vectors)."""
+    def pooling_weights(self, history: torch.Tensor, exclude: torch.Tensor | None = None,
+                        clusters: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) history -> ((B, K, L) weight of each history slot in each persona, (B, L, dim) item vectors).
+
+        ``clusters`` (B, L): the persona of each slot; each persona then averages its own slots."""
         valid = history >= 0
         if exclude is not None:
             # the training target must not see itself in the history it is predicted from
             valid = valid & ~(history[:, :, None] == exclude[:, None, :]).any(dim=2)
         h = gather(self.history_items, history.clamp(min=0), self.sparse_gradients)  # (B, L, dim)
+        if clusters is not None:
+            own = clusters[:, None, :] == torch.arange(self.k, device=h.device)[None, :, None]  # (B, K, L)
+            valid = valid[:, None, :] & own
+            return torch.nan_to_num(torch.softmax(torch.zeros_like(own, dtype=h.dtype).masked_fill(~valid, float("-inf")),
+                                                  dim=2)), h
         logits = torch.einsum("kd,bld->bkl", self.persona_queries, h) / self.dim ** 0.5  # (B, K, L)
         if self.recency:
             position = torch.linspace(0.0, 1.0, history.shape[1], device=h.device)  # last slot = newest
@@ -140,9 +162,7 @@ class MultiPersonaNetwork(nn.Module):
 
     def attention(self, users: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """(B, K, dim) keys, (B, C, dim) candidate queries -> (B, C, K) weights over personas."""
-        logits = torch.einsum("bkd,bcd->bck", keys, queries) / self.temperature
-        logits = logits.masked_fill(~self.persona_mask[users][:, None, :], float("-inf"))
-        return torch.softmax(logits, dim=2)
+        return candidate_attention(keys, queries, self.temperature, self.persona_mask[users])
 
     # --- scoring ---------------------------------------------------------------------------------------
     def _score(self, users: torch.Tensor, personas: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
@@ -187,13 +207,40 @@ class MultiPersonaNetwork(nn.Module):
 
     def penalty(self, users: torch.Tensor) -> torch.Tensor:
         """Extra training terms: the diversity penalty and the attention-entropy term (each 0 at weight 0)."""
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.items.weight.device)
         if self.diversity:  # mean squared off-diagonal cosine between each user's personas: against collapse
             total = total + self.diversity * persona_cosine(self.personas(users), squared=True)
         if self.attention_entropy and self.training_attention is not None:
             total = total + self.attention_entropy * entropy_gap(self.training_attention)
             self.training_attention = None
         return total
+
+    # --- the PersonaNetwork contract (personae.models.network) ----------------------------------------
+    @property
+    def n_personas(self) -> int:
+        return self.k
+
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight  # (n_items, dim)
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias  # (n_items,)
+
+    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.personas(users)  # (B, K, dim)
+
+    def kept_personas(self, users: torch.Tensor) -> torch.Tensor:
+        return self.persona_mask[users]  # (B, K)
+
+
+def history_clusters(train: Interactions, history: np.ndarray, max_clusters: int, seed: int) -> np.ndarray:
+    """(n_users, L) history rows (-1 padding) -> (n_users, L) Ward cluster of each slot (-1 padding)."""
+    vectors = item_embedding(train, seed=seed)
+    clusters = np.full(history.shape, -1, dtype=np.int64)
+    for user, row in enumerate(history):
+        filled = row >= 0
+        clusters[user, filled] = cluster_items(vectors[row[filled]], max_clusters)
+    return clusters
 
 
 def persona_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -213,10 +260,10 @@ def persona_cosine(personas: torch.Tensor, squared: bool = False) -> torch.Tenso
     """Mean pairwise cosine between the K personas of each user (B, K, dim); 1 means collapsed."""
     k = personas.shape[1]
     if k < 2:
-        return torch.zeros(())
+        return torch.zeros((), device=personas.device)
     unit = F.normalize(personas, dim=2)
     cosine = unit @ unit.transpose(1, 2)  # (B, K, K)
-    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool)]
+    off_diagonal = cosine[:, ~torch.eye(k, dtype=torch.bool, device=cosine.device)]
     return (off_diagonal ** 2).mean() if squared else off_diagonal.mean()
 
 
@@ -230,14 +277,18 @@ class AMPCF(TorchRecommender):
 
     def build_network(self, train: Interactions) -> nn.Module:
         o = self.options
-        history = None
-        if o.persona_source == "history":
-            history = torch.as_tensor(history_matrix(train, o.max_history))
+        history, clusters = None, None
+        if o.persona_source in ("history", "clusters"):
+            history = history_matrix(train, o.max_history)
         elif o.persona_source != "embedding":
-            raise OptionError(f"persona_source must be 'embedding' or 'history', got {o.persona_source!r}")
+            raise OptionError(f"persona_source must be 'embedding', 'history' or 'clusters', got {o.persona_source!r}")
+        if o.persona_source == "clusters":
+            clusters = torch.as_tensor(history_clusters(train, history, o.n_personas, o.seed))
         network = MultiPersonaNetwork(train.n_users, train.n_items, o.dim, o.n_personas, o.temperature,
-                                      o.separate_keys, o.dropout, history=history, recency=o.recency,
-                                      diversity=o.diversity, attention_entropy=o.attention_entropy)
+                                      o.separate_keys, o.dropout,
+                                      history=None if history is None else torch.as_tensor(history),
+                                      recency=o.recency, diversity=o.diversity,
+                                      attention_entropy=o.attention_entropy, history_clusters=clusters)
         return network
 
     def fit(self, train: Interactions, valid: Interactions | None = None) -> AMPCF:
@@ -252,7 +303,7 @@ class AMPCF(TorchRecommender):
         winning persona of each item when ``attribution``."""
         network = self.network_
         network.eval()
-        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64))
+        users = torch.as_tensor(np.asarray(user_idx, dtype=np.int64)).to(network.persona_mask.device)
         personas = network.personas(users)  # (B, K, dim)
         queries = None if network.item_queries is None else network.item_queries.weight
         keys = None if network.user_keys is None else network.user_keys[users]
@@ -266,7 +317,7 @@ class AMPCF(TorchRecommender):
 
         Needs ``persona_source="history"``; this is how a new user, or a user with new events, is served.
         """
-        if not self.network_.from_history:
+        if not self.network_.from_history or self.network_.history_clusters is not None:
             raise ValueError("score_history needs an ampcf trained with persona_source='history'")
         network, length = self.network_, self.options.max_history
         items = self.fitted_data.item_index(item_ids)[-length:]
@@ -284,14 +335,15 @@ class AMPCF(TorchRecommender):
         data, network = self.fitted_data, self.network_
         n = self.options.prune_candidates
         keep = torch.zeros_like(network.persona_mask)
+        device = keep.device  # the network's device (personae.train.devices)
         for start in range(0, data.n_users, 256):
-            users = torch.arange(start, min(start + 256, data.n_users))
-            top = torch.topk(torch.as_tensor(self.score(users.numpy())), n, dim=1).indices  # (B, n)
+            users = torch.arange(start, min(start + 256, data.n_users), device=device)
+            top = torch.topk(torch.as_tensor(self.score(users.cpu().numpy())), n, dim=1).indices.to(device)  # (B, n)
             winners = network.persona_weights(users, top).argmax(dim=2)  # (B, n)
             keep[users[:, None], winners] = True
         order, indptr = data.history_index  # each user's own items through the CSR-style index, no scan
-        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr)))
-        items = torch.as_tensor(data.items[order])
+        users = torch.as_tensor(np.repeat(np.arange(data.n_users), np.diff(indptr))).to(device)
+        items = torch.as_tensor(data.items[order]).to(device)
         for start in range(0, len(users), 65536):
             u, i = users[start:start + 65536], items[start:start + 65536]
             owners = network.persona_weights(u, i[:, None])[:, 0].argmax(dim=1)  # (events,)
@@ -300,7 +352,7 @@ class AMPCF(TorchRecommender):
         return self.personas_per_user()
 
     def personas_per_user(self) -> np.ndarray:
-        return self.network_.persona_mask.sum(dim=1).numpy()
+        return self.network_.persona_mask.sum(dim=1).cpu().numpy()
 
     # --- explanations ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -322,8 +374,9 @@ class AMPCF(TorchRecommender):
         network = self.network_
         candidates = network.items(torch.as_tensor(item_idx))  # (C, dim)
         if not network.from_history:
-            h = F.normalize(network.items(torch.as_tensor(history)), dim=1)
-            return (F.normalize(candidates, dim=1) @ h.T).numpy()
+            from personae.explain.attribution import cosine_support
+
+            return cosine_support(candidates.numpy(), network.items(torch.as_tensor(history)).numpy())
         pooled, position = self._pooling(user)  # (K, L), (H,) slot of each history item in the padded row
         weights = network.persona_weights(torch.tensor([user]), torch.as_tensor(item_idx)[None, :])[0]  # (C, K)
         winners = torch.argsort(weights, dim=1, descending=True, stable=True)[:, min(rank, weights.shape[1] - 1)]
@@ -335,7 +388,8 @@ class AMPCF(TorchRecommender):
         """History variant: (K, L) pooling weights of the user's padded history row, and (H,) the slot of each
         item of ``user_history`` in that row (-1 when the item fell outside ``max_history``)."""
         row = self.network_.history[user][None]  # (1, L)
-        pooled = self.network_.pooling_weights(row)[0][0]  # (K, L)
+        clusters = None if self.network_.history_clusters is None else self.network_.history_clusters[user][None]
+        pooled = self.network_.pooling_weights(row, clusters=clusters)[0][0]  # (K, L)
         n_history = len(self.fitted_data.user_history(user))
         length = row.shape[1]
         position = np.arange(n_history) - n_history + length  # newest item sits in the last slot
@@ -345,37 +399,31 @@ class AMPCF(TorchRecommender):
     @torch.no_grad()
     def explain(self, user_id: object, item_ids: list | np.ndarray) -> list[Explanation]:
         """Per item: attention over the personas, the winning persona, its lift label and supporting items."""
-        from personae.explain.attribution import build_explanations, persona_labels
+        from personae.explain.attribution import cosine_support, persona_explanations
 
         data = self.fitted_data
         user = data.user_index(user_id)
         items = data.item_index(item_ids)
         weights = self.network_.persona_weights(torch.tensor([user]), torch.as_tensor(items)[None, :])[0].numpy()
         history, history_weights = self.history_weights(user)
-        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
-        labels = persona_labels(data, history, owner, list(range(self.network_.k)))
-        support = self.support_scores(user, history, items) if len(history) else np.zeros((len(items), 0))
-        eligible = None
-        if not self.network_.from_history:  # learned personas: name items of the winning persona
-            eligible = owner[None, :] == weights.argmax(axis=1)[:, None]  # (C, H)
-        return build_explanations(data, user_id, items, weights, labels, history, support, eligible)
+        if self.network_.from_history:  # the exact pooling share of each history item, from any persona's items
+            support = self.support_scores(user, history, items) if len(history) else np.zeros((len(items), 0))
+            return persona_explanations(data, user_id, items, weights, history, history_weights, support,
+                                        winner_only=False)
+        vectors = self.network_.items.weight.numpy()
+        return persona_explanations(data, user_id, items, weights, history, history_weights,
+                                    cosine_support(vectors[items], vectors[history]), winner_only=True)
 
     @torch.no_grad()
     def user_personas(self, user_id: object) -> PersonaMix:
         """K persona vectors; prior weight = mean attention over the user's own training items."""
-        from personae.explain.attribution import persona_mix
+        from personae.explain.attribution import attention_persona_mix
 
         user = self.fitted_data.user_index(user_id)
         vectors = self.network_.personas(torch.tensor([user]))[0].numpy()
         history, history_weights = self.history_weights(user)
-        k = len(vectors)
-        prior = history_weights.mean(axis=0) if len(history) else np.full(k, 1 / k)
-        mask = self.network_.persona_mask[user].numpy()
-        kept = np.flatnonzero(mask)
-        prior = prior[kept] / max(prior[kept].sum(), 1e-12)
-        owner = history_weights.argmax(axis=1) if len(history) else np.zeros(0, dtype=np.int64)
-        return persona_mix(self.fitted_data, user_id, vectors[kept], prior, history, owner,
-                           support_score=history_weights, persona_ids=kept.tolist())
+        return attention_persona_mix(self.fitted_data, user_id, vectors, self.network_.persona_mask[user].numpy(),
+                                     history, history_weights)
 
     @torch.no_grad()
     def collapse(self) -> float:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from personae.data.interactions import Interactions
+from personae.models.network import OnePersona
 from personae.models.torch_base import TorchOptions, TorchRecommender
 
 
@@ -21,7 +22,7 @@ class BPROptions(TorchOptions):
     min_epochs: int = field(default=30, metadata={"help": "epochs always run before early stopping may stop"})
 
 
-class MatrixFactorization(nn.Module):
+class MatrixFactorization(OnePersona, nn.Module):
     """The single-vector network: the bottleneck the multi-persona models are measured against."""
 
     def __init__(self, n_users: int, n_items: int, dim: int) -> None:
@@ -38,6 +39,16 @@ class MatrixFactorization(nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.users(users) @ self.items.weight.T  # (B, n_items)
+
+    # --- the PersonaNetwork contract (personae.models.network): one persona of weight 1, no item bias ----
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight  # (n_items, dim)
+
+    def item_biases(self) -> torch.Tensor:
+        return self.items.weight.new_zeros(self.items.num_embeddings)  # (n_items,)
+
+    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.users(users)[:, None, :]  # (B, 1, dim)
 
 
 class BPR(TorchRecommender):

@@ -162,6 +162,16 @@ class DeepInterestNetwork(nn.Module):
                 parts.append(self.scorer(torch.cat([interest, q_all, interest * q_all], dim=-1)).squeeze(-1) + bias)
         return torch.cat(parts, dim=1)
 
+    # --- the TorchNetwork contract (personae.models.network) -------------------------------------------
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight[: self.n_items]  # (n_items, dim), the padding row left out
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias.weight[: self.n_items, 0]  # (n_items,)
+
+    def penalty(self, users: torch.Tensor) -> None:
+        return None
+
 
 class DIN(TorchRecommender):
     """Deep Interest Network: candidate-conditional attention over the user's recent training items."""

@@ -17,6 +17,7 @@ from torch import nn
 
 from personae.data.interactions import Interactions
 from personae.models.ampcf import AMPCFOptions
+from personae.models.network import OnePersona
 from personae.models.torch_base import TorchOptions, TorchRecommender
 from personae.train.rows import gather
 
@@ -36,7 +37,7 @@ class MFOptions(TorchOptions):
     dropout: float = field(default=AMPCFOptions.dropout, metadata={"help": "dropout on the user vector while training"})
 
 
-class SingleVectorNetwork(nn.Module):
+class SingleVectorNetwork(OnePersona, nn.Module):
     """One vector per user, item embeddings and item bias; built as ampcf's network is with K=1."""
 
     row_tables = ("items.weight", "item_bias", "users")  # gathered with sparse gradients by the sparse optimiser
@@ -60,6 +61,16 @@ class SingleVectorNetwork(nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.users[users]) @ self.items.weight.T + self.item_bias  # (B, n_items)
+
+    # --- the PersonaNetwork contract (personae.models.network): one persona of weight 1 ------------------
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight  # (n_items, dim)
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias  # (n_items,)
+
+    def persona_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.users[users])[:, None, :]  # (B, 1, dim)
 
 
 class MF(TorchRecommender):

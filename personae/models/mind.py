@@ -143,6 +143,16 @@ class SelfAttentiveInterests(nn.Module):
         attention = torch.nan_to_num(torch.softmax(self.attention_logits(history, h), dim=-1), nan=0.0)
         return (attention @ h)[0], attention[0], history[0]
 
+    # --- the TorchNetwork contract (personae.models.network) -------------------------------------------
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight[: self.n_items]  # (n_items, dim), the padding row left out
+
+    def item_biases(self) -> torch.Tensor:
+        return self.items.weight.new_zeros(self.n_items)  # scores carry no item bias
+
+    def penalty(self, users: torch.Tensor) -> None:
+        return None
+
 
 def _masked_ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     """numerator / denominator, and 0 where nothing was left to attend (denominator 0)."""

@@ -16,7 +16,7 @@ import tempfile
 import types
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -25,8 +25,11 @@ from safetensors.numpy import load_file, save_file
 
 from personae.data.interactions import Interactions
 from personae.errors import DataError
-from personae.files import read_json
-from personae.models.base import Recommender
+from personae.files import read_json, write_json
+from personae.models.catalogue import model_class
+
+if TYPE_CHECKING:
+    from personae.models.base import Recommender
 
 FORMAT = "personae-model/1"
 WEIGHTS, CONFIG, ID_MAPS = "weights.safetensors", "config.json", "id_maps.json"
@@ -133,8 +136,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path) -> Recommender:
     """Rebuild a saved model; refuses missing, truncated or mismatched files with a clear error."""
-    from personae.models import model_class
-
     folder = Path(path)
     config = read_config(folder)
     for name, expected in config["files"].items():
@@ -231,7 +232,7 @@ def _training_data(arrays: dict[str, np.ndarray], id_maps: Any, config: dict, fo
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
+    write_json(path, payload)
 
 
 def _json_default(value: Any) -> Any:

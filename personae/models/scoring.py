@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from personae.evaluate.metrics import top_k
+from personae.models.attention import candidate_attention
 from personae.threads import torch_threads
 
 USER_BLOCK = 64  # users per block: (USER_BLOCK, K, ITEM_BLOCK) floats stay in L2 (bench/scale_inference.py)
@@ -38,18 +39,6 @@ class TopK:
     scores: np.ndarray  # (B, k) float32
     persona: np.ndarray | None = None  # (B, k) the persona whose attention weight wins each item
     weight: np.ndarray | None = None  # (B, k) that weight
-
-
-def candidate_attention(keys: torch.Tensor, queries: torch.Tensor, temperature: float,
-                        mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, K, dim) keys, (B, C, dim) candidate queries, (B, K) mask -> (B, C, K) attention over personas.
-
-    A user with every persona masked gets all-zero weights (its items score the bias alone)."""
-    logits = torch.einsum("bkd,bcd->bck", keys, queries) / temperature
-    if mask is not None:
-        logits = logits.masked_fill(~mask[:, None, :], float("-inf"))
-    weights = torch.softmax(logits, dim=2)
-    return weights if mask is None else torch.nan_to_num(weights)
 
 
 def _block(personas: torch.Tensor, items_t: torch.Tensor, temperature: float, keys: torch.Tensor | None,
@@ -93,7 +82,7 @@ def persona_scores(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tens
     if grad:
         out = None
     elif out is None:
-        out = torch.empty(n_users, n_items, dtype=personas.dtype)
+        out = torch.empty(n_users, n_items, dtype=personas.dtype, device=personas.device)
     with torch_threads(threads):
         rows = []
         for start in range(0, n_users, USER_BLOCK):
@@ -124,7 +113,8 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
     """
     exclude = None if exclude is None else sp.csr_matrix(exclude)
     found, scored = [], []
-    buffer = torch.empty(min(USER_BLOCK, personas.shape[0]), items.shape[0], dtype=personas.dtype)  # reused
+    buffer = torch.empty(min(USER_BLOCK, personas.shape[0]), items.shape[0], dtype=personas.dtype,
+                         device=personas.device)  # reused
     for start in range(0, personas.shape[0], USER_BLOCK):
         users = slice(start, start + USER_BLOCK)
         p = personas[users]
@@ -134,7 +124,7 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
             indptr = exclude.indptr[start:start + len(p) + 1]
             rows = np.repeat(np.arange(len(p)), np.diff(indptr))
             flat = rows * items.shape[0] + exclude.indices[indptr[0]:indptr[-1]]
-            scores.view(-1).index_fill_(0, torch.as_tensor(flat, dtype=torch.int64), float("-inf"))
+            scores.view(-1).index_fill_(0, torch.as_tensor(flat, dtype=torch.int64).to(scores.device), float("-inf"))
         with torch_threads(threads):
             ranked, best = select_top_k(scores, k)  # (b, k)
         found.append(ranked)
@@ -142,12 +132,12 @@ def persona_top_k(personas: torch.Tensor, items: torch.Tensor, bias: torch.Tenso
     ranked = np.concatenate(found) if found else np.zeros((0, min(k, items.shape[0])), dtype=np.int64)
     result = TopK(ranked, np.concatenate(scored) if scored else np.zeros(ranked.shape, dtype=np.float32))
     if attribution:
-        candidates = torch.as_tensor(ranked)
+        candidates = torch.as_tensor(ranked).to(items.device)
         weights = candidate_attention(personas if keys is None else keys,
                                       (items if queries is None else queries)[candidates], temperature,
                                       mask)  # (B, k, K)
         best = weights.max(dim=2)
-        result.persona, result.weight = best.indices.numpy(), best.values.numpy()
+        result.persona, result.weight = best.indices.cpu().numpy(), best.values.cpu().numpy()
     return result
 
 
@@ -164,12 +154,13 @@ def select_top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((scores.shape[0], 0), dtype=np.int64), np.zeros((scores.shape[0], 0), dtype=np.float32)
     values, found = torch.topk(scores, k, dim=1, sorted=False)  # (b, k)
     kth = values.amin(dim=1, keepdim=True)  # (b, 1)
-    clean = ((scores >= kth).sum(dim=1) == k).numpy()  # (b,) no tie across the cut-off, no NaN
-    found, values = found.numpy(), values.numpy()
+    clean = ((scores >= kth).sum(dim=1) == k).cpu().numpy()  # (b,) no tie across the cut-off, no NaN
+    found, values = found.cpu().numpy(), values.cpu().numpy()
     by_index = np.argsort(found, axis=1)  # the k in index order ...
     found, values = np.take_along_axis(found, by_index, 1), np.take_along_axis(values, by_index, 1)
     ranked = np.take_along_axis(found, np.argsort(-values, axis=1, kind="stable"), 1)  # ... then best first
     messy = np.flatnonzero(~clean)
     if len(messy):
-        ranked[messy] = top_k(scores.numpy()[messy], k)
-    return ranked, np.take_along_axis(scores.numpy(), ranked, axis=1)
+        ranked[messy] = top_k(scores[torch.as_tensor(messy).to(scores.device)].cpu().numpy(), k)
+    picked = torch.gather(scores, 1, torch.as_tensor(ranked).to(scores.device))  # (b, k): no (b, N) copy back
+    return ranked, picked.cpu().numpy()

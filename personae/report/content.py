@@ -15,7 +15,8 @@ import numpy as np
 from personae.data.sources import DataSource
 from personae.errors import DataError
 from personae.explain.labels import NO_ITEMS
-from personae.models.base import Explanation, PersonaMix, Recommender
+from personae.models.base import Recommender
+from personae.results import Explanation, PersonaMix
 from personae.space import fit_pca, silhouette
 
 MAP_USERS = 300  # users sampled for the map: user_personas for every user of a large catalogue is slow
@@ -153,8 +154,9 @@ class ModelFacts:
 
 
 def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = True) -> ModelFacts:
-    """Facts from the saved config; test metrics by re-evaluating when the config records its data source."""
-    from personae.experiment import evaluate_saved
+    """Facts from the saved config; test metrics by re-evaluating the loaded model when the config records its
+    data source."""
+    from personae.runs import evaluate_model
 
     data = model.fitted_data
     config = getattr(model, "saved_config_", {}) or {}
@@ -168,7 +170,7 @@ def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = 
         facts.metrics_note = "not available: the saved model does not record its data source"
     else:
         try:
-            _, report = evaluate_saved(model_dir)
+            report = evaluate_model(model, model_dir)
             facts.metrics = dict(next(iter(report["models"].values())))
         except (DataError, OSError) as exc:
             facts.metrics_note = f"not available: {exc}"

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from personae.models.base import Explanation, PersonaMix
 from personae.report.content import SHUFFLES, ExampleUser, ModelFacts, PersonaMap, top_genre
 from personae.report.figure_files import FigureFile
 from personae.report.figures import EMPTY, OTHER, user_marker
 from personae.report.style import CSS
+from personae.results import Explanation, PersonaMix
 
 SHOWN_METRICS = ("ndcg@10", "hr@10", "recall@20", "mrr@10", "coverage@10", "ild@10", "novelty@10")
 

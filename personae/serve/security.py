@@ -3,7 +3,8 @@
 - With an API key, every endpoint but ``/healthz`` (and the page shell at ``/``, which holds no data and asks
   for the key) needs ``Authorization: Bearer KEY``, compared in constant time (``hmac.compare_digest``).
 - Without a key, the server refuses any address but loopback: an open port with no key is never an accident.
-- Request bodies above ``MAX_BODY_BYTES`` get a 413 before the app reads them.
+- Request bodies above ``MAX_BODY_BYTES`` get a 413 before the app reads them: refused on their declared
+  length, and a chunked body (no length) is read here up to the limit, so it gets the same 413.
 """
 
 from __future__ import annotations
@@ -74,26 +75,41 @@ class Guard:
             return await _reply(send, 401, "missing or wrong API key (Authorization: Bearer KEY)",
                                 [(b"www-authenticate", b"Bearer")])
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
+        if declared.isdigit():  # the server never delivers more than a declared length
+            if int(declared) > self.max_body:
+                return await _reply(send, 413, f"request body over {self.max_body} bytes")
+            return await self.app(scope, receive, send)
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return await self.app(scope, receive, send)
+        body = await _read_body(receive, self.max_body)  # chunked: read it here, so the limit answers 413
+        if body is None:
             return await _reply(send, 413, f"request body over {self.max_body} bytes")
-        received = 0
+        delivered = False
 
-        async def counted():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body:
-                raise BodyTooLarge
-            return message
+        async def replay() -> dict:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLarge:  # a chunked body that grew past the limit while being read
-            await _reply(send, 413, f"request body over {self.max_body} bytes")
+        await self.app(scope, replay, send)
 
 
-class BodyTooLarge(Exception):
-    pass
+async def _read_body(receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes (or the client leaves)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 async def _reply(send, status: int, detail: str, extra: list | None = None) -> None:

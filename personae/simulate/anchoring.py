@@ -1,66 +1,104 @@
-"""Fitting the simulator: first for realism (the free simulator), then the learned consistency anchoring.
+"""Fitting the simulator on *fit* users (never the users it is reported on).
 
-Both fits use one black-box optimiser, the cross-entropy method (CEM): sample parameter vectors from a Gaussian
-inside bounds, keep the best fifth, refit the Gaussian, repeat. Every evaluation reuses the same seed (common
-random numbers), so differences between candidates are differences of parameters, not of luck.
+A derivative-free cross-entropy method (CEM) searches each box. Every candidate is evaluated with the same
+seed (common random numbers), so differences between candidates are differences of parameters, not of luck.
 
-- ``fit_realism``: choice-model and session parameters that minimise the discriminator AUC (part 2) on the
-  tuning users. The anchor stays 0: this is the *free* simulator. ``no_choice`` is not fitted: logs of rated
-  items say nothing about slates a user passed over, so it stays at its meaning "beat my typical past item".
-- ``learn_anchoring``: the inversion of arXiv:2511.00222 on vectors: the reward is the mean of the three
-  consistency metrics; the optimiser moves the anchor (pull of the taste back toward the session mix; the
-  realism-fitted stickiness stays, else freezing the persona would be a trivial answer), under the constraint that the realism AUC does not rise above the free simulator's by more than
-  ``tolerance`` (the constraint enters as a penalty).
+- ``fit_realism``: the choice, exposure and persona-dynamics parameters that make the fit users' simulated
+  sessions hardest to tell from their real held-out sessions, by a gradient-boosted judge of its own (seeded
+  apart from the judge that reports). The anchor stays 0: this is the *free* simulator.
+- ``learn_anchoring``: the anchor (pull of the taste back toward the session mix) that maximises consistency
+  with the fit users' held-out behaviour (own minus another user's prompt-to-line fit), while the judge's AUC
+  stays within ``tolerance`` of the free simulator's. The reward reads reality, not the simulator's own mix, so
+  the anchor's effect on drift is not fixed in advance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
-from personae.simulate.realism import (
-    REALISM_TURN_FACTOR,
-    discriminator_auc,
-    session_features,
-    simulated_sessions,
-)
-from personae.simulate.session_consistency import METRICS, consistency
-from personae.simulate.simulator import SimulatorParams, simulate
+from personae.data.interactions import Interactions
+from personae.simulate.discriminator import judge
+from personae.simulate.features import Reference, session_features
+from personae.simulate.reality import per_user, reality_scores
+from personae.simulate.simulator import Habits, Sessions, SimulatorParams, simulate
 from personae.simulate.world import Population, World
 
-REALISM_BOUNDS = {"temperature": (0.1, 3.0), "pop_weight": (0.0, 3.0), "position_bias": (0.0, 2.0),
-                  "base_leave": (0.0, 0.6), "fatigue": (0.0, 0.5),
-                  "stickiness": (0.0, 1.0), "drift": (0.0, 1.0), "activity_power": (0.0, 2.0), "rating_shift": (-1.5, 1.5),
-                  "rating_spread": (0.2, 1.5)}
+REALISM_BOUNDS = {"temperature": (0.2, 3.0), "affinity_weight": (0.0, 3.0), "previous_weight": (0.0, 4.0),
+                  "pop_weight": (-1.0, 2.0), "rerank": (0.0, 5.0), "rec_share": (0.05, 1.0),
+                  "pop_share": (0.0, 0.6), "new_share": (0.0, 0.4), "stickiness": (0.0, 1.0), "drift": (0.0, 1.0)}
 ANCHOR_BOUNDS = {"anchor": (0.0, 1.0)}
+FIT_JUDGE_SEED = 1000  # the fitting judge's seed: the reported judge uses the study seed
 
 
 @dataclass(frozen=True)
-class Setup:
-    """The fixed inputs every evaluation shares: world, users, their ranked lists, real session features."""
+class Arena:
+    """Real held-out sessions of some users, and what it takes to simulate one session for each of them."""
 
     world: World
-    population: Population
-    ranking: np.ndarray  # (U, >= REALISM_TURN_FACTOR * turns * slate)
-    real: np.ndarray  # (S, F) features of real sessions of held-out users
+    reference: Reference
+    population: Population  # one row per real session: that session's user
+    ranking: np.ndarray  # (S, D) the recommender's list for each session's user
+    starts: np.ndarray  # (S,) the real session's start time (the simulated one starts then too)
+    seen: sp.csr_matrix  # (n_users, n_items) the world's training events
+    habits: Habits
+    real: np.ndarray  # (S, F) features of the real sessions
+    real_users: np.ndarray  # (S,) user index of each real session
     turns: int
-    slate: int = 10
+    slate: int = 20
     seed: int = 0
 
-    def realism_auc(self, params: SimulatorParams) -> float:
-        sessions = simulate(self.world, self.population, self.ranking, params, REALISM_TURN_FACTOR * self.turns,
-                            self.slate, self.seed)
-        features = session_features(self.world, *simulated_sessions(sessions, self.turns))
-        result = discriminator_auc(self.real, features, seed=self.seed, resamples=1)["auc"]  # the reported test
-        return 1.0 if np.isnan(result) else result
+    def simulate(self, params: SimulatorParams, seed: int | None = None) -> Sessions:
+        return simulate(self.world, self.population, self.ranking, params, self.habits, self.starts, self.seen,
+                        self.turns, self.slate, self.seed + 7 if seed is None else seed)
 
-    def consistency_reward(self, params: SimulatorParams) -> float:
-        sessions = simulate(self.world, self.population, self.ranking, params, self.turns, self.slate,
-                            self.seed, allow_leave=False)
-        scores = consistency(self.world, self.population, sessions, self.seed)
-        return float(np.mean([np.nanmean(scores[m]) for m in METRICS]))
+    def features(self, sessions: Sessions) -> np.ndarray:
+        return session_features(self.reference, sessions.log)
+
+    def realism(self, sessions: Sessions, judge_seed: int, interval: bool = True) -> dict:
+        """The judge's report on these simulated sessions against the real ones of the same users."""
+        return judge(self.real, self.features(sessions), self.real_users, sessions.log.owner, seed=judge_seed,
+                     interval=interval)
+
+    def realism_auc(self, params: SimulatorParams) -> float:
+        """The fitting judge's AUC (no interval): what ``fit_realism`` minimises."""
+        return self.realism(self.simulate(params), FIT_JUDGE_SEED + self.seed, interval=False)["auc"]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Users simulated for a fixed number of turns each, to be judged against their held-out events."""
+
+    world: World
+    population: Population  # one row per user
+    ranking: np.ndarray
+    starts: np.ndarray  # (U,) the user's first held-out event time
+    seen: sp.csr_matrix
+    habits: Habits
+    held_out: Interactions
+    turns: int
+    slate: int = 20
+    seed: int = 0
+
+    def simulate(self, params: SimulatorParams) -> Sessions:
+        return simulate(self.world, self.population, self.ranking, params, self.habits, self.starts, self.seen,
+                        self.turns, self.slate, self.seed + 11, lengths=np.full(len(self.population), self.turns),
+                        probes=True)
+
+    def scores(self, sessions: Sessions) -> dict[str, np.ndarray]:
+        return reality_scores(self.world, self.held_out, self.population.user, sessions.log.items, sessions.probes,
+                              self.seed)
+
+    def with_seed(self, seed: int) -> Panel:
+        return replace(self, seed=seed)
+
+    def reward(self, params: SimulatorParams) -> float:
+        """Mean over users of own minus another user's prompt-to-line fit."""
+        s = self.scores(self.simulate(params))
+        return float(np.nanmean(per_user(s["prompt_to_line"]) - per_user(s["prompt_to_line_other"])))
 
 
 def cross_entropy_method(objective: Callable[[dict[str, float]], float], bounds: dict[str, tuple[float, float]],
@@ -70,7 +108,7 @@ def cross_entropy_method(objective: Callable[[dict[str, float]], float], bounds:
     rng = np.random.default_rng(seed)
     names = list(bounds)
     low, high = np.array([bounds[n][0] for n in names]), np.array([bounds[n][1] for n in names])
-    mean = np.array([start[n] for n in names]) if start else (low + high) / 2
+    mean = np.clip(np.array([start[n] for n in names]), low, high) if start else (low + high) / 2
     spread = (high - low) / 2
     best, best_value, history = dict(zip(names, mean)), objective(dict(zip(names, mean))), []
     n_elite = max(2, round(elite * samples))
@@ -86,31 +124,31 @@ def cross_entropy_method(objective: Callable[[dict[str, float]], float], bounds:
     return {k: float(v) for k, v in best.items()}, float(best_value), history
 
 
-def fit_realism(setup: Setup, start: SimulatorParams | None = None, iterations: int = 6,
+def fit_realism(arena: Arena, start: SimulatorParams | None = None, iterations: int = 6,
                 samples: int = 12) -> tuple[SimulatorParams, dict]:
     """The free simulator: parameters that make sessions hardest to tell from real ones (anchor = 0)."""
     base = (start or SimulatorParams()).with_values(anchor=0.0)
     best, value, history = cross_entropy_method(
-        lambda p: setup.realism_auc(base.with_values(**p)), REALISM_BOUNDS,
-        {k: getattr(base, k) for k in REALISM_BOUNDS}, iterations, samples, seed=setup.seed)
-    return base.with_values(**best), {"tuning_auc": value, "auc_per_iteration": history,
+        lambda p: arena.realism_auc(base.with_values(**p)), REALISM_BOUNDS,
+        {k: getattr(base, k) for k in REALISM_BOUNDS}, iterations, samples, seed=arena.seed)
+    return base.with_values(**best), {"fit_auc": value, "auc_per_iteration": history,
                                       "evaluations": 1 + iterations * samples}
 
 
-def learn_anchoring(setup: Setup, free: SimulatorParams, tolerance: float = 0.01, iterations: int = 6,
-                    samples: int = 12) -> tuple[SimulatorParams, dict]:
-    """The anchor that maximises consistency while the realism AUC stays within ``tolerance`` of the
-    free simulator's (on the tuning users)."""
-    limit = setup.realism_auc(free) + tolerance
+def learn_anchoring(arena: Arena, panel: Panel, free: SimulatorParams, tolerance: float = 0.02,
+                    iterations: int = 4, samples: int = 8) -> tuple[SimulatorParams, dict]:
+    """The anchor that maximises consistency with the fit users' held-out behaviour while the fitting judge's
+    AUC stays within ``tolerance`` of the free simulator's."""
+    limit = arena.realism_auc(free) + tolerance
 
     def loss(values: dict[str, float]) -> float:
         params = free.with_values(**values)
-        excess = max(0.0, setup.realism_auc(params) - limit)
-        return -setup.consistency_reward(params) + 10.0 * excess
+        excess = max(0.0, arena.realism_auc(params) - limit)
+        return -panel.reward(params) + 10.0 * excess
 
-    best, value, history = cross_entropy_method(loss, ANCHOR_BOUNDS, {k: getattr(free, k) for k in ANCHOR_BOUNDS},
-                                                iterations, samples, seed=setup.seed + 1)
+    best, value, history = cross_entropy_method(loss, ANCHOR_BOUNDS, {"anchor": 0.0}, iterations, samples,
+                                                seed=arena.seed + 1)
     anchored = free.with_values(**best)
-    return anchored, {"tuning_reward": -value, "reward_per_iteration": [-h for h in history],
-                      "free_tuning_reward": setup.consistency_reward(free), "auc_limit": limit,
-                      "anchored_tuning_auc": setup.realism_auc(anchored)}
+    return anchored, {"fit_reward": -value, "reward_per_iteration": [-h for h in history],
+                      "free_fit_reward": panel.reward(free), "auc_limit": limit,
+                      "anchored_fit_auc": arena.realism_auc(anchored)}

@@ -126,3 +126,46 @@ def evolutionary_generator(traits: np.ndarray, size: int, points: np.ndarray, ra
 def rare_personas(generated: np.ndarray, reference: np.ndarray, radius: float) -> np.ndarray:
     """Indices of generated personas farther than ``radius`` from every reference persona."""
     return np.flatnonzero(_nearest(generated, reference) > radius)
+
+
+def knn_distance(points: np.ndarray, reference: np.ndarray, k: int = 5, exclude_self: bool = False) -> np.ndarray:
+    """(M,) distance from each point to its k-th nearest reference point (skipping itself when the points are
+    the reference)."""
+    sq = (reference ** 2).sum(axis=1)
+    out = []
+    for s in range(0, len(points), 1024):
+        x = points[s:s + 1024]
+        d2 = np.maximum((x ** 2).sum(axis=1)[:, None] + sq[None, :] - 2 * x @ reference.T, 0.0)
+        out.append(np.sqrt(np.sort(d2, axis=1)[:, k if exclude_self else k - 1]))
+    return np.concatenate(out)
+
+
+class Plausibility:
+    """Where real users can be: within the k-th-neighbour distance of the fit users' traits that ``quantile``
+    of the fit users themselves reach (leave-one-out). Validated by the share of held-out users inside."""
+
+    def __init__(self, reference: np.ndarray, k: int = 5, quantile: float = 0.95):
+        self.reference, self.k, self.quantile = reference, k, quantile
+        self.threshold = float(np.quantile(knn_distance(reference, reference, k, exclude_self=True), quantile))
+
+    def distance(self, points: np.ndarray) -> np.ndarray:
+        return knn_distance(points, self.reference, self.k)
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        return self.distance(points) <= self.threshold
+
+
+def plausible_points(traits: np.ndarray, plausible: Plausibility, n: int = 4096, widen: float = 2.0,
+                     seed: int = 0) -> np.ndarray:
+    """Points spread over the plausible region: real traits plus noise of ``widen`` x Scott's bandwidth, kept
+    where plausible."""
+    rng = np.random.default_rng(seed)
+    n_users, dim = traits.shape
+    bandwidth = widen * traits.std(axis=0) * n_users ** (-1.0 / (dim + 4))
+    drawn = np.clip(traits[rng.integers(0, n_users, 4 * n)] + rng.standard_normal((4 * n, dim)) * bandwidth, 0, 1)
+    return drawn[plausible(drawn)][:n]
+
+
+def covered(targets: np.ndarray, personas: np.ndarray, radius: float) -> np.ndarray:
+    """(M,) 1.0 where a target lies within ``radius`` of some persona."""
+    return (_nearest(targets, personas) <= radius).astype(np.float64)

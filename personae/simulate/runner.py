@@ -1,48 +1,79 @@
-"""The whole study behind ``personae simulate``: fit the simulator to real users, measure it, then put models in
-the loop.
+"""The whole study behind ``personae simulate``: an honest holdout, a simulator fitted on some users and judged
+on others, consistency against reality, recommenders in the loop, and coverage of plausible users.
 
-Real users are split in half: *tuning* users fit the free simulator (realism) and learn the anchoring;
-*held-out* users give every reported realism, consistency, drift and ICC figure. The simulator's world and
-personas come from the first model that has item vectors (ampcf preferred); every model given is then run in
-the loop against the same simulated users.
+1. Each user's latest 20% of events are held out (:mod:`personae.simulate.holdout`); every model given is
+   retrained, with its saved options, on the earlier events only. The world (what simulated users are made
+   of) is the multi-persona model (ampcf) unless ``world`` names another.
+2. Users split in two: *fit* users fit the simulator (realism CEM against a judge of its own, the rating model,
+   session habits, the anchor); *test* users give every figure, judged by a fresh classifier instance.
+3. Realism on test users: the judge's AUC with its interval over users, beside the real-vs-real null and a
+   random simulator. Consistency: simulated picks and probe answers against the same user's held-out events,
+   beside another user's; drift and anchoring's effect on it. The loop: every model on distinct test users,
+   then again in a world made of a second model. Coverage: generators judged on plausible users only.
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from personae.data.interactions import Interactions
 from personae.data.sources import DataSource, load_source
+from personae.data.splits import leave_last_out
 from personae.errors import DataError
 from personae.models.base import Recommender
-from personae.models.persistence import load_model
+from personae.models.persistence import load_model, save_model
 from personae.simulate import coverage as cov
-from personae.simulate.anchoring import Setup, fit_realism, learn_anchoring
-from personae.simulate.realism import REALISM_TURN_FACTOR, real_sessions, realism, session_features
-from personae.simulate.recommender_loop import compare_models, ranked_lists
+from personae.simulate.anchoring import Arena, Panel, fit_realism, learn_anchoring
+from personae.simulate.discriminator import real_vs_real
+from personae.simulate.features import build_reference, feature_names, session_features
+from personae.simulate.holdout import Holdout, SessionLog, per_user_holdout, real_sessions
+from personae.simulate.ratings import fit_ordinal
+from personae.simulate.reality import (
+    drift_report,
+    reality_scores,
+    summarize,
+)
+from personae.simulate.recommender_loop import LIST_DEPTH, compare_models, draw_users, ranked_lists
 from personae.simulate.run_stability import icc_report, run_outputs
-from personae.simulate.session_consistency import consistency, drift_reduction, summarize
-from personae.simulate.simulator import SimulatorParams, random_sessions, simulate
-from personae.simulate.world import Population, World, population_from_model, world_from_model
+from personae.simulate.session_consistency import self_agreement
+from personae.simulate.simulator import (
+    Habits,
+    fit_habits,
+    random_sessions,
+    rating_predictors,
+)
+from personae.simulate.world import (
+    Population,
+    World,
+    has_item_vectors,
+    is_multi_persona,
+    population_from_model,
+    world_from_model,
+)
+
+VECTOR_MODELS = ("ampcf", "mf", "bpr")  # kinds whose networks have item vectors (a world can be made of them)
 
 
 @dataclass(frozen=True)
 class StudyOptions:
-    users: int = 1000  # simulated users in the loop (drawn from the real users' personas, with repeats if needed)
-    turns: int = 20
-    slate: int = 10
+    users: int = 1000  # simulated users in the loop (distinct test users; fewer if there are fewer)
+    turns: int = 20  # events per session (real sessions are cut there)
+    slate: int = 20
     seed: int = 0
-    iterations: int = 6  # CEM iterations of each fit
-    samples: int = 12  # CEM candidates per iteration
+    holdout: float = 0.2  # share of each user's latest events held out from the world model
+    iterations: int = 5  # CEM iterations of the realism fit
+    samples: int = 10  # CEM candidates per iteration
     icc_personas: int = 100
     icc_runs: int = 5
     coverage_size: int = 200  # personas per generator
     generations: int = 300
     world: str | None = None  # name of the model the simulated users are made of (default: see world_model)
+    control_world: str | None = None  # a second world for the loop's verdict check (default: mf, else bpr)
+    model_cache: Path | None = None  # folder to keep the retrained models in between runs
 
 
 def load_models(model_dirs: list[str | Path]) -> dict[str, Recommender]:
@@ -55,17 +86,17 @@ def load_models(model_dirs: list[str | Path]) -> dict[str, Recommender]:
     return models
 
 
-def world_model(models: dict[str, Recommender], name: str | None = None) -> Recommender:
-    """The model the simulated users are made of: ``name``, else the first multi-persona one, else the first
-    with item vectors. Its own recommendations have a home advantage in the loop (users like what it scores)."""
+def world_model(models: dict[str, Recommender], name: str | None = None) -> str:
+    """The name of the model the simulated users are made of: ``name``, else the first multi-persona one, else
+    the first with item vectors (ampcf, mf, bpr)."""
     if name is not None:
         if name not in models:
             raise DataError(f"--world {name}: not among the models given ({', '.join(models)})")
-        models = {name: models[name]}
-    with_vectors = [m for m in models.values() if getattr(getattr(m, "network_", None), "items", None) is not None]
+        return name
+    with_vectors = [n for n, m in models.items() if n.split(":")[0] in VECTOR_MODELS or has_item_vectors(m)]
     if not with_vectors:
         raise DataError(f"none of {', '.join(models)} has item vectors; give at least one ampcf, mf or bpr model")
-    multi = [m for m in with_vectors if hasattr(m.network_, "persona_weights")]
+    multi = [n for n in with_vectors if n.split(":")[0] == "ampcf" or is_multi_persona(models[n])]
     return (multi or with_vectors)[0]
 
 
@@ -77,42 +108,26 @@ def source_data(model: Recommender) -> Interactions:
     return load_source(DataSource.from_dict(config["source"]))
 
 
-def decode_traits(traits: np.ndarray, real_traits: np.ndarray, real: Population, world: World,
-                  seed: int = 0) -> Population:
-    """Simulated users for generated trait vectors.
+def retrain(model: Recommender, train: Interactions, cache: Path | None = None) -> Recommender:
+    """A fresh model of the same kind and options, fitted on ``train`` (its last two events per user validate).
 
-    One persona each: its direction from a ridge map of traits to the real users' mix vectors, its length the
-    real users' median. The identity a recommender serves (and the rating scale) is the nearest real user's; the
-    affinity scale comes from a pseudo-history of items the persona itself would pick from the catalogue.
-    """
-    x = np.column_stack([real_traits, np.ones(len(real_traits))])
-    mix = real.mix_vectors()
-    weights = np.linalg.solve(x.T @ x + 1e-2 * np.eye(x.shape[1]), x.T @ mix)  # (D + 1, dim)
-    taste = np.column_stack([traits, np.ones(len(traits))]) @ weights  # (N, dim)
-    taste *= np.median(np.linalg.norm(mix, axis=1)) / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
-    d2 = (traits ** 2).sum(1)[:, None] + (real_traits ** 2).sum(1)[None] - 2 * traits @ real_traits.T
-    nearest = real.take(np.argmin(d2, axis=1))
-    affinity = taste @ world.items.T + world.bias  # (N, n_items)
-    rng = np.random.default_rng(seed)
-    size = int(np.median(real.activity))
-    mean, std = np.zeros(len(traits)), np.ones(len(traits))
-    for row, values in enumerate(affinity):
-        p = np.exp(values - values.max())
-        history = rng.choice(len(values), size=min(size, len(values)), replace=False, p=p / p.sum())
-        mean[row], std[row] = values[history].mean(), max(values[history].std(), 1e-6)
-    return Population(taste[:, None, :], np.ones((len(traits), 1)), nearest.proxy, nearest.rating_mean,
-                      nearest.rating_std, mean, std, np.full(len(traits), float(size)), nearest.profile)
-
-
-def run_study(model_dirs: list[str | Path], options: StudyOptions = StudyOptions(), log=print) -> dict:
-    """Everything in one report (the JSON of ``personae simulate --json``)."""
-    with single_threaded_blas():
-        return _run_study(model_dirs, options, log)
+    With ``cache``, a model saved there by an earlier run on the same events is loaded instead of retrained."""
+    if cache is not None and (cache / "config.json").exists():
+        cached = load_model(cache)
+        if cached.options == model.options and len(cached.fitted_data) == len(leave_last_out(train).train):
+            return cached
+    split = leave_last_out(train)
+    fresh = type(model)(options=replace(model.options, progress=False) if hasattr(model.options, "progress")
+                        else model.options)
+    fresh.fit(split.train, split.valid)
+    if cache is not None:
+        save_model(fresh, cache)
+    return fresh
 
 
 def single_threaded_blas():
     """One BLAS thread: the study multiplies many small matrices, and on a shared machine threaded BLAS makes
-    each product ~20x slower. threadpoolctl is used when installed (it comes with scikit-learn)."""
+    each product ~20x slower. threadpoolctl comes with scikit-learn."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -120,106 +135,196 @@ def single_threaded_blas():
     return threadpool_limits(1)
 
 
-def _run_study(model_dirs: list[str | Path], options: StudyOptions, log) -> dict:
-    o = options
+@dataclass(frozen=True)
+class Stage:
+    """One world: its model, item side, every user's persona mix, each user's list and the held-out data."""
+
+    world: World
+    everyone: Population  # row r = user index r
+    ranking: np.ndarray  # (n_users, LIST_DEPTH)
+    holdout: Holdout
+
+    def users(self, users: np.ndarray) -> Population:
+        return self.everyone.take(users)
+
+
+def build_stage(model: Recommender, holdout: Holdout, genres: np.ndarray, genre_names: list[str]) -> Stage:
+    reference = build_reference(holdout.train, genres)
+    world = world_from_model(model, reference, genre_names)
+    everyone = population_from_model(model, holdout.train, world)
+    ranking = ranked_lists(model, everyone.proxy, LIST_DEPTH, model.fitted_data.item_ids)
+    return Stage(world, everyone, ranking, holdout)
+
+
+def fit_rating_model(stage: Stage, users: np.ndarray):
+    """The ordinal rating model, on the real ratings ``users`` gave in held-out events (unseen by the world)."""
+    held = stage.holdout.held_out
+    keep = np.isin(held.users, users) & (~np.isnan(held.ratings) if held.ratings is not None else False)
+    if not np.any(keep):
+        raise DataError(f"{held.name}: the rating model needs explicit ratings in the held-out events")
+    u, i = held.users[keep], held.items[keep]
+    p = stage.everyone
+    affinity = np.einsum("ekd,ed->ek", p.personas[u], stage.world.items[i]) + stage.world.bias[i, None]
+    best = np.where(p.weights[u] > 0, affinity, -np.inf).max(axis=1)
+    standard = (best - p.affinity_mean[u]) / p.affinity_std[u]
+    return fit_ordinal(rating_predictors(p, stage.world, u, i, standard), held.ratings[keep])
+
+
+def arena(stage: Stage, log: SessionLog, habits: Habits, turns: int, slate: int, seed: int) -> Arena:
+    reference = build_reference(stage.holdout.train, stage.world.genres)
+    return Arena(stage.world, reference, stage.users(log.owner), stage.ranking[log.owner],
+                 np.nan_to_num(log.times[:, 0]), stage.holdout.train.csr, habits,
+                 session_features(reference, log), log.owner, turns, slate, seed)
+
+
+def panel(stage: Stage, users: np.ndarray, habits: Habits, turns: int, slate: int, seed: int) -> Panel:
+    held = stage.holdout.held_out
+    first = np.full(held.n_users, np.inf)
+    np.minimum.at(first, held.users, held.timestamps)
+    return Panel(stage.world, stage.users(users), stage.ranking[users], first[users], stage.holdout.train.csr,
+                 habits, held, turns, slate, seed)
+
+
+def run_study(model_dirs: list[str | Path], options: StudyOptions = StudyOptions(), log=print) -> dict:
+    """Everything in one report (the JSON of ``personae simulate --json``)."""
     models = load_models(model_dirs)
-    source_model = world_model(models, o.world)
-    data = source_data(source_model)
-    world = world_from_model(source_model, data)
-    log(f"world: {source_model.name} ({world.n_items} items); building personas of {source_model.fitted_data.n_users} users")
-    everyone = population_from_model(source_model, data, world)
-    item_ids = source_model.fitted_data.item_ids
-    ranking = ranked_lists(source_model, everyone.proxy, REALISM_TURN_FACTOR * o.turns * o.slate, item_ids)
-    order = np.random.default_rng(o.seed).permutation(len(everyone))
-    tune, held = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    data = source_data(models[world_model(models, options.world)])
+    with single_threaded_blas():
+        return study(data, models, options, log)
 
-    def real_features(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features of the real sessions of users ``index``, and the user (into ``everyone``) of each session."""
-        chosen, rating, owner = real_sessions(data, list(everyone.proxy[index]), o.turns)
-        return session_features(world, chosen, rating), index[owner]
 
-    tune_real, tune_owner = real_features(tune)
-    tuning = Setup(world, everyone.take(tune_owner), ranking[tune_owner], tune_real, o.turns, o.slate, o.seed)
-    log("fitting the free simulator for realism (tuning users)")
-    free, free_fit = fit_realism(tuning, iterations=o.iterations, samples=o.samples)
-    log("learning the consistency anchoring under the realism constraint")
-    anchored, anchor_fit = learn_anchoring(tuning, free, iterations=o.iterations, samples=o.samples)
+def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = StudyOptions(), log=print) -> dict:
+    """The study on ``data`` with fresh copies of ``models`` (fitted or not: only their kind and options are
+    used) trained on the holdout's earlier events."""
+    world_name = world_model(models, o.world)
+    if data.genre_onehot is None:
+        raise DataError(f"{data.name}: the simulator needs item genres")
+    genres, genre_names = data.genre_onehot
+    genres = genres.astype(np.float64)
+    holdout = per_user_holdout(data, o.holdout, o.seed)
+    log(f"holdout: {len(holdout.held_out)} of {len(data)} events held out; {len(holdout.fit_users)} fit users, "
+        f"{len(holdout.test_users)} test users; retraining {', '.join(models)} on the rest")
+    cache = (lambda n: None) if o.model_cache is None else (
+        lambda n: Path(o.model_cache) / f"{data.name}-holdout{o.holdout}-seed{o.seed}" / n.replace(":", "-"))
+    trained = {name: retrain(model, holdout.train, cache(name)) for name, model in models.items()}
+    stage = build_stage(trained[world_name], holdout, genres, genre_names)
+    sessions = real_sessions(holdout.held_out, o.turns)
+    fit_log, test_log = sessions.of_users(holdout.fit_users), sessions.of_users(holdout.test_users)
+    activity = np.bincount(holdout.train.users, minlength=data.n_users).astype(np.float64)
+    habits = fit_habits(fit_log, activity, fit_rating_model(stage, holdout.fit_users))
+    fit_arena = arena(stage, fit_log, habits, o.turns, o.slate, o.seed)
+    test_arena = arena(stage, test_log, habits, o.turns, o.slate, o.seed + 1)
+    fit_panel = panel(stage, holdout.fit_users, habits, o.turns, o.slate, o.seed)
+    test_panel = panel(stage, holdout.test_users, habits, o.turns, o.slate, o.seed + 1)
 
-    held_pop, held_rank = everyone.take(held), ranking[held]  # consistency: each held-out user once
-    held_real, held_owner = real_features(held)  # realism: each user once per real session
-    report: dict = {"world_model": source_model.name, "users": o.users, "turns": o.turns, "slate": o.slate,
-                    "seed": o.seed, "tuning_users": len(tune), "held_out_users": len(held),
+    log(f"fitting the free simulator for realism on {len(fit_log)} sessions of fit users")
+    free, free_fit = fit_realism(fit_arena, iterations=o.iterations, samples=o.samples)
+    log("learning the anchor against the fit users' held-out behaviour")
+    anchored, anchor_fit = learn_anchoring(fit_arena, fit_panel, free)
+    report: dict = {"dataset": data.name, "world_model": world_name, "turns": o.turns, "slate": o.slate,
+                    "seed": o.seed, "holdout_fraction": o.holdout, "fit_users": len(holdout.fit_users),
+                    "test_users": len(holdout.test_users), "features": feature_names(genre_names),
                     "params": {"free": free.to_dict(), "anchored": anchored.to_dict()},
-                    "fit": {"free": free_fit, "anchored": anchor_fit}}
-    log("realism and consistency on held-out users")
-    real_report, scores = {}, {}
-    for name, params in (("free", free), ("anchored", anchored)):
-        sessions = simulate(world, everyone.take(held_owner), ranking[held_owner], params,
-                            REALISM_TURN_FACTOR * o.turns, o.slate, o.seed + 7)
-        real_report[name] = realism(world, held_real, sessions, o.turns, o.seed)
-        steady = simulate(world, held_pop, held_rank, params, o.turns, o.slate, o.seed + 7, allow_leave=False)
-        scores[name] = consistency(world, held_pop, steady, o.seed)
-    rand = random_sessions(world, everyone.take(held_owner), ranking[held_owner], REALISM_TURN_FACTOR * o.turns,
-                           o.slate, o.seed + 7)
-    real_report["random"] = realism(world, held_real, rand, o.turns, o.seed)
-    rand = random_sessions(world, held_pop, held_rank, o.turns, o.slate, o.seed + 7)
-    scores["random"] = consistency(world, held_pop, rand, o.seed)
-    report["realism"] = real_report
-    report["realism_auc"] = real_report["free"]["discriminator"]["auc"]
+                    "fit": {"free": free_fit, "anchored": anchor_fit},
+                    "rating_model": {"beta": habits.ratings.beta.tolist(),
+                                     "thresholds": habits.ratings.thresholds.tolist()}}
+
+    log(f"realism on {len(test_log)} held-out sessions of test users (a fresh judge)")
+    judge_seed = o.seed
+    report["realism"] = {name: test_arena.realism(test_arena.simulate(p), judge_seed)
+                         for name, p in (("free", free), ("anchored", anchored))}
+    report["realism"]["random"] = test_arena.realism(
+        random_sessions(stage.world, test_arena.population, habits, test_arena.starts, o.turns, o.seed + 7),
+        judge_seed)
+    report["realism"]["real_vs_real"] = real_vs_real(test_arena.real, test_arena.real_users, seed=judge_seed)
+    report["realism"]["session_types"] = session_type_shares(test_log, test_arena.simulate(free).log)
+    report["realism_auc"] = report["realism"]["free"]["auc"]
+
+    log("consistency against the test users' held-out behaviour")
+    panel_sessions = {name: test_panel.simulate(p) for name, p in (("free", free), ("anchored", anchored))}
+    scores = {name: test_panel.scores(s) for name, s in panel_sessions.items()}
+    rand = random_sessions(stage.world, test_panel.population, habits, test_panel.starts, o.turns, o.seed + 7)
+    scores["random"] = test_panel.scores(rand)
     report["consistency"] = {name: summarize(s) for name, s in scores.items()}
-    reduction = drift_reduction(scores["free"], scores["anchored"], seed=o.seed)
-    report["drift"] = reduction
-    report["drift_reduction"] = reduction["reduction"]
-
+    report["consistency"]["real_users"] = summarize(real_reference(stage, holdout.test_users, o.turns, o.seed + 1))
+    report["drift"] = drift_report(scores["free"], scores["anchored"])
+    report["self_agreement"] = {name: self_agreement(stage.world, test_panel.population, s, o.seed)
+                                for name, s in panel_sessions.items()}
     log("stability (ICC) over seeded runs")
-    picked = held[: o.icc_personas]
-    icc = {}
-    for name, params in (("free", free), ("anchored", anchored)):
-        outputs = run_outputs(world, everyone.take(picked), ranking[picked], params, o.turns, o.icc_runs,
-                              o.slate, o.seed)
-        icc[name] = icc_report(outputs, world.genre_names, o.seed)
-    report["stability"] = icc
-    report["icc"] = icc["free"]["icc"]
+    icc_panel = panel(stage, holdout.test_users[: o.icc_personas], habits, o.turns, o.slate, o.seed)
+    report["stability"] = icc_report(run_outputs(icc_panel, free, o.icc_runs), o.seed)
 
-    log("coverage-driven persona generation")
-    report["coverage"] = coverage_study(data, everyone, models, world, anchored, o, item_ids)
+    log(f"recommenders in the loop: {', '.join(trained)}")
+    drawn = draw_users(holdout.test_users, o.users, o.seed + 3)
+    loop_panel = panel(stage, drawn, habits, o.turns, o.slate, o.seed)
+    report["loop"] = compare_models(stage.world, loop_panel.population, trained, anchored, habits,
+                                    loop_panel.starts, holdout.train.csr, holdout.held_out, o.turns, o.slate, o.seed)
+    control = o.control_world or next((n for n in ("mf", "bpr") if n in trained and n != world_name), None)
+    if control is not None:
+        other = build_stage(trained[control], holdout, genres, genre_names)
+        other_panel = panel(other, drawn, habits, o.turns, o.slate, o.seed)
+        report["loop_control"] = {"world_model": control, **compare_models(
+            other.world, other_panel.population, trained, anchored, habits, other_panel.starts, holdout.train.csr,
+            holdout.held_out, o.turns, o.slate, o.seed)}
 
-    log(f"recommenders in the loop: {', '.join(models)}")
-    drawn = np.random.default_rng(o.seed + 3).choice(len(everyone), o.users, replace=o.users > len(everyone))
-    report["models"] = compare_models(world, everyone.take(drawn), models, anchored, o.turns, o.slate, o.seed,
-                                      item_ids)
-    report["loop_simulator"] = "anchored"
+    log("coverage of plausible users")
+    report["coverage"] = coverage_study(holdout, genre_names, o)
     return report
 
 
-def coverage_study(data: Interactions, everyone: Population, models: dict[str, Recommender], world: World,
-                   params: SimulatorParams, o: StudyOptions, item_ids: np.ndarray) -> dict:
-    """Density vs evolutionary generator at equal size; then the models on the rare personas."""
-    rows = np.asarray([data.user_index(u) for u in everyone.proxy])
-    all_traits, names = cov.user_traits(data)
-    traits = all_traits[rows]
-    dim = traits.shape[1]
-    fit_points = cov.monte_carlo_points(dim, 4096, o.seed)
-    eval_points = cov.monte_carlo_points(dim, 8192, o.seed + 1)  # fresh points: no credit for overfitting
-    radius = cov.sobol_radius(dim, o.coverage_size, fit_points, seed=o.seed)
-    density = cov.density_generator(traits, o.coverage_size, o.seed)
-    evolved, history = cov.evolutionary_generator(traits, o.coverage_size, fit_points, radius, o.generations,
-                                                  seed=o.seed)
-    sobol = cov.sobol_population(dim, o.coverage_size, o.seed + 1)
-    real = traits[np.random.default_rng(o.seed).choice(len(traits), min(o.coverage_size, len(traits)), False)]
-    out = {"traits": names, "radius": radius, "mc_points": len(eval_points),
-           "density": cov.coverage_report(density, eval_points, radius),
-           "evolutionary": {**cov.coverage_report(evolved, eval_points, radius), "per_generation": history[::25]},
-           "sobol_reference": cov.coverage_report(sobol, eval_points, radius),
-           "real_users": cov.coverage_report(real, eval_points, radius)}
-    rare = cov.rare_personas(evolved, density, radius)
-    out["rare_personas"] = len(rare)
-    if len(rare):
-        groups = {"density": decode_traits(density, traits, everyone, world, o.seed),
-                  "rare": decode_traits(evolved[rare], traits, everyone, world, o.seed)}
-        out["models_on_personas"] = {
-            group: {name: {k: v for k, v in entry.items() if k != "bubble_per_turn"}
-                    for name, entry in compare_models(world, population, models, params, o.turns, o.slate,
-                                                      o.seed, item_ids).items()}
-            for group, population in groups.items()}
+def real_reference(stage: Stage, users: np.ndarray, turns: int, seed: int) -> dict[str, np.ndarray]:
+    """The ceiling: real users' own last ``turns`` training events, scored like simulated picks against their
+    held-out events (no probes: Q&A has no real counterpart)."""
+    train = stage.holdout.train
+    picks = np.full((len(users), turns), -1)
+    for row, u in enumerate(users):
+        history = train.user_history(u)[-turns:]
+        picks[row, :len(history)] = history
+    return reality_scores(stage.world, stage.holdout.held_out, users, picks, None, seed)
+
+
+def session_type_shares(real: SessionLog, simulated: SessionLog) -> dict:
+    """Share of one-event, short (2-4), run (5 to T-1) and full-length (T) sessions, real and simulated."""
+    turns = real.items.shape[1]
+
+    def shares(lengths: np.ndarray) -> dict:
+        bins = {"one_off": lengths == 1, "short": (lengths >= 2) & (lengths <= 4),
+                "run": (lengths >= 5) & (lengths < turns), "full": lengths >= turns}
+        return {k: float(v.mean()) for k, v in bins.items()}
+
+    return {"real": shares(real.length), "simulated": shares(simulated.length)}
+
+
+def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) -> dict:
+    """Density vs evolutionary generators over the plausible region; coverage of rare-but-real test users."""
+    from personae.stats import compare_paired
+
+    all_traits, names = cov.user_traits(holdout.train, genre_names)
+    fit, test = all_traits[holdout.fit_users], all_traits[holdout.test_users]
+    plausible = cov.Plausibility(fit)
+    test_distance = plausible.distance(test)
+    rare_real = test[test_distance >= np.quantile(test_distance, 0.8)]  # the low-density fifth of test users
+    dim = fit.shape[1]
+    radius = cov.sobol_radius(dim, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed), seed=o.seed)
+    region = cov.plausible_points(fit, plausible, 4096, seed=o.seed)
+    density = cov.density_generator(fit, o.coverage_size, o.seed)
+    box, _ = cov.evolutionary_generator(fit, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed),
+                                        radius, o.generations, seed=o.seed)
+    evolved, _ = cov.evolutionary_generator(fit, o.coverage_size, region, radius, o.generations, seed=o.seed)
+    fresh_region = cov.plausible_points(fit, plausible, 4096, seed=o.seed + 1)
+    out = {"traits": names, "radius": radius, "plausibility": {
+        "k": plausible.k, "threshold": plausible.threshold, "quantile_of_fit_users": plausible.quantile,
+        "held_out_users_inside": float(plausible(test).mean()), "held_out_users": len(test)},
+        "rare_real_users": len(rare_real)}
+    density_hits = cov.covered(rare_real, density, radius)
+    for name, personas in (("density", density), ("evolutionary_plausible", evolved), ("evolutionary_box", box)):
+        rare = cov.rare_personas(personas, density, radius) if name != "density" else np.zeros(0, dtype=int)
+        hits = cov.covered(rare_real, personas, radius)
+        out[name] = {"plausible_share": float(plausible(personas).mean()),
+                     "plausible_region_coverage": float(cov.covered(fresh_region, personas, radius).mean()),
+                     "rare_real_covered": float(hits.mean()),
+                     "rare_personas": len(rare),
+                     "rare_personas_plausible": int(plausible(personas[rare]).sum()) if len(rare) else 0}
+        if name != "density":
+            out[name]["rare_real_vs_density"] = compare_paired(hits, density_hits, unit="rare-but-real users").to_dict()
     return out

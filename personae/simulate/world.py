@@ -1,10 +1,11 @@
 """What a simulated user lives in: the item space of a trained model, and a population of persona mixes.
 
 The *world* is the trained model's item vectors and biases (affinity of taste v for item i is <v, e_i> + b_i),
-the catalogue's genres and popularity. A *population* holds, per simulated user, the session-level latent:
-K persona vectors with prior weights (what ``model.user_personas`` gives, computed for all users at once), the
-profile (age, gender, occupation where the data has them), and the calibration of ratings (the real user's mean
-and spread of ratings, matched to the spread of affinities over the user's own history).
+the catalogue's genres, popularity, the time each item first appeared and its mean rating from others (all from
+the world model's training events). The model's network is read in one place, :func:`network_of`.
+A *population* holds, per simulated user, the session-level latent: K persona vectors with prior weights (what
+``model.user_personas`` gives, computed for all users at once), the profile (age, gender, occupation where the
+data has them), the user's mean rating, and the spread of affinities over the user's own history.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from personae.data.interactions import Interactions
 from personae.errors import DataError
 from personae.models.base import Recommender
+from personae.simulate.features import Reference
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,24 @@ class World:
     bias: np.ndarray  # (n_items,) item bias b_i (zeros for models without one)
     genres: np.ndarray  # (n_items, G) 0/1 genre matrix
     genre_names: list[str]
-    popularity: np.ndarray  # (n_items,) distinct users who had the item in the full data
+    popularity: np.ndarray  # (n_items,) distinct users who had the item in the training data
+    first_seen: np.ndarray  # (n_items,) time of the item's first training event (inf: never)
+    item_rating: np.ndarray  # (n_items,) shrunk mean training rating
 
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    @cached_property
+    def unit_items(self) -> np.ndarray:
+        """(n_items, dim) item vectors scaled to unit length (cosine similarity between items)."""
+        return self.items / np.maximum(np.linalg.norm(self.items, axis=1, keepdims=True), 1e-12)
+
+    @cached_property
+    def log_popularity_z(self) -> np.ndarray:
+        """(n_items,) log popularity standardised over the catalogue."""
+        x = np.log1p(self.popularity)
+        return (x - x.mean()) / max(x.std(), 1e-12)
 
     @cached_property
     def centroids(self) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +64,7 @@ class Population:
     personas: np.ndarray  # (U, K, dim)
     weights: np.ndarray  # (U, K) prior weights, each row sums to 1
     proxy: np.ndarray  # (U,) external user id a recommender serves this simulated user as
+    user: np.ndarray  # (U,) that user's index in the data
     rating_mean: np.ndarray  # (U,) mean of the real user's ratings (1-5)
     rating_std: np.ndarray  # (U,) their spread
     affinity_mean: np.ndarray  # (U,) mean affinity of the user's own history items under their best persona
@@ -63,6 +79,7 @@ class Population:
         """The users at ``index`` (repeats allowed: a population of N users drawn from a smaller one)."""
         index = np.asarray(index)
         return replace(self, personas=self.personas[index], weights=self.weights[index], proxy=self.proxy[index],
+                       user=self.user[index],
                        rating_mean=self.rating_mean[index], rating_std=self.rating_std[index],
                        affinity_mean=self.affinity_mean[index], affinity_std=self.affinity_std[index],
                        activity=self.activity[index],
@@ -73,25 +90,32 @@ class Population:
         return np.einsum("uk,ukd->ud", self.weights, self.personas)
 
 
-def world_from_model(model: Recommender, data: Interactions) -> World:
-    """Item vectors and biases from a torch model (``network_.items``, ``item_bias`` if any); genres and
-    popularity from ``data`` aligned to the model's item ids."""
-    network = getattr(model, "network_", None)
-    items = getattr(network, "items", None)
-    if items is None:
+def network_of(model: Recommender):
+    """The model's torch network, or None: the one place the simulator reads a network (its item table,
+    item bias, persona vectors), so a written network Protocol changes only this module."""
+    return getattr(model, "network_", None)
+
+
+def has_item_vectors(model: Recommender) -> bool:
+    return getattr(network_of(model), "items", None) is not None
+
+
+def is_multi_persona(model: Recommender) -> bool:
+    return hasattr(network_of(model), "persona_weights")
+
+
+def world_from_model(model: Recommender, reference: Reference, genre_names: list[str]) -> World:
+    """Item vectors and biases from a torch model (``items``, ``item_bias`` if any); genres, popularity, first
+    appearance and item ratings from ``reference`` (built on the model's training events)."""
+    network = network_of(model)
+    if not has_item_vectors(model):
         raise DataError(f"model '{model.name}' has no item vectors; the simulator needs one that has "
                         "(ampcf, mf, bpr)")
-    vectors = items.weight.detach().cpu().numpy().astype(np.float64)
+    vectors = network.items.weight.detach().cpu().numpy().astype(np.float64)
     bias = getattr(network, "item_bias", None)
     bias = np.zeros(len(vectors)) if bias is None else bias.detach().cpu().numpy().astype(np.float64)
-    fitted = model.fitted_data
-    onehot = fitted.genre_onehot
-    if onehot is None:
-        raise DataError(f"model '{model.name}': its data has no item genres; the simulator's probes need them")
-    matrix, names = onehot
-    aligned = data.item_index(fitted.item_ids) if data is not fitted else np.arange(fitted.n_items)
-    popularity = data.item_popularity[aligned].astype(np.float64)
-    return World(vectors, bias, matrix.astype(np.float64), list(names), popularity)
+    return World(vectors, bias, reference.genres, list(genre_names), reference.popularity, reference.first_seen,
+                 reference.item_rating)
 
 
 def population_from_model(model: Recommender, data: Interactions, world: World,
@@ -115,7 +139,8 @@ def population_from_model(model: Recommender, data: Interactions, world: World,
         if columns:
             profile = data.user_info.iloc[[data.user_index(u) for u in user_ids]][columns].reset_index(drop=True)
     activity = np.bincount(fitted.users, minlength=fitted.n_users)[rows].astype(np.float64)
-    return Population(personas, weights, np.asarray(user_ids, dtype=object), rating_mean, rating_std,
+    return Population(personas, weights, np.asarray(user_ids, dtype=object),
+                      np.asarray([data.user_index(u) for u in user_ids], dtype=np.int64), rating_mean, rating_std,
                       affinity_mean, affinity_std, activity, profile)
 
 
@@ -127,7 +152,7 @@ def persona_arrays(model: Recommender, rows: np.ndarray) -> tuple[np.ndarray, np
     (prior = mean attention over the user's training items, pruned personas weight 0). A single-vector network
     gives its user vector as one persona; any other model goes through ``user_personas`` user by user.
     """
-    network = getattr(model, "network_", None)
+    network = network_of(model)
     users = torch.as_tensor(rows)
     if network is not None and hasattr(network, "persona_weights"):
         network.eval()

@@ -2,7 +2,8 @@
 tastes? Each figure comes with its null: randomly paired users, shuffled assignments, shuffled labels.
 
 Works on any model whose ``user_personas`` gives persona vectors and whose ``history_weights(user)`` gives the
-persona weights of each history item (ampcf). Item vectors are read from ``network_.items``.
+persona weights of each history item (ampcf). Item and persona vectors come from ``model.network`` under its
+written contract (``PersonaNetwork``, personae.models.network).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from personae.space.seed_stability import adjusted_rand_index, match_personas, p
 
 
 def _item_vectors(model) -> np.ndarray:
-    return model.network_.items.weight.detach().numpy().astype(np.float64)
+    return model.network.item_vectors().detach().numpy().astype(np.float64)
 
 
 @torch.no_grad()
 def _persona_vectors(model, users: np.ndarray) -> np.ndarray:
     """(n, K, dim) persona vectors of user indices, eval mode (no dropout)."""
-    model.network_.eval()
-    return model.network_.personas(torch.as_tensor(users)).numpy().astype(np.float64)
+    model.network.eval()
+    return model.network.persona_vectors(torch.as_tensor(users)).numpy().astype(np.float64)
 
 
 def _history_assignment(model, user: int) -> np.ndarray:

@@ -56,9 +56,10 @@ def save_checkpoint(folder: str | Path, meta: dict[str, Any], loop: LoopState, n
     """Write a checkpoint into ``folder`` (rank 0 alone calls this); returns the weights file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"network.{k}": v.detach().clone().contiguous() for k, v in network.state_dict().items()}
+    # safetensors files hold CPU tensors; a network trained on a GPU is copied down
+    tensors = {f"network.{k}": v.detach().cpu().clone().contiguous() for k, v in network.state_dict().items()}
     if best is not None:
-        tensors.update({f"best.{k}": v.contiguous() for k, v in best.items()})
+        tensors.update({f"best.{k}": v.cpu().contiguous() for k, v in best.items()})
     moments, scalars = _optimizer_state(optimizers)
     tensors.update(moments)
     tensors.update({f"torch_rng.{rank}": state for rank, state in enumerate(torch_rng)})
@@ -118,7 +119,7 @@ def _optimizer_state(optimizers: Optimizers) -> tuple[dict[str, torch.Tensor], d
         for i, state in part.state_dict()["state"].items():
             for key, value in state.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"optimizer.{j}.{i}.{key}"] = value.contiguous()
+                    tensors[f"optimizer.{j}.{i}.{key}"] = value.cpu().contiguous()
                 else:
                     scalars[f"{j}.{i}.{key}"] = value
     return tensors, scalars

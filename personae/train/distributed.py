@@ -6,6 +6,10 @@ sparsely (see :mod:`personae.train.optim`) are averaged by a sparse all-reduce o
 own reducer only recognises sparse gradients from ``nn.Embedding(sparse=True)`` modules, and our persona tables
 are (users, K, dim) parameters. Gloo implements the sparse all-reduce; NCCL does not, so under NCCL the loop
 trains dense. Outside torchrun, :meth:`Distributed.current` is a world of one and every method is a no-op.
+
+With CUDA (``--device auto`` on a GPU machine, or ``cuda``) each process joins with NCCL and takes the GPU of
+its LOCAL_RANK: one GPU per process. NCCL moves CUDA tensors only, so the small bookkeeping collectives
+(step counts, the validation metric, random stream states) travel through :attr:`Distributed.device`.
 """
 
 from __future__ import annotations
@@ -21,15 +25,25 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from personae.errors import OptionError
+from personae.train.devices import resolve_device
 
 
-def start() -> Distributed:
-    """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, nccl with GPUs)."""
+def start(device: str = "auto") -> Distributed:
+    """Join the process group that ``torchrun`` describes in the environment: gloo when training on the CPU,
+    NCCL with one GPU per process when ``device`` resolves to CUDA."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise OptionError("--distributed: launch with torchrun (RANK and WORLD_SIZE are not set)")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        place = resolve_device(device)
+        if place.type == "cuda":
+            torch.cuda.set_device(place)
+        dist.init_process_group(backend_for(place))
     return Distributed.current()
+
+
+def backend_for(device: torch.device) -> str:
+    """The collective backend for networks on ``device``: NCCL for GPUs, gloo for the CPU."""
+    return "nccl" if device.type == "cuda" else "gloo"
 
 
 def stop() -> None:
@@ -64,9 +78,16 @@ class Distributed:
             raise OptionError(f"rank {self.rank} of {self.world} has no training events: fewer users than processes?")
         return mine
 
+    @property
+    def device(self) -> torch.device:
+        """Where this rank's collective tensors live: its GPU under NCCL, else the CPU."""
+        if self.active and dist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
     def steps_per_epoch(self, n_events: int, batch_size: int) -> int:
         """Steps every rank takes in an epoch: the largest shard's, so all ranks step (and reduce) together."""
-        steps = torch.tensor([-(-n_events // batch_size)], dtype=torch.long)
+        steps = torch.tensor([-(-n_events // batch_size)], dtype=torch.long, device=self.device)
         if self.active:
             dist.all_reduce(steps, op=dist.ReduceOp.MAX)
         return int(steps)
@@ -87,7 +108,9 @@ class Distributed:
         # DDP spells a top-level parameter "name" in one check and ".name" in another: give both
         ignored = [spelling for name in names for spelling in (name, name if "." in name else f".{name}")]
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(network, ignored)
-        return DistributedDataParallel(network, forward_sync_buffers=False)
+        place = next(network.parameters()).device
+        device_ids = [place.index] if place.type == "cuda" else None  # one GPU per process
+        return DistributedDataParallel(network, device_ids=device_ids, forward_sync_buffers=False)
 
     def reduce_tables(self, tables: dict[str, torch.nn.Parameter]) -> None:
         """Average the sparse row gradients of the tables over ranks (a gloo sparse all-reduce each)."""
@@ -104,7 +127,7 @@ class Distributed:
         """Rank 0's value on every rank (e.g. the validation metric that rank 0 alone computes)."""
         if not self.active:
             return value
-        box = torch.tensor([value], dtype=torch.float64)
+        box = torch.tensor([value], dtype=torch.float64, device=self.device)
         dist.broadcast(box, src=0)
         return float(box)
 
@@ -112,23 +135,25 @@ class Distributed:
         """Every rank's JSON-able ``value``, in rank order (sent as UTF-8 bytes: nothing is pickled)."""
         if not self.active:
             return [value]
+        where = self.device
         data = torch.tensor(list(json.dumps(value).encode("utf-8")), dtype=torch.uint8)
-        sizes = [torch.zeros(1, dtype=torch.long) for _ in range(self.world)]
-        dist.all_gather(sizes, torch.tensor([len(data)]))
+        sizes = [torch.zeros(1, dtype=torch.long, device=where) for _ in range(self.world)]
+        dist.all_gather(sizes, torch.tensor([len(data)], device=where))
         longest = int(max(sizes))
-        padded = torch.zeros(longest, dtype=torch.uint8)
+        padded = torch.zeros(longest, dtype=torch.uint8, device=where)
         padded[:len(data)] = data
-        parts = [torch.zeros(longest, dtype=torch.uint8) for _ in range(self.world)]
+        parts = [torch.zeros(longest, dtype=torch.uint8, device=where) for _ in range(self.world)]
         dist.all_gather(parts, padded)
-        return [json.loads(bytes(p[:int(n)].tolist()).decode("utf-8")) for p, n in zip(parts, sizes)]
+        return [json.loads(bytes(p[:int(n)].cpu().tolist()).decode("utf-8")) for p, n in zip(parts, sizes)]
 
     def gather_tensor(self, tensor: torch.Tensor) -> list[torch.Tensor]:
         """Every rank's tensor (same shape and dtype on all ranks), in rank order."""
         if not self.active:
             return [tensor]
-        parts = [torch.empty_like(tensor) for _ in range(self.world)]
-        dist.all_gather(parts, tensor)
-        return parts
+        on_device = tensor.to(self.device)
+        parts = [torch.empty_like(on_device) for _ in range(self.world)]
+        dist.all_gather(parts, on_device)
+        return [part.to(tensor.device) for part in parts]
 
 
 def checkpoint_params(checkpoint: str | os.PathLike | None, resume: str | os.PathLike | None) -> list[str]:

@@ -26,6 +26,7 @@ from personae.errors import OptionError
 from personae.evaluate.evaluator import evaluate
 from personae.threads import torch_threads
 from personae.train.checkpoint import Checkpoint, LoopState, load_checkpoint, save_checkpoint
+from personae.train.devices import autocast, check_precision, module_device
 from personae.train.distributed import Distributed
 from personae.train.losses import LOSSES
 from personae.train.optim import Optimizers, wants_sparse
@@ -53,6 +54,10 @@ class TrainOptions:
     steps_per_epoch: int = field(default=0, metadata={"help": "cap on steps per epoch (0 = every event once)"})
     checkpoint_dir: str = field(default="", metadata={"help": "write a checkpoint here after every epoch ('' = none)"})
     resume: bool = field(default=False, metadata={"help": "continue from the checkpoint in checkpoint_dir"})
+    device: str = field(default="auto", metadata={
+        "help": "'auto' (the GPU when there is one), 'cpu' or 'cuda': where the network trains and scores"})
+    precision: str = field(default="fp32", metadata={
+        "help": "'fp32' or 'bf16' (autocast of the training forward pass; meant for GPUs)"})
 
     def __post_init__(self) -> None:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
@@ -106,21 +111,28 @@ def epoch_batches(n_events: int, rng: np.random.Generator, batch_size: int, n_st
         position += batch_size
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor on the training device (on the CPU: the tensor itself, untouched)."""
+    return tensor if device.type == "cpu" else tensor.to(device)
+
+
 def train_network(model, train: Interactions, valid: Interactions | None, options: TrainOptions,
                   seed: int) -> TrainReport:
-    """Train ``model.network_`` (built already) on ``train``; ``model`` must be a TorchRecommender.
+    """Train ``model.network`` (built already) on ``train``; ``model`` must be a TorchRecommender.
 
     Each step scores (batch, 1 + negatives) candidate items with ``network(users, items)`` and applies the
-    chosen loss; the network may add its own term through an optional ``penalty(users)`` method.
+    chosen loss, plus the network's own ``penalty(users)`` term when it returns one (personae.models.network).
     """
     if options.loss not in LOSSES:
         raise OptionError(f"loss must be one of {sorted(LOSSES)}, got {options.loss!r}")
+    check_precision(options.precision)
     with torch_threads(options.threads):  # see personae.threads: small products, one thread is fastest
         return _train(model, train, valid, options, seed)
 
 
 def _train(model, train: Interactions, valid: Interactions | None, options: TrainOptions, seed: int) -> TrainReport:
-    network: torch.nn.Module = model.network_
+    network: torch.nn.Module = model.network
+    device = module_device(network)  # the model placed it (TorchRecommender.fit): batches follow it
     loss_fn = LOSSES[options.loss]
     world = Distributed.current()
     sparse = wants_sparse(options.optimizer, network, train.n_users) and world.sparse_collectives
@@ -151,20 +163,25 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
         for epoch in bar:
             epoch_start, epoch_cpu = time.perf_counter(), time.process_time()
             network.train()
-            total, steps = 0.0, 0
+            # float64 sum of float32 losses, as a Python float sum of loss.item() would be, but kept on the
+            # device: no GPU sync per step
+            total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
             for batch in epoch_batches(len(mine), rng, options.batch_size, n_steps):
                 users, positives = users_all[batch], items_all[batch]
                 negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives))
                 candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
-                loss = loss_fn(trainer(users, candidates))
-                if hasattr(network, "penalty"):
-                    loss = loss + network.penalty(users)
+                users, candidates = to_device(users, device), to_device(candidates, device)
+                with autocast(device, options.precision):
+                    loss = loss_fn(trainer(users, candidates))
+                    extra = network.penalty(users)
+                    if extra is not None:
+                        loss = loss + extra
                 optimizers.zero_grad()
                 loss.backward()
                 world.reduce_tables(optimizers.tables)
                 optimizers.step()
-                total, steps = total + loss.item(), steps + 1
-            record = {"epoch": float(epoch), "loss": total / max(steps, 1)}
+                total, steps = total + loss.detach().double(), steps + 1
+            record = {"epoch": float(epoch), "loss": float(total) / max(steps, 1)}
             epoch_seconds.append(time.perf_counter() - epoch_start)
             epoch_cpu_seconds.append(time.process_time() - epoch_cpu)
             state.epoch = epoch

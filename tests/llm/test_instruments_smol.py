@@ -1,14 +1,10 @@
 """The issue-11 instruments end to end on the real SmolLM2-135M-Instruct at tiny sizes, each with a no-effect case."""
 
-import json
-
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from personae.cli.llm import app
 from personae.llm.activation_capping import capped, run_capping, steered
-from personae.llm.bank import load_conversation_scripts, load_role_bank
+from personae.llm.bank import RoleBank, load_conversation_scripts, load_role_bank
 from personae.llm.conversation_drift import run_drift
 from personae.llm.space import build_persona_space
 from personae.llm.variance import sample_ratings
@@ -34,11 +30,12 @@ def test_persona_space_keeps_reply_activations_for_the_permuted_label_null(tiny_
 
 
 def test_ratings_are_parsed_from_independent_sampled_generations(smol):
-    x = sample_ratings(smol, ["pirate"] * 3, ["Rate pizza from 1 to 5. Answer with a single digit."], runs=3,
-                       temperature=1.0)
+    x, unparsed = sample_ratings(smol, ["pirate"] * 3, ["Rate pizza from 1 to 5. Answer with a single digit."],
+                                 runs=3, temperature=1.0)
     assert x.shape == (3, 3, 1)
     assert set(np.unique(x[~np.isnan(x)])) <= {1, 2, 3, 4, 5}
-    greedy = sample_ratings(smol, ["pirate"], ["Rate pizza from 1 to 5. Answer with a single digit."], runs=2,
+    assert len(unparsed) == int(np.isnan(x).sum()) and all(u["reason"] for u in unparsed)
+    greedy, _ = sample_ratings(smol, ["pirate"], ["Rate pizza from 1 to 5. Answer with a single digit."], runs=2,
                             temperature=0.0)
     assert np.array_equal(greedy[:, 0], greedy[:, 1], equal_nan=True)  # temperature 0: runs cannot differ
 
@@ -54,15 +51,24 @@ def test_cap_with_tau_below_every_projection_clamps_no_position_and_changes_noth
     assert stats["clamped"] == 0
 
 
-def test_cap_reports_clamped_share_mcq_cost_and_cis_over_roles(smol, tiny_space):
+def test_cap_chooses_its_percentile_on_calibration_roles_and_reports_the_smallest_detectable_mcq_difference(
+        smol, tiny_space):
     bank = load_role_bank()
-    probe = bank.subset(2, 1, 1)
-    res = run_capping(smol, tiny_space, probe, percentiles=(50.0,), max_new_tokens=4, n_mcq=4)
-    row = res["by_percentile"][0]
-    assert 0 < row["share_positions_clamped"] < 1
-    assert res["mcq_n"] == 4 and 0 <= row["mcq_accuracy_capped"] <= 1
-    assert row["projection_shift_ci95"][0] <= row["projection_shift"] <= row["projection_shift_ci95"][1]
-    assert len(row["taus"]) == len(res["cap_layers"])
+    probe = RoleBank(bank.roles[:2], bank.questions[-1:])
+    calibration = RoleBank(bank.roles[-2:], bank.questions[-2:-1])
+    res = run_capping(smol, tiny_space, probe, calibration, percentiles=(25.0, 50.0), max_new_tokens=4, n_mcq=4)
+    assert res["percentile"] in (25.0, 50.0) and set(res["calibration"]["roles"]).isdisjoint(res["roles"])
+    assert 0 < res["share_positions_clamped"] < 1
+    assert res["projection_shift"]["unit"] == "evaluation roles" and res["projection_shift"]["n_units"] == 2
+    assert res["mcq_smallest_detectable_difference"] == pytest.approx(6 / 4)  # 4 questions cannot show any cost
+    assert res["mcq_accuracy_diff"]["unit"] == "questions"
+
+
+def test_cap_refuses_calibration_roles_that_the_evaluation_also_uses(smol, tiny_space):
+    bank = load_role_bank()
+    with pytest.raises(ValueError, match="overlap"):
+        run_capping(smol, tiny_space, RoleBank(bank.roles[:2], bank.questions[-1:]),
+                    RoleBank(bank.roles[1:3], bank.questions[-2:-1]), max_new_tokens=2, n_mcq=2)
 
 
 def test_drift_is_reported_against_a_persona_free_control_including_pressure(smol, tiny_space):
@@ -71,19 +77,5 @@ def test_drift_is_reported_against_a_persona_free_control_including_pressure(smo
     assert "pressure" in res["by_type"]
     p = res["by_type"]["pressure"]
     assert len(p["control_projection_by_turn"]) == 2 and p["persona_minus_control"]["n_units"] == 2
-    assert sum(t["persona"].startswith("(control") for t in res["transcripts"]) == len(scripts)
-
-
-def test_cli_simulate_users_measures_pull_and_steering(tmp_path, tiny_space, smol):
-    tiny_space.save(tmp_path / "axis")
-    r = CliRunner().invoke(app, ["simulate-users", "--out", str(tmp_path / "u"), "--axis", str(tmp_path / "axis"),
-                                 "--personas", "2", "--runs", "2", "--turns", "2", "--max-new-tokens", "4",
-                                 "--mcq", "2", "--conditions", "none,ceiling"])
-    assert r.exit_code == 0, r.output
-    res = json.loads((tmp_path / "u" / "users.json").read_text())
-    assert list(res["conditions"]) == ["none", "ceiling"]
-    none, ceiling = res["conditions"]["none"], res["conditions"]["ceiling"]
-    assert none["share_positions_clamped"] == 0  # no hook bounds: nothing clamped
-    assert 0 < ceiling["share_positions_clamped"] < 1
-    assert "icc_diff_ci95" in ceiling["vs_none"] and "mcq_accuracy_diff" in ceiling["vs_none"]
-    assert (tmp_path / "u" / "users.png").is_file()
+    assert p["n_control_conversations"] == p["n_conversations"] == 2  # one control per (persona, script) pair
+    assert p["persona_minus_control"]["unit"] == "(persona, script) pairs"

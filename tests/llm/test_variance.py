@@ -1,47 +1,47 @@
 import numpy as np
 import pytest
 
-from personae.llm.variance import icc1, icc_over_items
+from personae.llm.variance import as_observations, icc_over_items, parse_rating, unparsed_by_item
+from personae.stats import icc_value
 
 
-def test_icc1_matches_hand_computed_one_way_anova():
-    # means 1.5 and 3.5, grand 2.5: MSB = 2 * (1 + 1) / 1 = 4, MSW = (4 * 0.25) / 2 = 0.5
-    res = icc1(np.array([[1.0, 2.0], [3.0, 4.0]]))
-    assert res["msb"] == pytest.approx(4.0)
-    assert res["msw"] == pytest.approx(0.5)
-    assert res["icc1"] == pytest.approx(3.5 / 4.5)
-    assert res["var_between"] == pytest.approx(1.75)
+def test_items_are_pooled_as_dimensions_of_one_observation_per_persona_and_run():
+    x = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
+    values, groups = as_observations(x)
+    assert values.shape == (6, 4) and groups.tolist() == [0, 0, 0, 1, 1, 1]
+    assert icc_over_items(x)["icc1_pooled"] == pytest.approx(icc_value(values, groups))
 
 
-def test_icc1_is_one_when_runs_agree_and_personas_differ():
-    assert icc1(np.array([[1.0, 1, 1], [5, 5, 5]]))["icc1"] == pytest.approx(1.0)
-
-
-def test_icc1_is_negative_when_personas_do_not_differ_at_all():
-    # identical persona means, all variance within: MSB = 0 -> ICC = -MSW / ((R-1) MSW) = -1/(R-1)
-    assert icc1(np.array([[1.0, 5.0], [5.0, 1.0]]))["icc1"] == pytest.approx(-1.0)
-
-
-def test_multivariate_icc_sums_sums_of_squares_over_dimensions():
-    x = np.array([[1.0, 2.0], [3.0, 4.0]])
-    stacked = np.stack([x, x], axis=-1)  # (P, R, D=2), same data twice: same ICC
-    assert icc1(stacked)["icc1"] == pytest.approx(3.5 / 4.5)
-    assert icc1(stacked)["msb"] == pytest.approx(8.0)
-
-
-def test_icc_rejects_a_single_run():
-    with pytest.raises(ValueError, match="at least 2"):
-        icc1(np.ones((3, 1)))
-
-
-def test_icc_over_items_skips_items_with_unparsed_answers_and_flags_the_finding():
+def test_icc_over_items_skips_items_with_unparsed_answers_and_counts_them():
     x = np.zeros((2, 2, 3))
     x[:, :, 0] = [[1, 2], [3, 4]]
     x[:, :, 1] = [[1, 5], [5, 1]]
     x[0, 0, 2] = np.nan
     res = icc_over_items(x)
     assert res["items_skipped"] == 1
-    assert res["icc1_per_item"] == pytest.approx([3.5 / 4.5, -1.0])
-    # pooled: MSB 4 + 0, MSW 0.5 + 8 -> (4 - 8.5) / (4 + 8.5)
-    assert res["icc1_pooled"] == pytest.approx(-4.5 / 12.5)
-    assert res["run_to_run_ge_cross_persona"] is True
+    assert res["icc1_per_item"] == pytest.approx([3.5 / 4.5, -1.0])  # MSB 4, MSW 0.5; then identical means
+
+
+def test_icc_over_items_with_no_complete_item_says_so_instead_of_nan_warnings():
+    x = np.full((2, 2, 2), np.nan)
+    assert np.isnan(icc_over_items(x)["icc1_pooled"]) and icc_over_items(x)["items_skipped"] == 2
+
+
+def test_ratings_are_read_from_digits_and_number_words():
+    assert parse_rating("I'd say 4.") == (4.0, None)
+    assert parse_rating("Probably four out of five") == (4.0, None)
+    assert parse_rating("5/5, love it") == (5.0, None)
+
+
+def test_unreadable_ratings_say_why():
+    assert parse_rating("") == (None, "empty reply")
+    assert parse_rating("Arr, I cannot say, matey") == (None, "no number in the reply")
+    assert parse_rating("I give it 8") == (None, "first number 8 is not a rating 1-5")
+
+
+def test_unparsed_answers_are_listed_per_item_with_reasons():
+    unparsed = [{"persona": 0, "run": 0, "item": 1, "reply": "", "reason": "empty reply"},
+                {"persona": 1, "run": 0, "item": 1, "reply": "no", "reason": "no number in the reply"}]
+    rows = unparsed_by_item(unparsed, ["a", "b"])
+    assert len(rows) == 1 and rows[0]["item"] == 1 and rows[0]["unparsed"] == 2
+    assert rows[0]["reasons"] == {"empty reply": 1, "no number in the reply": 1}

@@ -38,16 +38,17 @@ def free_port() -> int:
 class ServerProcess:
     """``personae serve`` in a child process, waited for until /healthz answers."""
 
-    def __init__(self, model_dir: Path, db: Path, api_key_file: Path | None = None) -> None:
+    def __init__(self, model_dir: Path, db: Path | str, api_key_file: Path | None = None,
+                 log: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "personae", "serve", str(model_dir), "--db", str(db),
                    "--port", str(self.port)]
         if api_key_file is not None:
             command += ["--api-key-file", str(api_key_file)]
-        self.log = db.with_suffix(f".{self.port}.log")
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self.log = log or Path(db).with_suffix(f".{self.port}.log")
+        with open(self.log, "w") as output:
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 90.0) -> None:
@@ -82,8 +83,9 @@ def start_server():
     """Start servers with ``start_server(model_dir, db, api_key_file=None)``; all are stopped at the end."""
     started: list[ServerProcess] = []
 
-    def start(model_dir: Path, db: Path, api_key_file: Path | None = None) -> ServerProcess:
-        server = ServerProcess(model_dir, db, api_key_file)
+    def start(model_dir: Path, db: Path | str, api_key_file: Path | None = None,
+              log: Path | None = None) -> ServerProcess:
+        server = ServerProcess(model_dir, db, api_key_file, log)
         started.append(server)
         return server
 

@@ -1,7 +1,12 @@
 """Property-based fuzz of the OpenAPI spec (schemathesis): valid and invalid requests to every endpoint of a
-real server; none may get a 5xx or a stack trace. Bounded to a few dozen cases per operation."""
+real server; none may get a 5xx or a stack trace. Bounded to a few dozen cases per operation. JSON Schema
+cannot express NaN or Infinity, so every generated body is also sent with one of its values replaced by a
+non-finite number (``NaN``, ``Infinity``, ``-Infinity``, ``1e400``)."""
 
 from __future__ import annotations
+
+import json
+import random
 
 import pytest
 from conftest import API_KEY
@@ -9,6 +14,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
 CASES_PER_OPERATION = 10
+NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e400")
+MARK = "__non_finite__"
+
+
+def with_non_finite(body, rng: random.Random) -> bytes:
+    """``body`` as JSON text with one value (or the whole body) replaced by a non-finite number."""
+    def replace(value):
+        if isinstance(value, dict) and value and rng.random() < 0.8:
+            key = rng.choice(sorted(value))
+            return {**value, key: replace(value[key])}
+        if isinstance(value, list) and value and rng.random() < 0.8:
+            index = rng.randrange(len(value))
+            return [*value[:index], replace(value[index]), *value[index + 1:]]
+        return MARK
+
+    return json.dumps(replace(body)).replace(f'"{MARK}"', rng.choice(NON_FINITE)).encode()
 
 
 @pytest.mark.slow
@@ -22,6 +43,7 @@ def test_no_request_generated_from_the_openapi_spec_gets_a_5xx(keyed_server):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 7
     seen_statuses: set[int] = set()
+    rng = random.Random(0)
     with requests.Session() as session:
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -33,6 +55,13 @@ def test_no_request_generated_from_the_openapi_spec_gets_a_5xx(keyed_server):
                     seen_statuses.add(response.status_code)
                     assert response.status_code < 500, (case.method, case.formatted_path, response.text)
                     assert "Traceback" not in response.text
+                    if case.method.upper() == "POST" and case.body is not None:
+                        body = with_non_finite(case.body, rng)
+                        url = keyed_server.url + case.formatted_path
+                        sent = session.post(url, data=body, headers={**auth, "Content-Type": "application/json"},
+                                            timeout=30)
+                        assert sent.status_code == 422, (body, sent.text)
+                        assert not any(word in sent.text for word in ("NaN", "Infinity", "inf")), sent.text
 
                 try:
                     check()

@@ -38,9 +38,10 @@ def test_a_posted_event_changes_the_personas_at_once(api):
 
 
 def test_events_are_listed_newest_first(api):
-    api.post("/users/3/events", json=[{"item": "1", "timestamp": 10}, {"item": "2", "kind": "rate", "value": 4}])
+    api.post("/users/3/events", json=[{"item": "1", "timestamp": 10}, {"item": "2"}])
     events = api.get("/users/3/events", params={"limit": 5}).json()["events"]
-    assert [e["item"] for e in events] == ["2", "1"] and events[0]["value"] == 4
+    assert [e["item"] for e in events] == ["2", "1"] and events[1]["timestamp"] == 10
+    assert events[0]["title"] == "cluster0 item2"  # the page shows titles, not ids
 
 
 def test_an_unknown_user_gets_popularity_until_their_first_event(api):
@@ -85,6 +86,54 @@ def test_refuses_to_listen_beyond_loopback_without_a_key(served_model_dir, tmp_p
     expected = ("personae: error: --host 0.0.0.0: refusing to listen on a non-loopback address without "
                 "--api-key-file (use 127.0.0.1, or give a key)")
     assert capsys.readouterr().err.strip().splitlines() == [expected]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"item": "1", "timestamp": NaN}', b'{"item": "1", "timestamp": Infinity}', b'{"item": "1", "timestamp": 1e400}',
+    b'{"item": NaN}', b'[{"item": "1"}, {"item": "2", "timestamp": -Infinity}]', b'{"item": "1", "extra": NaN}',
+])
+def test_a_non_finite_number_anywhere_gets_422_that_echoes_no_non_finite_value(api, body):
+    answer = api.post("/users/1/events", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert not any(word in answer.text for word in ("NaN", "Infinity", "inf"))
+
+
+@pytest.mark.parametrize("event", [
+    {"item": True}, {"item": 1.5}, {"item": "1", "timestamp": "10"}, {"item": "1", "timestamp": True},
+    {"item": "1", "timestamp": -1}, {"item": "1", "timestamp": 1e300}, {"item": "1", "kind": "rate", "value": 4},
+    {"item": "1", "value": 3},
+])
+def test_event_fields_are_strictly_typed_and_bounded(api, event):
+    answer = api.post("/users/1/events", json=event)
+    assert answer.status_code == 422, answer.text
+
+
+def test_a_chunked_body_over_the_limit_gets_413(api):
+    def chunks():
+        yield b"["
+        for _ in range(30000):
+            yield b'{"item": "1"},'
+        yield b'{"item": "1"}]'
+
+    answer = api.post("/users/1/events", content=chunks(), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and "request body over" in answer.json()["detail"]
+
+
+def test_a_chunked_body_under_the_limit_is_accepted(api):
+    answer = api.post("/users/1/events", content=iter([b'[{"item": "1"},', b'{"item": "2"}]']),
+                      headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+
+
+def test_the_openapi_spec_declares_the_bearer_scheme_and_the_statuses_it_returns(api):
+    spec = api.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": "the key in --api-key-file"}
+    post = spec["paths"]["/users/{user_id}/events"]["post"]
+    assert post["security"] == [{"bearer": []}]
+    assert {"200", "401", "413", "422"} <= set(post["responses"])
+    assert "404" in spec["paths"]["/items/{item_id}"]["get"]["responses"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 def test_the_openapi_spec_lists_every_endpoint(api):

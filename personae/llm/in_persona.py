@@ -1,0 +1,181 @@
+"""Measures of staying in persona for simulated users, each beside its null or control (issue 22, part 1).
+
+For one route's transcripts (P personas x S scripts x R runs x T turns):
+- assistant-likeness: share of turns the classifier (personae.llm.assistant_likeness) calls assistant-like,
+  and share that offer help or say they are an AI; interval over personas;
+- consistency (the three metrics of arXiv:2511.00222), judged by an LLM judge, each beside the same score
+  against a mismatched persona (another persona's description or answers): prompt-to-line, line-to-line
+  (each line against the same speaker's previous lines), Q&A (the same scripted question answered in two runs
+  of one persona should agree; answers of two personas should not);
+- ICC(1) of the turns' MiniLM embeddings across personas against run-to-run variance, with its F interval and
+  the shuffled-label null (personae.stats.icc1);
+- drift: the slope over turns of prompt-to-line consistency and of the projection on the default axis, per
+  persona, with a shuffled-turn null.
+Every interval comes from personae.stats and names its unit and count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from personae.llm.assistant_likeness import AssistantLikeness, offers_help_or_ai
+from personae.llm.nulls import null_summary
+from personae.llm.persona_consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
+from personae.llm.user_routes import RouteTranscripts
+
+
+def per_persona(values: np.ndarray) -> np.ndarray:
+    """(P, ...) -> (P,) mean over everything but the persona axis, ignoring NaN."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.nanmean(v.reshape(v.shape[0], -1), axis=1)
+
+
+def persona_interval(values: np.ndarray) -> dict:
+    from personae.stats import mean_interval
+
+    return mean_interval(per_persona(values), unit="personas").to_dict()
+
+
+def slope_over_turns(y: np.ndarray) -> np.ndarray:
+    """y (..., T) -> (...) least-squares slope per turn (NaN entries left out of each fit)."""
+    y = np.asarray(y, dtype=np.float64)
+    t = np.arange(y.shape[-1], dtype=np.float64)
+    flat = y.reshape(-1, y.shape[-1])
+    out = np.full(len(flat), np.nan)
+    for i, row in enumerate(flat):
+        ok = ~np.isnan(row)
+        if ok.sum() >= 2:
+            out[i] = np.polyfit(t[ok], row[ok], 1)[0]
+    return out.reshape(y.shape[:-1])
+
+
+def drift(y: np.ndarray, n_null: int = 200, seed: int = 0) -> dict:
+    """y (P, S, R, T): slope per conversation, its mean per persona with an interval over personas, and a
+    null from the same values with the turns of each conversation shuffled (no order, no drift)."""
+    from personae.stats import mean_interval
+
+    slopes = per_persona(slope_over_turns(y))  # (P,)
+    rng = np.random.default_rng(seed)
+    flat = y.reshape(-1, y.shape[-1])
+    null = [np.nanmean(slope_over_turns(np.stack([rng.permutation(row) for row in flat]))) for _ in range(n_null)]
+    return {"slope_per_turn": mean_interval(slopes, unit="personas").to_dict(),
+            "shuffled_turns_null": null_summary(float(np.nanmean(slopes)), np.asarray(null)),
+            "by_turn": np.nanmean(y, axis=(0, 1, 2)).tolist(), "per_persona": slopes.tolist()}
+
+
+def _scores(judge: Judge, convs: list) -> np.ndarray:
+    return np.array([np.nan if s is None else s for s in judge.score(convs)], dtype=np.float64)
+
+
+def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) -> dict:
+    """The three consistency metrics with their mismatched-persona controls; arrays keep (P, S, R, T)."""
+    from personae.stats import compare_paired
+
+    p_, s_, r_, t_ = tr.shape
+    lines = np.array(tr.lines, dtype=object)  # (P, S, R, T)
+    text = [[tr.persona_texts[r][p] for r in range(r_)] for p in range(p_)]  # [p][r]
+    idx = list(np.ndindex(p_, s_, r_, t_))
+    own = _scores(judge, [judge_prompt_to_line(text[p][r], lines[p, s, r, t]) for p, s, r, t in idx])
+    other = _scores(judge, [judge_prompt_to_line(text[(p + 1) % p_][r], lines[p, s, r, t]) for p, s, r, t in idx])
+    own, other = own.reshape(p_, s_, r_, t_), other.reshape(p_, s_, r_, t_)
+    result = {"prompt_to_line": persona_interval(own), "prompt_to_line_mismatched": persona_interval(other),
+              "prompt_to_line_vs_mismatched": compare_paired(per_persona(own), per_persona(other),
+                                                             unit="personas", seeded=False).to_dict(),
+              "prompt_to_line_by_turn": np.nanmean(own, axis=(0, 1, 2)).tolist()}
+    if t_ >= 2:
+        later = [(p, s, r, t) for p, s, r, t in idx if t >= 1]
+        l2l = _scores(judge, [judge_line_to_line(list(lines[p, s, r, max(0, t - 3):t]), lines[p, s, r, t])
+                              for p, s, r, t in later])
+        l2l_other = _scores(judge, [judge_line_to_line(list(lines[(p + 1) % p_, s, r, max(0, t - 3):t]),
+                                                       lines[p, s, r, t]) for p, s, r, t in later])
+        shape = (p_, s_, r_, t_ - 1)
+        result.update(line_to_line=persona_interval(l2l.reshape(shape)),
+                      line_to_line_mismatched=persona_interval(l2l_other.reshape(shape)),
+                      line_to_line_vs_mismatched=compare_paired(per_persona(l2l.reshape(shape)),
+                                                                per_persona(l2l_other.reshape(shape)),
+                                                                unit="personas", seeded=False).to_dict())
+    if r_ >= 2:
+        q = t_ - 1 if qa_turn is None else min(qa_turn, t_ - 1)
+        pairs = [(p, s, r) for p in range(p_) for s in range(s_) for r in range(r_ - 1)]
+        qa = _scores(judge, [judge_qa(tr.scripts[s][q], lines[p, s, r, q], lines[p, s, r + 1, q]) for p, s, r in pairs])
+        qa_other = _scores(judge, [judge_qa(tr.scripts[s][q], lines[p, s, r, q], lines[(p + 1) % p_, s, r + 1, q])
+                                   for p, s, r in pairs])
+        shape = (p_, s_, r_ - 1)
+        result.update(qa=persona_interval(qa.reshape(shape)), qa_mismatched=persona_interval(qa_other.reshape(shape)),
+                      qa_vs_mismatched=compare_paired(per_persona(qa.reshape(shape)),
+                                                      per_persona(qa_other.reshape(shape)), unit="personas",
+                                                      seeded=False).to_dict(),
+                      qa_turn=q)
+    result["_own"] = own
+    return result
+
+
+def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Judge, *,
+                  projections: np.ndarray | None = None, seed: int = 0) -> dict:
+    """Every measure for one route. projections (P, S, R, T): each line's position on the default axis
+    (None where the route's text was not re-read by a local model)."""
+    from personae.llm.embeddings import embed
+    from personae.llm.variance import icc_with_null
+
+    p_, s_, r_, t_ = tr.shape
+    texts = tr.texts()
+    probs = classifier.probability(texts).reshape(p_, s_, r_, t_)
+    assistant_like = (probs > 0.5).astype(np.float64)
+    help_ai = np.array([offers_help_or_ai(x) for x in texts], dtype=np.float64).reshape(p_, s_, r_, t_)
+    cons = consistency(tr, judge)
+    own = cons.pop("_own")
+    emb = embed(texts).reshape(p_, s_, r_, t_, -1).transpose(0, 2, 1, 3, 4).reshape(p_, r_, s_ * t_, -1)
+    out = {"route": tr.route, "title": tr.title, "n_personas": p_, "n_scripts": s_, "runs": r_, "turns": t_,
+           "n_lines": len(texts), "seconds": tr.seconds,
+           "assistant_like_share": persona_interval(assistant_like),
+           "assistant_like_share_turn1": float(assistant_like[..., 0].mean()),
+           "assistant_like_by_turn": assistant_like.mean(axis=(0, 1, 2)).tolist(),
+           "offers_help_or_ai_share": persona_interval(help_ai),
+           "consistency": cons,
+           "icc_embeddings": {k: v for k, v in icc_with_null(emb).items() if k != "icc1_per_item"},
+           "drift_prompt_to_line": drift(own, seed=seed),
+           "examples": {tr.users[p].name: tr.lines[p][0][0][:3] for p in range(min(3, p_))},
+           "persona_texts_last_run": tr.persona_texts[-1][:3], **tr.extra}
+    if projections is not None:
+        out["drift_projection"] = drift(projections, seed=seed)
+    out["_per_persona"] = {"assistant_like": per_persona(assistant_like), "p2l": per_persona(own),
+                           "p2l_slope": per_persona(slope_over_turns(own))}
+    return out
+
+
+def compare_routes(route: dict, baseline: dict) -> dict:
+    """Route minus baseline, paired by persona, for assistant-likeness, prompt-to-line and its drift slope."""
+    from personae.stats import compare_paired
+
+    a, b = route["_per_persona"], baseline["_per_persona"]
+    return {key: compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
+            for key in ("assistant_like", "p2l", "p2l_slope")}
+
+
+def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of (n, d) points under (n,) labels, cosine distance (each label needs >= 2 points)."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    dist = 1.0 - x @ x.T
+    scores = []
+    for i in range(len(x)):
+        same = (labels == labels[i]) & (np.arange(len(x)) != i)
+        if not same.any():
+            continue
+        a = dist[i, same].mean()
+        b = min(dist[i, labels == g].mean() for g in np.unique(labels) if g != labels[i])
+        scores.append((b - a) / max(a, b) if max(a, b) > 0 else 0.0)
+    return float(np.mean(scores))
+
+
+def silhouette_with_null(texts: list[list[str]], n_null: int = 200, seed: int = 0) -> dict:
+    """texts [run][persona] (route i's revised persona texts): silhouette of their MiniLM embeddings by
+    persona, against the silhouettes of the same embeddings under shuffled persona labels."""
+    from personae.llm.embeddings import embed
+
+    flat = [t for run in texts for t in run]
+    labels = np.tile(np.arange(len(texts[0])), len(texts))
+    x = embed(flat).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    observed = silhouette(x, labels)
+    null = np.array([silhouette(x, rng.permutation(labels)) for _ in range(n_null)])
+    return {**null_summary(observed, null), "n_texts": len(flat), "unit": "revised persona texts"}

@@ -1,0 +1,285 @@
+"""The routes by which a language model plays a *user* (issue 22): how each user turn is asked for.
+
+Every route answers the same scripted assistant turns for the same personas, scripts and seeds; they differ
+only in how the next user line is requested:
+- a  chat slot: the persona is the system prompt and the model speaks from the assistant's slot (baseline);
+- b  transcript continuation: a written dialogue, no chat template; the model continues "<name>:";
+- c  latent conditioning (RecLLM): a session profile in the system prompt and a per-turn intent drawn from a
+     small intent set;
+- d  a few in-persona example lines in the system prompt;
+- e  the chat slot steered toward the persona's own role vector (personae.llm.steering);
+- f  best-of-N: N sampled chat-slot candidates, the consistency judge picks one;
+- g  the chat slot of a LoRA-adapted model (personae.llm.learned_simulator; load the backend with --adapter);
+- h  transcript continuation on a base model that was never preference-tuned (its own backend);
+- i  PersonaAgent: between conversations the model rewrites the persona text against the judge's feedback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from personae.llm.backends import Conversation, LLMBackend
+
+HISTORY_TURNS = 4  # previous exchanges kept in each request, to bound its length
+
+
+@dataclass(frozen=True)
+class SimulatedUser:
+    name: str
+    description: str
+    profile: dict
+    examples: tuple[str, ...]
+
+
+@dataclass
+class TurnContext:
+    """Everything a route may use to ask for one user turn."""
+
+    user: SimulatedUser
+    persona_text: str  # the description (route i: its latest revision)
+    assistant_line: str  # the scripted assistant turn the user answers
+    history: list[tuple[str, str]]  # earlier (assistant line, user line) pairs of this conversation
+    key: tuple[int, int, int, int]  # (persona, script, run, turn)
+
+
+def load_simulated_users(data: dict) -> list[SimulatedUser]:
+    return [SimulatedUser(p["name"], p["description"], dict(p["profile"]), tuple(p["examples"]))
+            for p in data["personas"]]
+
+
+@dataclass
+class Route:
+    """The chat-slot baseline (route a); other routes override `system_prompt` or `generate`."""
+
+    letter: str = "a"
+    title: str = "chat slot (baseline)"
+    user_prompt: str = "You are {persona}."
+
+    def system_prompt(self, ctx: TurnContext) -> str:
+        return self.user_prompt.format(persona=ctx.persona_text)
+
+    def request(self, ctx: TurnContext) -> Conversation | str:
+        msgs: Conversation = [{"role": "system", "content": self.system_prompt(ctx)}]
+        for assistant_line, user_line in ctx.history[-HISTORY_TURNS:]:
+            msgs += [{"role": "user", "content": assistant_line}, {"role": "assistant", "content": user_line}]
+        return msgs + [{"role": "user", "content": ctx.assistant_line}]
+
+    def generate(self, backend: LLMBackend, contexts: list[TurnContext], *, max_new_tokens: int,
+                 temperature: float, seed: int) -> list[str]:
+        requests = [self.request(c) for c in contexts]
+        if requests and isinstance(requests[0], str):
+            return backend.complete(requests, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        return backend.chat(requests, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+
+    def before_run(self, run: int, persona_texts: list[str], finished: list[list[list[str]]] | None) -> list[str]:
+        """The persona texts for run `run` (route i revises them); finished: [persona][script] lines so far."""
+        return persona_texts
+
+
+@dataclass
+class TranscriptRoute(Route):
+    """Route b (and h on a base model): the model continues a written dialogue as the user."""
+
+    letter: str = "b"
+    title: str = "transcript continuation"
+
+    def request(self, ctx: TurnContext) -> str:
+        name = ctx.user.name
+        head = (f"The following is a text-message conversation between {name} and an AI assistant. "
+                f"{ctx.persona_text}.\n\n")
+        body = "".join(f"AI assistant: {a}\n{name}: {u}\n" for a, u in ctx.history[-HISTORY_TURNS:])
+        return head + body + f"AI assistant: {ctx.assistant_line}\n{name}:"
+
+
+@dataclass
+class LatentRoute(Route):
+    """Route c (RecLLM): a session-level profile and a turn-level intent, drawn per (persona, script, run, turn)
+    from `intents` with a seeded generator, so every run of every route sees the same intents."""
+
+    letter: str = "c"
+    title: str = "latent conditioning (profile + intent)"
+    intents: tuple[str, ...] = ()
+    seed: int = 0
+
+    def intent(self, key: tuple[int, int, int, int]) -> str:
+        rng = np.random.default_rng([self.seed, *key])
+        return self.intents[int(rng.integers(len(self.intents)))]
+
+    def system_prompt(self, ctx: TurnContext) -> str:
+        profile = "; ".join(f"{k}: {v}" for k, v in ctx.user.profile.items())
+        return (super().system_prompt(ctx) + f"\nYour profile: {profile}.\nIn this message you "
+                f"{self.intent(ctx.key)}.")
+
+
+@dataclass
+class ExampleLinesRoute(Route):
+    """Route d: a few lines the persona has written, shown as examples of its voice."""
+
+    letter: str = "d"
+    title: str = "in-persona example lines"
+
+    def system_prompt(self, ctx: TurnContext) -> str:
+        examples = "\n".join(f"- {line}" for line in ctx.user.examples)
+        return super().system_prompt(ctx) + f"\nExamples of messages you have written:\n{examples}"
+
+
+@dataclass
+class BestOfNRoute(Route):
+    """Route f: N sampled chat-slot candidates per turn; the judge's prompt-to-line score picks one. The
+    judge that picks is also a measure of the result: its consistency gain is self-agreement, which is why
+    the assistant-likeness classifier (not the judge) decides whether the route works."""
+
+    letter: str = "f"
+    title: str = "best-of-N, consistency judge as reward"
+    n_candidates: int = 4
+    judge: object = None  # personae.llm.persona_consistency.Judge
+
+    def candidates(self, backend, contexts, *, max_new_tokens, temperature, seed) -> tuple[list[list[str]], np.ndarray]:
+        """[row][k] sampled candidates and (rows, k) judge scores (-inf where unreadable)."""
+        from personae.llm.persona_consistency import judge_prompt_to_line
+
+        requests = [self.request(c) for c in contexts]
+        drawn = [backend.chat(requests, max_new_tokens=max_new_tokens, temperature=max(temperature, 0.7),
+                              seed=seed + 7919 * k) for k in range(self.n_candidates)]  # [k][row]
+        rows = [[drawn[k][i] for k in range(self.n_candidates)] for i in range(len(contexts))]
+        flat = [(i, k) for i in range(len(contexts)) for k in range(self.n_candidates)]
+        scores = self.judge.score([judge_prompt_to_line(contexts[i].persona_text, rows[i][k]) for i, k in flat])
+        table = np.array([-np.inf if s is None else s for s in scores]).reshape(len(contexts), self.n_candidates)
+        return rows, table
+
+    def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
+        rows, scores = self.candidates(backend, contexts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                       seed=seed)
+        return [rows[i][int(scores[i].argmax())] for i in range(len(contexts))]
+
+
+@dataclass
+class SteeredRoute(Route):
+    """Route e: the chat slot, with the persona's own direction added at a few middle layers: the mean
+    residual stream of the persona's example lines (read in its chat slot) minus that of the model's default
+    replies, per layer, added `strength` times its own length (strength 1: the whole gap). Personas are
+    generated one at a time, since each has its own vector."""
+
+    letter: str = "e"
+    title: str = "steering toward the persona's role vector"
+    directions: dict = field(default_factory=dict)  # persona index -> {layer: (d,) direction}
+    strength: float = 0.5
+
+    def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
+        from personae.llm.activation_capping import steered
+
+        out: dict[int, str] = {}
+        for p in sorted({c.key[0] for c in contexts}):
+            rows = [i for i, c in enumerate(contexts) if c.key[0] == p]
+            axes = self.directions[p]
+            add = {layer: self.strength * float(np.linalg.norm(v)) for layer, v in axes.items()}
+            with steered(backend.model, axes, add=add):
+                replies = backend.chat([self.request(contexts[i]) for i in rows], max_new_tokens=max_new_tokens,
+                                       temperature=temperature, seed=seed + p)
+            out.update(zip(rows, replies))
+        return [out[i] for i in range(len(contexts))]
+
+
+def persona_directions(backend: LLMBackend, route: Route, users: list[SimulatedUser], default_convs: list,
+                       default_replies: list[str], layers: list[int]) -> dict[int, dict[int, np.ndarray]]:
+    """Per persona and layer: mean activation of its example lines in its own chat slot minus the mean
+    activation of the model's default replies (to the user-line bank). {persona: {layer: (d,)}}"""
+    default = backend.response_activations(default_convs, default_replies).mean(0)  # (n_layers, d)
+    out = {}
+    for p, user in enumerate(users):
+        ctx = TurnContext(user, user.description, "Hi! What's on your mind today?", [], (p, 0, 0, 0))
+        convs = [route.request(ctx)] * len(user.examples)
+        mine = backend.response_activations(convs, list(user.examples)).mean(0)  # (n_layers, d)
+        out[p] = {layer: mine[layer] - default[layer] for layer in layers}
+    return out
+
+
+@dataclass
+class RevisionRoute(Route):
+    """Route i (PersonaAgent): after each run the model rewrites each persona's text, shown the lines the
+    judge found least in character; the next run uses the revision. Revisions are kept for the silhouette."""
+
+    letter: str = "i"
+    title: str = "persona text revision (PersonaAgent)"
+    backend: object = None
+    judge: object = None
+    worst_lines: int = 2
+    max_new_tokens: int = 48
+    revisions: list[list[str]] = field(default_factory=list)  # [run][persona]
+
+    def before_run(self, run, persona_texts, finished):
+        from personae.llm.persona_consistency import judge_prompt_to_line
+
+        if finished is None:
+            self.revisions = [list(persona_texts)]
+            return persona_texts
+        requests = []
+        for p, text in enumerate(persona_texts):
+            lines = [line for script in finished[p] for line in script]
+            scores = self.judge.score([judge_prompt_to_line(text, line) for line in lines])
+            order = np.argsort([1.0 if s is None else s for s in scores])[:self.worst_lines]
+            bad = "\n".join(f"- \"{lines[i]}\"" for i in order)
+            requests.append([{"role": "user", "content": (
+                f"Character description: {text}\n\nIn a chat, this character wrote these lines, which a reviewer "
+                f"found out of character:\n{bad}\n\nRewrite the character description in one or two sentences so "
+                "that the character would not write such lines. Keep the same person, name and voice. Write only "
+                "the new description.")}])
+        revised = self.backend.chat(requests, max_new_tokens=self.max_new_tokens, temperature=0.0, seed=run)
+        texts = [r.strip() or old for r, old in zip(revised, persona_texts)]
+        self.revisions.append(texts)
+        return texts
+
+
+@dataclass
+class RouteTranscripts:
+    """lines[p][s][r][t]: the user line persona p wrote on script s in run r at turn t; the persona text used
+    in each run; the scripts' assistant lines; seconds of generation."""
+
+    route: str
+    title: str
+    users: list[SimulatedUser]
+    scripts: list[list[str]]
+    lines: list[list[list[list[str]]]]
+    persona_texts: list[list[str]]  # [run][persona]
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def texts(self) -> list[str]:
+        """All lines flattened in (p, s, r, t) order."""
+        return [x for per in self.lines for script in per for run in script for x in run]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.lines), len(self.scripts), len(self.lines[0][0]), len(self.scripts[0]))
+
+
+def run_route(route: Route, backend: LLMBackend, users: list[SimulatedUser], scripts: list[list[str]], runs: int, *,
+              temperature: float = 0.7, max_new_tokens: int = 24, seed: int = 0) -> RouteTranscripts:
+    """Every (persona, script) conversation of every run, turn by turn, each turn one batched call. Run r
+    samples with seed + 101 r, the same for every route (the routes are compared on the same seeds)."""
+    import time
+
+    t0 = time.time()
+    n_turns = min(len(s) for s in scripts)
+    texts = [u.description for u in users]
+    lines = [[[] for _ in scripts] for _ in users]  # [p][s][r] -> list of turns
+    used = []
+    for r in range(runs):
+        finished = None if r == 0 else [[lines[p][s][r - 1] for s in range(len(scripts))] for p in range(len(users))]
+        texts = route.before_run(r, texts, finished)
+        used.append(list(texts))
+        history = {(p, s): [] for p in range(len(users)) for s in range(len(scripts))}
+        for t in range(n_turns):
+            contexts = [TurnContext(users[p], texts[p], scripts[s][t], history[(p, s)], (p, s, r, t))
+                        for p in range(len(users)) for s in range(len(scripts))]
+            replies = route.generate(backend, contexts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                     seed=seed + 101 * r + t)
+            for ctx, reply in zip(contexts, replies):
+                p, s = ctx.key[:2]
+                history[(p, s)].append((ctx.assistant_line, reply))
+        for (p, s), h in history.items():
+            lines[p][s].append([u for _, u in h])
+    return RouteTranscripts(route.letter, route.title, users, [sc[:n_turns] for sc in scripts], lines, used,
+                            round(time.time() - t0, 1))

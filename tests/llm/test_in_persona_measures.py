@@ -1,0 +1,65 @@
+"""Measures of staying in persona on cases whose answer is known (no language model: MiniLM only)."""
+
+import numpy as np
+import pytest
+
+from personae.llm.assistant_likeness import offers_help_or_ai, train_assistant_likeness
+from personae.llm.bank import read_data_json
+from personae.llm.in_persona import drift, silhouette, silhouette_with_null, slope_over_turns
+from personae.llm.users import parse_routes
+
+LINES = read_data_json("user_lines.json")["lines"]
+
+
+def test_help_and_ai_phrases_are_flagged_and_user_lines_are_not():
+    assert offers_help_or_ai("Hello! I'm here to help. What can I do for you?")
+    assert offers_help_or_ai("As an AI language model, I don't have feelings.")
+    assert not offers_help_or_ai("bro my fps is trash rn")
+    assert sum(offers_help_or_ai(x) for x in LINES) == 0  # the shipped user lines never read as the assistant
+
+
+def test_classifier_trained_on_two_halves_of_the_same_user_lines_cannot_beat_chance():
+    # No effect by construction: both "classes" are user lines, dealt at random.
+    order = np.random.default_rng(0).permutation(len(LINES))
+    half = len(LINES) // 2
+    res = train_assistant_likeness([LINES[i] for i in order[:half]], [LINES[i] for i in order[half:2 * half]],
+                                   n_null=3)
+    assert res.validation["beats_chance"] is False
+    assert res.validation["heldout_accuracy"]["low"] < 0.5
+
+
+def test_shipped_user_lines_state_their_provenance():
+    data = read_data_json("user_lines.json")
+    assert "Written by hand for personae" in data["provenance"] and len(data["lines"]) >= 80
+
+
+def test_slope_over_turns_skips_unreadable_turns():
+    y = np.array([[0.0, 1.0, np.nan, 3.0]])
+    assert slope_over_turns(y)[0] == pytest.approx(1.0)
+
+
+def test_flat_consistency_shows_no_drift_and_a_planted_fall_does():
+    rng = np.random.default_rng(1)
+    flat = rng.normal(0.5, 0.1, size=(6, 2, 2, 8))  # no order at all
+    res = drift(flat, n_null=100)
+    assert res["slope_per_turn"]["low"] <= 0 <= res["slope_per_turn"]["high"]
+    falling = flat - 0.05 * np.arange(8)
+    res = drift(falling, n_null=100)
+    assert res["slope_per_turn"]["high"] < 0 and res["slope_per_turn"]["unit"] == "personas"
+
+
+def test_silhouette_of_texts_unrelated_to_their_persona_does_not_beat_the_shuffled_null():
+    rng = np.random.default_rng(2)
+    texts = [[LINES[i] for i in rng.choice(len(LINES), 4, replace=False)] for _ in range(3)]  # [run][persona]
+    assert silhouette_with_null(texts, n_null=100)["p_value"] > 0.05
+
+
+def test_silhouette_is_one_for_identical_points_per_label():
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+
+
+def test_unknown_route_letters_are_refused_by_name():
+    assert parse_routes("a, b,F") == ["a", "b", "f"]
+    with pytest.raises(ValueError, match="choose from"):
+        parse_routes("a,z")

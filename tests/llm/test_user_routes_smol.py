@@ -1,0 +1,76 @@
+"""The simulated-user routes and their measures end to end on the real SmolLM2-135M-Instruct, tiny sizes."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from personae.cli.llm import app
+from personae.llm.adapters import META, WEIGHTS
+from personae.llm.backends import BackendError, load_backend
+from personae.llm.bank import read_data_json
+from personae.llm.learned_simulator import train_simulator
+from personae.llm.user_routes import TranscriptRoute, TurnContext, load_simulated_users, run_route
+
+pytestmark = pytest.mark.slow
+
+DATA = read_data_json("simulated_users.json")
+
+
+def test_transcript_route_continues_as_the_persona_on_one_line(smol):
+    users = load_simulated_users(DATA)[:2]
+    tr = run_route(TranscriptRoute(), smol, users, [DATA["scripts"][0][:2]], 1, max_new_tokens=8)
+    assert tr.shape == (2, 1, 1, 2)
+    assert all("\n" not in x for x in tr.texts())
+    prompt = TranscriptRoute().request(TurnContext(users[0], users[0].description, "Hi!", [], (0, 0, 0, 0)))
+    assert prompt.endswith(f"AI assistant: Hi!\n{users[0].name}:")
+
+
+def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,b,c,d,e,f,i", "--personas", "2", "--runs", "3",
+                                 "--turns", "2", "--scripts", "1", "--max-new-tokens", "6", "--best-of", "2",
+                                 "--mcq", "2", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "users.json").read_text())
+    assert list(res["routes"]) == list("abcdefi")
+    a = res["routes"]["a"]
+    assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
+    assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
+    assert "interval" in a["icc_embeddings"] and "drift_projection" in a
+    assert set(res["vs_baseline"]) == set("bcdefi")
+    assert res["routes"]["e"]["mcq_cost"]["n_questions"] == 2
+    assert res["routes"]["i"]["revised_persona_silhouette"]["n_texts"] == 4
+    assert 0 <= res["classifier"]["heldout_accuracy"]["estimate"] <= 1
+    assert (tmp_path / "users.png").is_file()
+
+
+def test_route_h_without_a_base_model_says_what_it_needs(tmp_path):
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "h", "--personas", "2", "--runs", "2", "--turns",
+                                 "1", "--scripts", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "route h needs --base-model" in r.output
+
+
+def test_route_g_trains_a_lora_adapter_that_reloads_and_changes_the_weights(smol, tmp_path):
+    users = load_simulated_users(DATA)[:2]
+    meta = train_simulator(smol, users, [DATA["scripts"][0][:2]], DATA["user_prompt"], tmp_path / "adapter",
+                           n_candidates=2, steps=3, max_new_tokens=6)
+    assert meta["n_examples"] == 4 and "not DPO" in meta["method"]
+    assert (tmp_path / "adapter" / WEIGHTS).is_file() and not list((tmp_path / "adapter").glob("*.bin"))
+    tuned = load_backend("local", adapter=tmp_path / "adapter")
+    name = "model.layers.0.self_attn.q_proj.weight"
+    base_w = dict(smol.model.named_parameters())[name]
+    tuned_w = dict(tuned.model.named_parameters())[name]
+    assert not np.allclose(base_w.detach().numpy(), tuned_w.detach().numpy())
+    assert not any("lora" in n for n, _ in smol.model.named_parameters())  # the shared base model is clean again
+
+
+def test_an_adapter_whose_weights_changed_after_saving_is_refused(smol, tmp_path):
+    users = load_simulated_users(DATA)[:2]
+    train_simulator(smol, users, [DATA["scripts"][0][:1]], DATA["user_prompt"], tmp_path / "ad", n_candidates=2,
+                    steps=1, max_new_tokens=4)
+    meta = json.loads((tmp_path / "ad" / META).read_text())
+    meta["sha256"][WEIGHTS] = "0" * 64
+    (tmp_path / "ad" / META).write_text(json.dumps(meta))
+    with pytest.raises(BackendError, match="does not match its SHA-256"):
+        load_backend("local", adapter=tmp_path / "ad", batch_size=8)
