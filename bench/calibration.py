@@ -103,6 +103,7 @@ class Instrument:
     before: bool = False  # a procedure personae no longer uses, shown for contrast
     claim: str = ""  # what a claim means when it is not "the interval excludes the null"
     max_nulls: int | None = None  # slow "before" rows run fewer data sets (the table says how many)
+    stress: bool = False  # a data shape no figure is known to have, run to find the procedure's limits
 
 
 def paired_users(world: RankingWorld, seeds: int, seed_noise: bool = True) -> Simulation:
@@ -331,9 +332,9 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
                                1.5, "mean = 1.5 sd"))
     rows += [
         Instrument("small-n mean, n=4, skewed", "4 roles, centred exponential", "mean_interval (t)",
-                   small_mean(4, "exponential"), 1.5, "mean = 1.5 sd"),
+                   small_mean(4, "exponential"), 1.5, "mean = 1.5 sd", stress=True),
         Instrument("small-n mean, n=12, skewed", "12 roles, centred exponential", "mean_interval (t)",
-                   small_mean(12, "exponential"), 1.0, "mean = 1 sd"),
+                   small_mean(12, "exponential"), 1.0, "mean = 1 sd", stress=True),
         Instrument("small-n mean, n=3 (before)", "3 roles, normal", "percentile bootstrap", small_mean(3, before=True),
                    1.5, "mean = 1.5 sd", before=True),
         Instrument("small-n mean, n=10 (before)", "10 roles, normal", "percentile bootstrap",
@@ -422,11 +423,14 @@ def markdown(rows: list[dict], command: str, worlds: dict) -> str:
         claim = "" if r["claim"].startswith("95%") else f"; claim: {r['claim']}"
         lines.append(f"| {name} | {r['units']} | {r['procedure']}{claim} | {r['nulls']:,} | {r['false_positive_rate']:.3f} "
                      f"[{r['fpr_low']:.3f}, {r['fpr_high']:.3f}] | {r['power']:.2f} ({r['planted']}) |")
-    used = [r for r in rows if not r["before"]]
+    stress = {i.name for i in instruments() if i.stress}
+    used = [r for r in rows if not r["before"] and r["instrument"] not in stress]
     worst = max(used, key=lambda r: r["false_positive_rate"])
-    lines += ["", (f"Worst FPR among the procedures in use: {worst['false_positive_rate']:.3f} "
-                   f"({worst['instrument']}); {sum(r['false_positive_rate'] <= 0.07 for r in used)} of {len(used)} "
-                   "are at or below 0.07."), "", *notes({r["instrument"]: r for r in rows}), "",
+    lines += ["", (f"Worst FPR among the procedures in use, on data shaped like their figures: "
+                   f"{worst['false_positive_rate']:.3f} ({worst['instrument']}); "
+                   f"{sum(r['false_positive_rate'] <= 0.07 for r in used)} of {len(used)} are at or below 0.07. "
+                   f"Stress rows (data shapes no figure is known to have): {', '.join(sorted(stress))}."), "",
+              *notes({r["instrument"]: r for r in rows}), "",
               "Simulated ranking worlds, on the NDCG@10 scale (to check against the real runs):", ""]
     for name, figures in worlds.items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
