@@ -103,6 +103,7 @@ class Instrument:
     before: bool = False  # a procedure personae no longer uses, shown for contrast
     claim: str = ""  # what a claim means when it is not "the interval excludes the null"
     max_nulls: int | None = None  # slow "before" rows run fewer data sets (the table says how many)
+    stress: bool = False  # a data shape no figure is known to have, run to find the procedure's limits
 
 
 def paired_users(world: RankingWorld, seeds: int, seed_noise: bool = True) -> Simulation:
@@ -331,7 +332,9 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
                                1.5, "mean = 1.5 sd"))
     rows += [
         Instrument("small-n mean, n=4, skewed", "4 roles, centred exponential", "mean_interval (t)",
-                   small_mean(4, "exponential"), 1.5, "mean = 1.5 sd"),
+                   small_mean(4, "exponential"), 1.5, "mean = 1.5 sd", stress=True),
+        Instrument("small-n mean, n=12, skewed", "12 roles, centred exponential", "mean_interval (t)",
+                   small_mean(12, "exponential"), 1.0, "mean = 1 sd", stress=True),
         Instrument("small-n mean, n=3 (before)", "3 roles, normal", "percentile bootstrap", small_mean(3, before=True),
                    1.5, "mean = 1.5 sd", before=True),
         Instrument("small-n mean, n=10 (before)", "10 roles, normal", "percentile bootstrap",
@@ -420,15 +423,44 @@ def markdown(rows: list[dict], command: str, worlds: dict) -> str:
         claim = "" if r["claim"].startswith("95%") else f"; claim: {r['claim']}"
         lines.append(f"| {name} | {r['units']} | {r['procedure']}{claim} | {r['nulls']:,} | {r['false_positive_rate']:.3f} "
                      f"[{r['fpr_low']:.3f}, {r['fpr_high']:.3f}] | {r['power']:.2f} ({r['planted']}) |")
-    used = [r for r in rows if not r["before"]]
+    stress = {i.name for i in instruments() if i.stress}
+    used = [r for r in rows if not r["before"] and r["instrument"] not in stress]
     worst = max(used, key=lambda r: r["false_positive_rate"])
-    lines += ["", (f"Worst FPR among the procedures in use: {worst['false_positive_rate']:.3f} "
-                   f"({worst['instrument']}); {sum(r['false_positive_rate'] <= 0.07 for r in used)} of {len(used)} "
-                   "are at or below 0.07."), "",
+    lines += ["", (f"Worst FPR among the procedures in use, on data shaped like their figures: "
+                   f"{worst['false_positive_rate']:.3f} ({worst['instrument']}); "
+                   f"{sum(r['false_positive_rate'] <= 0.07 for r in used)} of {len(used)} are at or below 0.07. "
+                   f"Stress rows (data shapes no figure is known to have): {', '.join(sorted(stress))}."), "",
+              *notes({r["instrument"]: r for r in rows}), "",
               "Simulated ranking worlds, on the NDCG@10 scale (to check against the real runs):", ""]
     for name, figures in worlds.items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()))
     return "\n".join(lines)
+
+
+def notes(by_name: dict[str, dict]) -> list[str]:
+    """Plain readings of the rows that need one (only for rows present in this table)."""
+    def fpr(name: str) -> str:
+        return f"{by_name[name]['false_positive_rate']:.3f}"
+
+    out = []
+    skewed = [n for n in ("small-n mean, n=4, skewed", "small-n mean, n=12, skewed") if n in by_name]
+    if skewed:
+        out.append("- Skewed units: the t interval is liberal when the per-unit values are strongly skewed (centred "
+                   "exponential, skewness 2): FPR " + " and ".join(f"{fpr(n)} ({n.split(', ')[1]})" for n in skewed)
+                   + ". Normal units, and units that are averages of heavy-tailed replies (capping, drift, judge), "
+                   "are calibrated. Not fixed here: an instrument with few, strongly skewed units needs more units "
+                   "or a skew-corrected test.")
+    if "paired users, ml-1m, 1 seed, read as a training claim" in by_name:
+        out.append(f"- One training seed: a paired t over users is calibrated for the two trained models it "
+                   f"compares, but read as a claim about training them it says \"effect\" "
+                   f"{fpr('paired users, ml-1m, 1 seed, read as a training claim')} of the time at these seed shifts: "
+                   "hence the note \"seed variance not measured\" and 3 seeds for every claim about a model.")
+    if "realism AUC, sessions resampled (before)" in by_name:
+        out.append("- Realism: in this simulation a user's real and simulated sessions share the user's part, so "
+                   "resampling sessions happens to be conservative here "
+                   f"({fpr('realism AUC, sessions resampled (before)')}); its width depends on how a user's sessions "
+                   "correlate, which resampling sessions ignores and resampling users accounts for.")
+    return out
 
 
 def main() -> None:
@@ -439,6 +471,8 @@ def main() -> None:
     parser.add_argument("--json", default=str(HERE / "results" / "calibration.json"))
     parser.add_argument("--markdown", action="store_true", help="print the RESULTS.md section")
     parser.add_argument("--write", action="store_true", help="write the section into bench/RESULTS.md")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of the existing --json and replace or add only this run's rows")
     args = parser.parse_args()
     chosen = [i for i in instruments(args.resamples)
               if not args.only or any(s in i.name for s in args.only.split(","))]
@@ -449,10 +483,19 @@ def main() -> None:
         print(f"{r['instrument']}: FPR {r['false_positive_rate']:.3f} [{r['fpr_low']:.3f}, {r['fpr_high']:.3f}], "
               f"power {r['power']:.2f} ({r['seconds']}s)", flush=True)
     worlds = {"ml-100k": implied_ranking_figures(ML100K), "ml-1m": implied_ranking_figures(ML1M)}
+    order = [i.name for i in instruments()]
     command = f"python bench/calibration.py --nulls {args.nulls} --resamples {args.resamples}" + (
-        f" --only {args.only}" if args.only else "")
+        f" --only '{args.only}'" if args.only else "")
     from personae.experiment import write_json
 
+    if args.merge and Path(args.json).exists():
+        from personae.files import read_json
+
+        earlier = read_json(args.json)
+        fresh = {r["instrument"] for r in rows}
+        rows = sorted([r for r in earlier["rows"] if r["instrument"] not in fresh] + rows,
+                      key=lambda r: order.index(r["instrument"]) if r["instrument"] in order else len(order))
+        command = f"{earlier['command']}`, then `{command} --merge"
     write_json(args.json, {"command": command, "rows": rows, "worlds": worlds})
     if args.markdown:
         print(markdown(rows, command, worlds))

@@ -195,7 +195,10 @@ def reading(result: dict) -> str:
                else "beats" if overall["diff"] > 0 else "loses to")
     return (f"Overall ampcf {verdict} mf ({describe(overall)}). ampcf beats mf for: {'; '.join(wins) or 'no stratum'}."
             f" mf beats ampcf for: {'; '.join(losses) or 'no stratum'}. Not shown (Holm-adjusted p >= 0.05 over the "
-            f"{n} rows of the table) for: {'; '.join(ties) or 'no stratum'}.")
+            f"{n} rows of the table) for: {'; '.join(ties) or 'no stratum'}."
+            + (" One training seed per model: these compare the two trained models, not training them; seed "
+               "variance is not measured (the control column shows its size), so no row is a claim about the "
+               "models until it holds over 3 seeds." if len(result["seeds"]) == 1 else ""))
 
 
 def describe(ci: dict) -> str:

@@ -1,5 +1,7 @@
 """The null calibration of bench/calibration.py, reduced: every procedure personae uses claims an effect on data
-built to have none at most 10% of the time (200 data sets each; the full run's target is 0.07 over 1,000)."""
+built to have none at most 10% of the time (200 data sets each; the full run's target is 0.07 over 1,000).
+Stress rows (strongly skewed units at small n, a known limit of the t interval reported in bench/RESULTS.md) are
+run by the full script only."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ sys.modules["calibration"] = calibration  # dataclasses look their module up by 
 spec.loader.exec_module(calibration)
 
 INSTRUMENTS = {i.name: i for i in calibration.instruments(resamples=200)}
-IN_USE = [name for name, instrument in INSTRUMENTS.items() if not instrument.before]
+IN_USE = [name for name, instrument in INSTRUMENTS.items() if not instrument.before and not instrument.stress]
 NULLS = 200
 
 

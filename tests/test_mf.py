@@ -80,7 +80,9 @@ def test_benchmark_compares_every_model_with_the_twin_when_mf_runs(tmp_path):
     events.write_text("\n".join(lines))
     source = DataSource(data=str(events), user_col="user", item_col="item", time_col="time")
     report = benchmark(source, ["pop", "mf"], [0], {"epochs": 2}, baseline="pop")
-    assert set(report["models"]["pop"]["vs"]["mf"]) == {"diff", "ci_low", "ci_high"}
+    comparison = report["models"]["pop"]["vs"]["mf"]
+    assert {"diff", "ci_low", "ci_high", "p_value", "n_units", "n_seeds", "unit", "method"} <= set(comparison)
+    assert (comparison["n_seeds"], comparison["unit"]) == (1, "users")
     assert "vs" not in report["models"]["mf"]
     assert report["models"]["mf"]["vs_baseline"]["baseline"] == "pop"
 
