@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def fit_bounds(updater: PersonaUpdater, held_out: dict[int, np.ndarray] | None = None) -> tuple[CapBounds, str]:
-    """(bounds, where they came from: "held-out" or "training") for ``updater``'s model.
+    """(bounds, where they came from: "held-out", "training" or "given") for ``updater``'s model.
 
     ``held_out`` maps a user index to item indices of events after their training events, oldest first."""
     o = updater.options
@@ -33,19 +33,22 @@ def fit_bounds(updater: PersonaUpdater, held_out: dict[int, np.ndarray] | None =
     rng = np.random.default_rng(o.seed)
     sequences = _held_out_sequences(held_out) if held_out else _training_sequences(updater)
     users = sorted(sequences)
-    chosen = rng.choice(users, size=min(o.calibration_users, len(users)), replace=False)
-    steps = np.concatenate([_replay(updater, int(u), sequences[int(u)][:1], None)[1] for u in chosen])
-    max_step = o.max_step if o.max_step is not None else float(np.percentile(np.linalg.norm(steps, axis=1),
-                                                                             o.step_percentile))
-    bounds = fit_cap_bounds(population, axis, steps, o.percentiles, o.step_percentile)
+    source = _source(held_out)
+    if o.max_step is None:
+        chosen = rng.choice(users, size=min(o.calibration_users, len(users)), replace=False)
+        steps = np.concatenate([_replay(updater, int(u), sequences[int(u)][:1], None)[1] for u in chosen])
+        max_step = float(np.percentile(np.linalg.norm(steps, axis=1), o.step_percentile))
+    else:  # given (a calibration file): no replay at start
+        max_step, source = o.max_step, "given"
+    bounds = fit_cap_bounds(population, axis, None, o.percentiles)
     bounds = CapBounds(bounds.axis, bounds.low, bounds.high, max_step, None)
     if o.max_drift is not None or o.drift_percentile is None:
-        return CapBounds(bounds.axis, bounds.low, bounds.high, max_step, o.max_drift), _source(held_out)
+        return CapBounds(bounds.axis, bounds.low, bounds.high, max_step, o.max_drift), source
     drifters = rng.choice(users, size=min(o.drift_users, len(users)), replace=False)
     drifts = np.concatenate([_replay(updater, int(u), sequences[int(u)][:o.drift_events], bounds)[0]
                              for u in drifters])
     max_drift = float(np.percentile(np.linalg.norm(drifts, axis=1), o.drift_percentile))
-    return CapBounds(bounds.axis, bounds.low, bounds.high, max_step, max_drift), _source(held_out)
+    return CapBounds(bounds.axis, bounds.low, bounds.high, max_step, max_drift), source
 
 
 def _source(held_out: dict | None) -> str:

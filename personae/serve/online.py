@@ -50,7 +50,7 @@ class UpdateOptions:
     steps: int = field(default=5, metadata={"help": "gradient steps per update (learned personas)"})
     lr: float = field(default=0.1, metadata={"help": "SGD learning rate of those steps, before evidence scaling"})
     negatives: int = field(default=4096, metadata={"help": "items in the softmax; the whole catalogue if smaller"})
-    prior_events: float = field(default=5.0, metadata={
+    prior_events: float = field(default=30.0, metadata={
         "help": "evidence (events) at which a persona's step is halved: step x prior / (prior + n_k)"})
     novel_below: float = field(default=0.5, metadata={
         "help": "an item ranking below this share of the catalogue for the user feeds the candidate persona"})

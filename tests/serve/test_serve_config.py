@@ -36,3 +36,14 @@ def test_no_file_and_no_params_give_the_defaults():
     from personae.serve.service import ServeOptions
 
     assert serve_options(None, None) == ServeOptions()
+
+
+def test_bounds_given_as_options_are_used_as_given(served_model_dir, tmp_path):
+    from personae.models.persistence import load_model
+    from personae.serve.service import PersonaService
+    from personae.serve.store import SQLiteStore
+
+    options = serve_options(None, ["max_step=0.25", "max_drift=1.5"])
+    service = PersonaService(load_model(served_model_dir), SQLiteStore(tmp_path / "s.sqlite"), options)
+    assert (service.updater.bounds.max_step, service.updater.bounds.max_drift) == (0.25, 1.5)
+    assert service.health()["bounds_from"] == "given"
