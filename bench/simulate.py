@@ -104,7 +104,7 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                  f"is within {p['threshold']:.3f} (the {p['quantile_of_fit_users']:.0%} quantile of fit users' own "
                  f"leave-one-out distance); held-out test users inside: {p['held_out_users_inside']:.3f} of "
                  f"{p['held_out_users']}. Rare-but-real users: the {cov['rare_real_users']} test users farthest "
-                 f"from fit users (top fifth). Radius r = {cov['radius']:.3f}."), "",
+                 f"from fit users (top fifth). Radius r = {cov['radius']:.3f} (median distance from a fit user to its nearest other fit user)."), "",
                 ("| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
                 "vs density [95% CI] | rare personas (plausible) |"), "|---|---|---|---|---|---|"]
         for g in ("density", "evolutionary_plausible", "evolutionary_box"):
@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=5, help="CEM iterations of the realism fit")
     parser.add_argument("--samples", type=int, default=10, help="CEM candidates per iteration")
+    parser.add_argument("--anchor-iterations", type=int, default=4, help="CEM iterations of the anchor fit")
     parser.add_argument("--epochs", type=int, default=None, help="cap every torch model's epochs")
     parser.add_argument("--model-cache", type=Path, default=None, help="keep retrained models here")
     args = parser.parse_args()
@@ -166,7 +167,8 @@ def main() -> None:
                 model = cls(options=type(model.options)(**{**vars(model.options), "epochs": args.epochs}))
             models[name] = model
         options = StudyOptions(users=args.users, turns=args.turns, seed=args.seed, iterations=args.iterations,
-                               samples=args.samples, model_cache=args.model_cache)
+                               samples=args.samples, anchor_iterations=args.anchor_iterations,
+                               model_cache=args.model_cache)
         start, before = time.time(), _load()
         with single_threaded_blas():
             reports[dataset] = study(load_dataset(dataset), models, options, log=progress(start))
@@ -174,7 +176,7 @@ def main() -> None:
         write_json(HERE / "results" / f"simulate-{dataset}.json", reports[dataset])
         commands[dataset] = (f"OMP_NUM_THREADS=1 python bench/simulate.py --dataset {dataset} --models {args.models} "
                              f"--users {args.users} --turns {args.turns} --seed {args.seed} --iterations "
-                             f"{args.iterations} --samples {args.samples}"
+                             f"{args.iterations} --samples {args.samples} --anchor-iterations {args.anchor_iterations}"
                              + (f" --epochs {args.epochs}" if args.epochs else ""))
     replace_section("simulate-reality", section(reports, commands, load))
 

@@ -67,6 +67,7 @@ class StudyOptions:
     holdout: float = 0.2  # share of each user's latest events held out from the world model
     iterations: int = 5  # CEM iterations of the realism fit
     samples: int = 10  # CEM candidates per iteration
+    anchor_iterations: int = 4  # CEM iterations of the anchor fit (8 candidates each)
     icc_personas: int = 100
     icc_runs: int = 5
     coverage_size: int = 200  # personas per generator
@@ -112,13 +113,13 @@ def retrain(model: Recommender, train: Interactions, cache: Path | None = None) 
     """A fresh model of the same kind and options, fitted on ``train`` (its last two events per user validate).
 
     With ``cache``, a model saved there by an earlier run on the same events is loaded instead of retrained."""
+    options = replace(model.options, progress=False) if hasattr(model.options, "progress") else model.options
+    split = leave_last_out(train)
     if cache is not None and (cache / "config.json").exists():
         cached = load_model(cache)
-        if cached.options == model.options and len(cached.fitted_data) == len(leave_last_out(train).train):
+        if cached.options == options and len(cached.fitted_data) == len(split.train):
             return cached
-    split = leave_last_out(train)
-    fresh = type(model)(options=replace(model.options, progress=False) if hasattr(model.options, "progress")
-                        else model.options)
+    fresh = type(model)(options=options)
     fresh.fit(split.train, split.valid)
     if cache is not None:
         save_model(fresh, cache)
@@ -220,7 +221,7 @@ def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = 
     log(f"fitting the free simulator for realism on {len(fit_log)} sessions of fit users")
     free, free_fit = fit_realism(fit_arena, iterations=o.iterations, samples=o.samples)
     log("learning the anchor against the fit users' held-out behaviour")
-    anchored, anchor_fit = learn_anchoring(fit_arena, fit_panel, free)
+    anchored, anchor_fit = learn_anchoring(fit_arena, fit_panel, free, iterations=o.anchor_iterations)
     report: dict = {"dataset": data.name, "world_model": world_name, "turns": o.turns, "slate": o.slate,
                     "seed": o.seed, "holdout_fraction": o.holdout, "fit_users": len(holdout.fit_users),
                     "test_users": len(holdout.test_users), "features": feature_names(genre_names),
@@ -239,6 +240,7 @@ def study(data: Interactions, models: dict[str, Recommender], o: StudyOptions = 
     report["realism"]["real_vs_real"] = real_vs_real(test_arena.real, test_arena.real_users, seed=judge_seed)
     report["realism"]["session_types"] = session_type_shares(test_log, test_arena.simulate(free).log)
     report["realism_auc"] = report["realism"]["free"]["auc"]
+    log("realism AUC: " + ", ".join(f"{k} {v['auc']:.3f}" for k, v in report["realism"].items() if "auc" in v))
 
     log("consistency against the test users' held-out behaviour")
     panel_sessions = {name: test_panel.simulate(p) for name, p in (("free", free), ("anchored", anchored))}
@@ -305,7 +307,7 @@ def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) ->
     test_distance = plausible.distance(test)
     rare_real = test[test_distance >= np.quantile(test_distance, 0.8)]  # the low-density fifth of test users
     dim = fit.shape[1]
-    radius = cov.sobol_radius(dim, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed), seed=o.seed)
+    radius = float(np.median(cov.knn_distance(fit, fit, 1, exclude_self=True)))  # real users' own spacing
     region = cov.plausible_points(fit, plausible, 4096, seed=o.seed)
     density = cov.density_generator(fit, o.coverage_size, o.seed)
     box, _ = cov.evolutionary_generator(fit, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed),

@@ -22,7 +22,7 @@ Everything is vectorised over sessions and seeded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,8 +73,16 @@ class Habits:
 
     activity_cuts: np.ndarray  # (B - 1,) cuts of training activity into bands
     lengths: list[np.ndarray]  # per band: session lengths of real sessions (capped at the turn limit)
-    log_gaps: np.ndarray  # within-session log(1 + gap seconds) of real sessions
+    log_gaps: np.ndarray  # within-session log(1 + gap seconds) of real sessions, minus their session's mean
     ratings: OrdinalRatings
+    paces: np.ndarray = field(default_factory=lambda: np.zeros(1))  # per real session: its mean log gap
+
+    def draw_gaps(self, rng: np.random.Generator, pace: np.ndarray) -> np.ndarray:
+        """(S,) gaps in seconds around each session's pace (a mean log gap drawn from real sessions)."""
+        return np.expm1(np.maximum(pace + self.log_gaps[rng.integers(0, len(self.log_gaps), len(pace))], 0.0))
+
+    def draw_paces(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.paces[rng.integers(0, len(self.paces), n)]
 
     def band(self, activity: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.activity_cuts, activity, side="right")
@@ -94,8 +102,12 @@ def fit_habits(log: SessionLog, activity: np.ndarray, ratings: OrdinalRatings, b
     every = log.length
     lengths = [every[band == b] if (band == b).any() else every for b in range(bands)]
     step = (log.items[:, 1:] >= 0) & (log.items[:, :-1] >= 0)
-    gaps = np.log1p(np.maximum(np.diff(log.times, axis=1)[step], 0.0))
-    return Habits(cuts, lengths, gaps if len(gaps) else np.zeros(1), ratings)
+    gaps = np.log1p(np.maximum(np.nan_to_num(np.diff(log.times, axis=1)), 0.0))
+    count = step.sum(axis=1)
+    pace = (gaps * step).sum(axis=1) / np.maximum(count, 1)  # (S,) a session's own pace
+    residual = (gaps - pace[:, None])[step]
+    return Habits(cuts, lengths, residual if len(residual) else np.zeros(1), ratings,
+                  pace[count > 0] if (count > 0).any() else np.zeros(1))
 
 
 @dataclass
@@ -151,6 +163,7 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
     taken = np.zeros((n, world.n_items), dtype=bool)  # picked earlier in this session
     previous = np.full(n, -1)
     clock = starts.astype(np.float64).copy()
+    pace = habits.draw_paces(rng, n)
     for t in range(turns):
         alive = t < length  # (S,)
         if t > 0:
@@ -158,7 +171,7 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
             z = np.where(move, _draw(rng, population.weights), z)
             noise = rng.standard_normal(deviation.shape) * step[:, None]
             deviation = np.where(move[:, None], (1.0 - params.anchor) * deviation + noise, deviation)
-            clock = clock + np.expm1(habits.log_gaps[rng.integers(0, len(habits.log_gaps), n)])
+            clock = clock + habits.draw_gaps(rng, pace)
         taste = population.personas[rows, z] + deviation  # (S, dim)
         # the recommender's list, re-ranked toward the previous pick, without what was already taken
         rescored = list_score + params.rerank * _cosine_to(world, ranking, previous)
@@ -206,8 +219,8 @@ def random_sessions(world: World, population: Population, habits: Habits, starts
     length = np.minimum(habits.draw_lengths(population.activity, rng), turns)
     alive = np.arange(turns)[None, :] < length[:, None]
     items = np.where(alive, rng.integers(0, world.n_items, (n, turns)), -1)
-    gaps = np.expm1(habits.log_gaps[rng.integers(0, len(habits.log_gaps), (n, turns))])
-    gaps[:, 0] = 0.0
+    pace = habits.draw_paces(rng, n)
+    gaps = np.stack([np.zeros(n)] + [habits.draw_gaps(rng, pace) for _ in range(turns - 1)], axis=1)
     log = SessionLog(items, np.where(alive, rng.integers(1, 6, (n, turns)), np.nan),
                      np.where(alive, starts[:, None] + np.cumsum(gaps, axis=1), np.nan), population.user.copy())
     return Sessions(log, items[..., None], np.where(alive, 0, -1), np.zeros((n, turns), bool),

@@ -171,7 +171,8 @@ def persona_arrays(model: Recommender, rows: np.ndarray) -> tuple[np.ndarray, np
         total = np.where(total.sum(axis=1, keepdims=True) > 0, total, 1.0) * mask
         return vectors, total / total.sum(axis=1, keepdims=True)
     if network is not None and hasattr(network, "users"):
-        return network.users.weight[users].numpy().astype(np.float64)[:, None, :], np.ones((len(rows), 1))
+        table = getattr(network.users, "weight", network.users)  # an Embedding (bpr) or a Parameter (mf)
+        return table[users].numpy().astype(np.float64)[:, None, :], np.ones((len(rows), 1))
     mixes = [model.user_personas(model.fitted_data.user_ids[r]) for r in rows]
     if any(m.vectors.shape[1] == 0 for m in mixes):
         raise DataError(f"model '{model.name}' has no user vectors to simulate from")
