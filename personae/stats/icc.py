@@ -81,7 +81,7 @@ def shuffled_label_null(values: np.ndarray, groups: np.ndarray, n: int = 200, se
     draws = np.array([icc_value(values, rng.permutation(groups)) for _ in range(n)])
     draws = draws[np.isfinite(draws)]
     out = {"mean": float(draws.mean()) if len(draws) else float("nan"),
-           "p95": float(np.quantile(draws, 0.95)) if len(draws) else float("nan"), "n": int(len(draws))}
+           "p95": float(np.quantile(draws, 0.95)) if len(draws) else float("nan"), "n": len(draws)}
     if observed is not None and np.isfinite(observed):
         out["p_value"] = float((1 + (draws >= observed).sum()) / (1 + len(draws)))
     return out
