@@ -33,10 +33,12 @@ FIGS = ROOT / "bench" / "figures" / "llm"
 
 PRESETS = {"small": {
     "axis": ["--roles", "20", "--prompts", "1", "--questions", "2", "--default-chats", "20", "--max-new-tokens", "8"],
-    "cap": ["--roles", "4", "--questions", "1", "--percentiles", "10,25", "--max-new-tokens", "8", "--mcq", "40"],
+    "cap": ["--roles", "4", "--questions", "1", "--calibration-roles", "4", "--calibration-questions", "1",
+            "--percentiles", "10,25,50,75", "--max-new-tokens", "8", "--mcq", "40"],
     "icc": ["--personas", "4", "--runs", "3", "--items", "4", "--open-questions", "0", "--temperatures", "0.7,1.0"],
     "drift": ["--personas", "3", "--turns", "3", "--scripts", "1", "--max-new-tokens", "12"],
-    "simulate-users": ["--personas", "4", "--runs", "2", "--turns", "3", "--max-new-tokens", "12", "--mcq", "20"],
+    "simulate-users": ["--routes", "a,b,c,d", "--personas", "12", "--runs", "2", "--turns", "4", "--scripts", "1",
+                       "--max-new-tokens", "16"],
     "consistency": ["--personas", "3", "--turns", "3", "--probes", "1", "--max-new-tokens", "16"],
 }}
 
@@ -49,7 +51,7 @@ def commands(work: Path, model: str | None = None, preset: str | None = None) ->
         "drift": ["drift", "--axis", axis, "--out", str(work / "drift")],
         "icc": ["icc", "--out", str(work / "icc")],
         "consistency": ["consistency", "--out", str(work / "consistency")],
-        "simulate-users": ["simulate-users", "--axis", axis, "--out", str(work / "simulate-users")],
+        "simulate-users": ["simulate-users", "--out", str(work / "simulate-users")],
     }
     extra = PRESETS.get(preset or "", {})
     return {k: v + extra.get(k, []) + (["--model-path", model] if model else []) for k, v in cmds.items()}
@@ -65,16 +67,18 @@ def headline(name: str, out: Path) -> dict:
             "axis_pc1_cosine_by_layer": s["axis_pc1_cosine_by_layer"], "tests": s.get("tests")}
     if name == "cap":
         r = json.loads((out / "capping.json").read_text())
-        rows = [{k: v for k, v in b.items() if k != "capped_projections"} for b in r["by_percentile"]]
-        return {k: r.get(k) for k in ("layer", "cap_layers", "n_replies", "n_roles", "uncapped_role_projection",
-                                      "default_projection", "perplexity_uncapped", "mcq_n", "mcq_accuracy_uncapped",
-                                      "seconds")} | {"by_percentile": rows}
+        return {k: r.get(k) for k in ("layer", "cap_layers", "n_replies", "n_roles", "percentile", "calibration",
+                                      "uncapped_role_projection", "capped_role_projection", "default_projection",
+                                      "projection_shift", "shift_fraction_of_gap", "share_positions_clamped",
+                                      "perplexity_uncapped", "perplexity_capped", "mcq_n", "mcq_accuracy_uncapped",
+                                      "mcq_accuracy_capped", "mcq_accuracy_diff", "mcq_smallest_detectable_difference",
+                                      "mcq_right_letter_probability_diff", "seconds")}
     if name == "simulate-users":
         r = json.loads((out / "users.json").read_text())
-        conds = {c: {k: v for k, v in row.items() if k != "hook"} for c, row in r["conditions"].items()}
-        return {k: r[k] for k in ("layer", "steered_layers", "personas", "runs", "n_turns", "temperature",
-                                  "default_projection_level", "role_projection_level", "mcq_n", "n_generations",
-                                  "seconds")} | {"conditions": conds}
+        routes = {x: {k: v for k, v in row.items() if k not in ("transcripts", "examples")}
+                  for x, row in r["routes"].items()}
+        return {k: r.get(k) for k in ("personas", "runs", "turns", "scripts", "temperature", "classifier",
+                                      "vs_baseline", "seconds")} | {"routes": routes}
     if name == "drift":
         r = json.loads((out / "drift.json").read_text())
         return {"layer": r["layer"], "n_turns": r["n_turns"], "personas": r["personas"],
@@ -82,13 +86,12 @@ def headline(name: str, out: Path) -> dict:
                 "role_projection_level": r["role_projection_level"], "seconds": r["seconds"],
                 "by_type": {k: {kk: v.get(kk) for kk in (
                     "mean_projection_by_turn", "drift_last_minus_first", "slope_per_turn", "n_conversations",
-                    "per_conversation_drift", "control_projection_by_turn", "control_drift", "persona_minus_control",
-                    "gap_to_control_by_turn")} for k, v in r["by_type"].items()}}
+                    "per_conversation_drift", "n_control_conversations", "control_projection_by_turn", "control_drift",
+                    "persona_minus_control", "gap_to_control_by_turn")} for k, v in r["by_type"].items()}}
     if name == "icc":
         r = json.loads((out / "icc.json").read_text())
-        keep = ("icc1_pooled", "icc1_mean", "var_between_pooled", "var_within_pooled", "var_within_analytic",
-                "run_to_run_ge_cross_persona", "items_skipped", "icc1_pooled_ci95", "shuffled_label_null",
-                "persona_effect", "unparsed_share", "mean_answer_by_persona")
+        keep = ("icc1_pooled", "interval", "var_within_pooled", "var_within_analytic", "items_skipped",
+                "persona_effect", "unparsed_share", "unparsed_by_item", "icc_by_item", "mean_answer_by_persona")
         pick = lambda d: {kk: d.get(kk) for kk in keep}
         return {"personas": r["personas"], "runs": r["runs"], "seconds": r["seconds"],
                 "by_temperature": [{"temperature": t["temperature"], "movies": pick(t["movies"]),

@@ -296,6 +296,8 @@ def simulate_users(out: Out,
                        "--adapter", help="route g: a LoRA adapter directory (personae llm train-simulator)")] = None,
                    base_model: Annotated[str | None, typer.Option(
                        help="route h: a base model path or name (e.g. gemma3-270m-base)")] = None,
+                   user_lines: Annotated[int, typer.Option(
+                       help="user lines (of 90) the assistant-likeness classifier trains and validates on")] = 90,
                    max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
                    llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
                    seed: Seed = 0) -> None:
@@ -309,7 +311,10 @@ def simulate_users(out: Out,
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     base = load_backend("local", model_path=base_model) if "h" in letters and base_model else None
     tuned = load_backend("local", model_path=model_path, adapter=adapter) if "g" in letters and adapter else None
-    result = run_simulated_users(llm, data, read_data_json("user_lines.json")["lines"], routes=letters,
+    lines = read_data_json("user_lines.json")["lines"]
+    if not 6 <= user_lines <= len(lines):
+        raise ValueError(f"--user-lines must be 6..{len(lines)}")
+    result = run_simulated_users(llm, data, lines[:user_lines], routes=letters,
                                  n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
                                  best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, base_backend=base,

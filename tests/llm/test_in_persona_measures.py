@@ -6,6 +6,7 @@ import pytest
 from personae.llm.assistant_likeness import offers_help_or_ai, train_assistant_likeness
 from personae.llm.bank import read_data_json
 from personae.llm.in_persona import drift, silhouette, silhouette_with_null, slope_over_turns
+from personae.llm.user_routes import ExampleLinesRoute, LatentRoute, TurnContext, load_simulated_users
 from personae.llm.users import parse_routes
 
 LINES = read_data_json("user_lines.json")["lines"]
@@ -63,3 +64,18 @@ def test_unknown_route_letters_are_refused_by_name():
     assert parse_routes("a, b,F") == ["a", "b", "f"]
     with pytest.raises(ValueError, match="choose from"):
         parse_routes("a,z")
+
+
+def test_latent_route_draws_the_same_intent_for_the_same_turn_and_puts_profile_and_intent_in_the_prompt():
+    users = load_simulated_users(read_data_json("simulated_users.json"))
+    route = LatentRoute(intents=("ask a question", "complain"), seed=3)
+    ctx = TurnContext(users[0], users[0].description, "Hi!", [], (0, 1, 2, 3))
+    assert route.intent((0, 1, 2, 3)) == route.intent((0, 1, 2, 3))
+    prompt = route.system_prompt(ctx)
+    assert "Your profile:" in prompt and route.intent((0, 1, 2, 3)) in prompt
+
+
+def test_example_lines_route_shows_the_personas_own_lines():
+    users = load_simulated_users(read_data_json("simulated_users.json"))
+    ctx = TurnContext(users[1], users[1].description, "Hi!", [], (1, 0, 0, 0))
+    assert all(line in ExampleLinesRoute().system_prompt(ctx) for line in users[1].examples)

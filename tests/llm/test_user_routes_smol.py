@@ -28,17 +28,17 @@ def test_transcript_route_continues_as_the_persona_on_one_line(smol):
 
 
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
-    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,b,c,d,e,f,i", "--personas", "2", "--runs", "3",
-                                 "--turns", "2", "--scripts", "1", "--max-new-tokens", "6", "--best-of", "2",
-                                 "--mcq", "2", "--out", str(tmp_path)])
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i", "--personas", "2", "--runs", "3",
+                                 "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
+                                 "--mcq", "2", "--user-lines", "12", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "users.json").read_text())
-    assert list(res["routes"]) == list("abcdefi")
+    assert list(res["routes"]) == list("acefi")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
-    assert set(res["vs_baseline"]) == set("bcdefi")
+    assert set(res["vs_baseline"]) == set("cefi")
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == 2
     assert res["routes"]["i"]["revised_persona_silhouette"]["n_texts"] == 4
     assert 0 <= res["classifier"]["heldout_accuracy"]["estimate"] <= 1
