@@ -201,8 +201,9 @@ def main() -> None:
         table("python bench/grocery.py --parts table", args.twin)
     if "bytes" in parts:
         pairs_table("grocery-bytes", "Personas against mf at equal bytes per user (complete-journey, next basket)",
-                    EQUAL_BYTES, "ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. Seeds as "
-                    "in the comparison table; intervals over seeds x households.", "python bench/grocery.py --parts bytes")
+                    EQUAL_BYTES, "ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. NDCG "
+                    "columns: mean over each model's seeds; intervals: over the seeds both models have x households "
+                    "(one seed: seed variance not measured).", "python bench/grocery.py --parts bytes")
     if "k" in parts:
         pairs_table("grocery-k", "ampcf as K grows (complete-journey, next basket)",
                     (("ampcf-k2", "mf"), ("ampcf", "mf"), ("ampcf-k8", "mf")), "K personas of dimension 64 "
