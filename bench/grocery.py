@@ -17,7 +17,7 @@ added one at a time and ``--parts table`` assembles the comparison with seed-awa
     python bench/grocery.py --parts run --models pop,top-freq,tifu-knn,itemknn,ease,ease-personas --seeds 0
     python bench/grocery.py --parts run --models mf,ampcf --seeds 0,1,2 --param epochs=4 --param patience=2
     python bench/grocery.py --parts run --models ampcf --seeds 0,1,2 --param epochs=4 --param patience=2 --param dim=16 --tag=-d16
-    python bench/grocery.py --parts table,bytes,strata,ease
+    python bench/grocery.py --parts table,bytes,strata,ease,k
 
 ``bytes`` pairs each persona model with the mf of the same bytes per user (K=4 personas of dim d against one
 vector of dim 4d); ``strata`` splits households into terciles of the category entropy and of the length of
@@ -201,8 +201,13 @@ def main() -> None:
         table("python bench/grocery.py --parts table", args.twin)
     if "bytes" in parts:
         pairs_table("grocery-bytes", "Personas against mf at equal bytes per user (complete-journey, next basket)",
-                    EQUAL_BYTES, "ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. Seeds as "
-                    "in the comparison table; intervals over seeds x households.", "python bench/grocery.py --parts bytes")
+                    EQUAL_BYTES, "ampcf-dD: K=4 personas of dimension D; mf-dD: one vector of dimension D. NDCG "
+                    "columns: mean over each model's seeds; intervals: over the seeds both models have x households "
+                    "(one seed: seed variance not measured).", "python bench/grocery.py --parts bytes")
+    if "k" in parts:
+        pairs_table("grocery-k", "ampcf as K grows (complete-journey, next basket)",
+                    (("ampcf-k2", "mf"), ("ampcf", "mf"), ("ampcf-k8", "mf")), "K personas of dimension 64 "
+                    "(ampcf: K=4); each against mf on the seeds both have.", "python bench/grocery.py --parts k")
     if "ease" in parts:
         pairs_table("grocery-ease", "ease-personas against EASE (complete-journey, next basket)",
                     (("ease-personas", "ease"),), "Both deterministic (one run each); interval over households.",

@@ -32,8 +32,7 @@ from personae.stats import compare_paired
 
 HERE = Path(__file__).parent
 VARIANTS = {"ampcf-clusters": ("ampcf", {"persona_source": "clusters"}),
-            "ease-personas-genre": ("ease-personas", {"genre_weight": 1.0}),
-            "ease-personas-genre2": ("ease-personas", {"genre_weight": 2.0})}
+            "ease-personas-genre": ("ease-personas", {"genre_weight": 1.0})}
 
 
 def trained(label: str, seed: int, split, params: dict, folder: Path):
