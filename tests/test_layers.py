@@ -26,7 +26,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "personae"
 
 LAYERS: dict[str, int] = {
-    "errors": 0, "files": 0, "threads": 0, "stats": 0, "results": 0,
+    "errors": 0, "files": 0, "threads": 0, "memory": 0, "stats": 0, "results": 0,
     "data": 1,
     "train": 2, "evaluate": 2, "explain": 2, "space": 2,
     "models": 3,

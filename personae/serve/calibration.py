@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from personae.serve.events import EventBatch
 from personae.space import CapBounds, dominant_axis, fit_cap_bounds
 
 if TYPE_CHECKING:
@@ -74,8 +75,6 @@ def _replay(updater: PersonaUpdater, user: int, items: np.ndarray,
             bounds: CapBounds | None) -> tuple[np.ndarray, np.ndarray]:
     """Post ``items`` one at a time onto the user's trained state (step-capped by ``bounds`` when given).
     Returns ((m, dim) kept personas' final drift from the start, (m, dim) their first step)."""
-    from personae.serve.online import EventBatch
-
     training = updater.data.user_history(user)
     replayed = set(items.tolist())
     earlier = training[~np.isin(training, items)] if replayed & set(training.tolist()) else training

@@ -36,6 +36,7 @@ from personae.errors import DataError
 from personae.models.ampcf import AMPCF
 from personae.serve import model_state
 from personae.serve.candidate import Candidate, PersistenceRule, start_candidate
+from personae.serve.events import EventBatch
 from personae.serve.online_scoring import attention_of, softmax_loss_grad
 from personae.space import unit
 
@@ -116,15 +117,6 @@ class PersonaState:
         return cls(vectors, mask, source, None if evidence is None else np.asarray(evidence, dtype=np.float64),
                    None if anchor is None else np.asarray(anchor, dtype=np.float32),
                    None if candidate is None else Candidate.from_dict(candidate), int(detail.get("established", 0)))
-
-
-@dataclass(frozen=True)
-class EventBatch:
-    """New events of one user as the updater sees them."""
-
-    items: np.ndarray  # (n,) item indices
-    signs: np.ndarray  # (n,) in [-1, 1]: +1 a click or top rating, -1 the lowest rating, 0 the middle
-    now: float  # server clock when the batch arrived (seconds)
 
 
 class PersonaUpdater:
