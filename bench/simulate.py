@@ -104,7 +104,7 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                  f"is within {p['threshold']:.3f} (the {p['quantile_of_fit_users']:.0%} quantile of fit users' own "
                  f"leave-one-out distance); held-out test users inside: {p['held_out_users_inside']:.3f} of "
                  f"{p['held_out_users']}. Rare-but-real users: the {cov['rare_real_users']} test users farthest "
-                 f"from fit users (top fifth). Radius r = {cov['radius']:.3f} (median distance from a fit user to its nearest other fit user)."), "",
+                 f"from fit users (top fifth). Radius r = {cov['radius']:.3f} (median distance from a plausible-region point to its nearest fit user)."), "",
                 ("| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
                 "vs density [95% CI] | rare personas (plausible) |"), "|---|---|---|---|---|---|"]
         for g in ("density", "evolutionary_plausible", "evolutionary_box"):

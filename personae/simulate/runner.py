@@ -307,8 +307,8 @@ def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) ->
     test_distance = plausible.distance(test)
     rare_real = test[test_distance >= np.quantile(test_distance, 0.8)]  # the low-density fifth of test users
     dim = fit.shape[1]
-    radius = float(np.median(cov.knn_distance(fit, fit, 1, exclude_self=True)))  # real users' own spacing
     region = cov.plausible_points(fit, plausible, 4096, seed=o.seed)
+    radius = float(np.median(cov.knn_distance(region, fit, 1)))  # how far plausible points sit from real users
     density = cov.density_generator(fit, o.coverage_size, o.seed)
     box, _ = cov.evolutionary_generator(fit, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed),
                                         radius, o.generations, seed=o.seed)
