@@ -20,6 +20,8 @@ import torch
 from personae.data.interactions import Interactions
 from personae.errors import DataError
 from personae.models.base import Recommender
+from personae.models.network import PersonaNetwork
+from personae.models.torch_base import TorchRecommender
 from personae.simulate.features import Reference
 
 
@@ -90,18 +92,20 @@ class Population:
         return np.einsum("uk,ukd->ud", self.weights, self.personas)
 
 
-def network_of(model: Recommender):
-    """The model's torch network, or None: the one place the simulator reads a network (its item table,
-    item bias, persona vectors), so a written network Protocol changes only this module."""
-    return getattr(model, "network_", None)
+def network_of(model: Recommender) -> PersonaNetwork | None:
+    """The model's persona network under the written contract (personae.models.network), or None for models
+    without one (pop, itemknn, ease, din, mind): the one place the simulator reads a network."""
+    network = getattr(model, "network", None) if isinstance(model, TorchRecommender) else None
+    return network if isinstance(network, PersonaNetwork) else None
 
 
 def has_item_vectors(model: Recommender) -> bool:
-    return getattr(network_of(model), "items", None) is not None
+    return network_of(model) is not None
 
 
 def is_multi_persona(model: Recommender) -> bool:
-    return hasattr(network_of(model), "persona_weights")
+    network = network_of(model)
+    return network is not None and network.n_personas > 1
 
 
 def world_from_model(model: Recommender, reference: Reference, genre_names: list[str]) -> World:
@@ -111,9 +115,8 @@ def world_from_model(model: Recommender, reference: Reference, genre_names: list
     if not has_item_vectors(model):
         raise DataError(f"model '{model.name}' has no item vectors; the simulator needs one that has "
                         "(ampcf, mf, bpr)")
-    vectors = network.items.weight.detach().cpu().numpy().astype(np.float64)
-    bias = getattr(network, "item_bias", None)
-    bias = np.zeros(len(vectors)) if bias is None else bias.detach().cpu().numpy().astype(np.float64)
+    vectors = network.item_vectors().detach().cpu().numpy().astype(np.float64)
+    bias = network.item_biases().detach().cpu().numpy().astype(np.float64)
     return World(vectors, bias, reference.genres, list(genre_names), reference.popularity, reference.first_seen,
                  reference.item_rating)
 
@@ -154,9 +157,9 @@ def persona_arrays(model: Recommender, rows: np.ndarray) -> tuple[np.ndarray, np
     """
     network = network_of(model)
     users = torch.as_tensor(rows)
-    if network is not None and hasattr(network, "persona_weights"):
+    if network is not None:
         network.eval()
-        vectors = network.personas(users).numpy().astype(np.float64)  # (U, K, dim)
+        vectors = network.persona_vectors(users).cpu().numpy().astype(np.float64)  # (U, K, dim)
         data = model.fitted_data
         position = np.full(data.n_users, -1)
         position[rows] = np.arange(len(rows))
@@ -165,14 +168,11 @@ def persona_arrays(model: Recommender, rows: np.ndarray) -> tuple[np.ndarray, np
         total = np.zeros((len(rows), vectors.shape[1]))
         for s in range(0, len(owner), 65536):
             u, i = owner[s:s + 65536], items[s:s + 65536]
-            w = network.persona_weights(users[u], torch.as_tensor(i)[:, None])[:, 0].numpy()  # (events, K)
+            w = network.persona_weights(users[u], torch.as_tensor(i)[:, None])[:, 0].cpu().numpy()  # (events, K)
             np.add.at(total, u, w)
-        mask = network.persona_mask[users].numpy()
+        mask = network.kept_personas(users).cpu().numpy()
         total = np.where(total.sum(axis=1, keepdims=True) > 0, total, 1.0) * mask
         return vectors, total / total.sum(axis=1, keepdims=True)
-    if network is not None and hasattr(network, "users"):
-        table = getattr(network.users, "weight", network.users)  # an Embedding (bpr) or a Parameter (mf)
-        return table[users].numpy().astype(np.float64)[:, None, :], np.ones((len(rows), 1))
     mixes = [model.user_personas(model.fitted_data.user_ids[r]) for r in rows]
     if any(m.vectors.shape[1] == 0 for m in mixes):
         raise DataError(f"model '{model.name}' has no user vectors to simulate from")
