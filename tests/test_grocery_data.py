@@ -82,8 +82,8 @@ def test_demo_refuses_a_dataset_it_has_no_demo_for_in_one_line():
     result = subprocess.run([sys.executable, "-m", "personae", "demo", "--dataset", "ml-1m"], capture_output=True,
                             text=True, check=False)
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == ["personae: error: --dataset ml-1m: the demo runs on ml-100k or "
-                                                  "complete-journey"]
+    assert result.stderr.strip().splitlines() == [("personae: error: --dataset ml-1m: the demo runs on ml-100k or "
+                                                  "complete-journey")]
 
 
 def test_sampled_households_keep_the_id_maps_and_only_their_events(journey):
