@@ -61,7 +61,9 @@ def test_no_request_generated_from_the_openapi_spec_gets_a_5xx(keyed_server):
                         sent = session.post(url, data=body, headers={**auth, "Content-Type": "application/json"},
                                             timeout=30)
                         assert sent.status_code == 422, (body, sent.text)
-                        assert not any(word in sent.text for word in ("NaN", "Infinity", "inf")), sent.text
+                        # A word the generated body already held as a string (an item named "NaN") may be echoed.
+                        words = [w for w in ("NaN", "Infinity", "inf") if w not in json.dumps(case.body)]
+                        assert not any(word in sent.text for word in words), sent.text
 
                 try:
                     check()
