@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -65,7 +67,8 @@ def test_mf_keeps_one_dim_vector_of_bytes_per_user(twin):
 def test_personae_models_lists_mf_with_its_own_options(capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    block = listing.split("mf:", 1)[1].split("\n", 1)[1].split(":", 1)[0]  # lines up to the next model
+    lines = listing.split("\nmf:", 1)[1].split("\n")[1:]
+    block = "\n".join(itertools.takewhile(lambda line: line.startswith(" "), lines))  # up to the next model
     for option in ("loss = 'softmax'", "negatives = 20", "dropout = ", "weight_decay = "):
         assert option in block, option
     assert "personas" not in block
