@@ -92,7 +92,7 @@ def test_cli_cap_reports_pull_back_and_perplexity(axis_dir, tmp_path):
 
 
 def test_cli_drift_gives_one_projection_per_turn_per_type(axis_dir, tmp_path):
-    _run(["drift", "--out", str(tmp_path), "--axis", str(axis_dir), "--personas", "1", "--turns", "2",
+    _run(["drift", "--out", str(tmp_path), "--axis", str(axis_dir), "--personas", "2", "--turns", "2",
           "--scripts", "1", "--max-new-tokens", "4"])
     res = json.loads((tmp_path / "drift.json").read_text())
     assert set(res["by_type"]) == {"factual", "emotional", "meta_reflective", "pressure"}
