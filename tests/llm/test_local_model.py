@@ -84,16 +84,15 @@ def test_cli_axis_writes_summary_vectors_and_figures(axis_dir):
 
 def test_cli_cap_reports_pull_back_and_perplexity(axis_dir, tmp_path):
     _run(["cap", "--out", str(tmp_path), "--axis", str(axis_dir), "--roles", "2", "--questions", "1",
-          "--percentiles", "50", "--max-new-tokens", "4"])
+          "--calibration-roles", "2", "--calibration-questions", "1", "--percentiles", "50", "--max-new-tokens", "4"])
     res = json.loads((tmp_path / "capping.json").read_text())
-    row = res["by_percentile"][0]
-    assert res["n_replies"] == 2 and len(res["cap_layers"]) == 8
-    assert res["perplexity_uncapped"] > 1 and row["perplexity_capped"] > 1
-    assert np.isfinite(row["capped_role_projection"]) and (tmp_path / "capping.png").is_file()
+    assert res["n_replies"] == 2 and len(res["cap_layers"]) == 8 and res["percentile"] == 50.0
+    assert res["perplexity_uncapped"] > 1 and res["perplexity_capped"] > 1
+    assert np.isfinite(res["capped_role_projection"]) and (tmp_path / "capping.png").is_file()
 
 
 def test_cli_drift_gives_one_projection_per_turn_per_type(axis_dir, tmp_path):
-    _run(["drift", "--out", str(tmp_path), "--axis", str(axis_dir), "--personas", "1", "--turns", "2",
+    _run(["drift", "--out", str(tmp_path), "--axis", str(axis_dir), "--personas", "2", "--turns", "2",
           "--scripts", "1", "--max-new-tokens", "4"])
     res = json.loads((tmp_path / "drift.json").read_text())
     assert set(res["by_type"]) == {"factual", "emotional", "meta_reflective", "pressure"}

