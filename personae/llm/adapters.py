@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from personae.llm.backends import BackendError
+from personae.llm.errors import BackendError
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"

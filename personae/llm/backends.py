@@ -21,13 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from personae.llm.errors import BackendError
+
 Message = dict[str, str]
 Conversation = list[Message]
 
-
-
-class BackendError(RuntimeError):
-    """A backend could not be created or called; the message names what and where."""
 
 
 class HiddenStatesUnavailable(BackendError):
