@@ -2,7 +2,7 @@
 
 The *world* is the trained model's item vectors and biases (affinity of taste v for item i is <v, e_i> + b_i),
 the catalogue's genres, popularity, the time each item first appeared and its mean rating from others (all from
-the world model's training events). The model's network is read in one place, :func:`network_of`.
+the world model's training events). The model's network is read in one place, :func:`persona_network`.
 A *population* holds, per simulated user, the session-level latent: K persona vectors with prior weights (what
 ``model.user_personas`` gives, computed for all users at once), the profile (age, gender, occupation where the
 data has them), the user's mean rating, and the spread of affinities over the user's own history.
@@ -92,7 +92,7 @@ class Population:
         return np.einsum("uk,ukd->ud", self.weights, self.personas)
 
 
-def network_of(model: Recommender) -> PersonaNetwork | None:
+def persona_network(model: Recommender) -> PersonaNetwork | None:
     """The model's persona network under the written contract (personae.models.network), or None for models
     without one (pop, itemknn, ease, din, mind): the one place the simulator reads a network."""
     network = getattr(model, "network", None) if isinstance(model, TorchRecommender) else None
@@ -100,18 +100,18 @@ def network_of(model: Recommender) -> PersonaNetwork | None:
 
 
 def has_item_vectors(model: Recommender) -> bool:
-    return network_of(model) is not None
+    return persona_network(model) is not None
 
 
 def is_multi_persona(model: Recommender) -> bool:
-    network = network_of(model)
+    network = persona_network(model)
     return network is not None and network.n_personas > 1
 
 
 def world_from_model(model: Recommender, reference: Reference, genre_names: list[str]) -> World:
     """Item vectors and biases from a torch model (``items``, ``item_bias`` if any); genres, popularity, first
     appearance and item ratings from ``reference`` (built on the model's training events)."""
-    network = network_of(model)
+    network = persona_network(model)
     if not has_item_vectors(model):
         raise DataError(f"model '{model.name}' has no item vectors; the simulator needs one that has "
                         "(ampcf, mf, bpr)")
@@ -155,7 +155,7 @@ def persona_arrays(model: Recommender, rows: np.ndarray) -> tuple[np.ndarray, np
     (prior = mean attention over the user's training items, pruned personas weight 0). A single-vector network
     gives its user vector as one persona; any other model goes through ``user_personas`` user by user.
     """
-    network = network_of(model)
+    network = persona_network(model)
     users = torch.as_tensor(rows)
     if network is not None:
         network.eval()
