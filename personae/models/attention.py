@@ -41,17 +41,21 @@ def attention_of(personas: np.ndarray, items: np.ndarray, temperature: float,
 
 
 def softmax_loss_grad(personas: np.ndarray, items: np.ndarray, bias: np.ndarray, temperature: float,
-                      mask: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Gradient in ``personas`` (K, dim) of the mean over ``targets`` (T,) of -log softmax(scores)[target],
-    scores over ``items`` (C, dim) with ``bias`` (C,) and persona ``mask`` (K,) bool. Returns (K, dim)."""
+                      mask: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Gradient in ``personas`` (K, dim) of the mean over ``targets`` (T,) of -weight * log softmax(scores)[target],
+    scores over ``items`` (C, dim) with ``bias`` (C,) and persona ``mask`` (K,) bool. Returns (K, dim).
+
+    ``weights`` (T,), default 1: a negative weight makes a step against this gradient push the scores of its
+    target down (a dislike) instead of up."""
     affinity = items @ personas.T  # (C, K)
     logits = np.where(mask[None, :], affinity / temperature, -np.inf)
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)  # (C, K), zero on masked personas
-    mixed = (weights * affinity).sum(axis=1)  # (C,) score without bias
+    attention = np.exp(logits - logits.max(axis=1, keepdims=True))
+    attention /= attention.sum(axis=1, keepdims=True)  # (C, K), zero on masked personas
+    mixed = (attention * affinity).sum(axis=1)  # (C,) score without bias
     scores = mixed + bias
+    signs = np.ones(len(targets)) if weights is None else np.asarray(weights, dtype=np.float64)
     loss_grad = np.exp(scores - scores.max())
-    loss_grad /= loss_grad.sum()  # (C,) softmax of the scores ...
-    np.subtract.at(loss_grad, targets, 1.0 / len(targets))  # ... minus the targets' share: dL/ds
-    score_grad = weights * (1.0 + (affinity - mixed[:, None]) / temperature)  # (C, K) ds/d<p_k, e>
+    loss_grad *= signs.sum() / (len(targets) * loss_grad.sum())  # (C,) softmax of the scores, weighted ...
+    np.subtract.at(loss_grad, targets, signs / len(targets))  # ... minus the targets' share: dL/ds
+    score_grad = attention * (1.0 + (affinity - mixed[:, None]) / temperature)  # (C, K) ds/d<p_k, e>
     return (loss_grad[:, None] * score_grad).T @ items  # (K, dim)

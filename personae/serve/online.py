@@ -34,10 +34,10 @@ import numpy as np
 
 from personae.errors import DataError
 from personae.models.ampcf import AMPCF
+from personae.models.attention import attention_of, softmax_loss_grad
 from personae.serve import model_state
 from personae.serve.candidate import Candidate, PersistenceRule, start_candidate
 from personae.serve.events import EventBatch
-from personae.serve.online_scoring import attention_of, softmax_loss_grad
 from personae.space import unit
 
 REFERENCE_ITEMS = 2048  # catalogue sample an item's rank for the user is measured against

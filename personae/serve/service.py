@@ -24,9 +24,9 @@ import torch
 from personae.errors import DataError
 from personae.explain.attribution import build_explanations, persona_labels, persona_mix
 from personae.models.ampcf import AMPCF
+from personae.models.attention import attention_of
 from personae.models.base import Recommender
 from personae.serve.online import EventBatch, PersonaState, PersonaUpdater, UpdateOptions
-from personae.serve.online_scoring import attention_of
 from personae.serve.retrieval import IndexOptions, Retriever
 from personae.serve.store import Event, Store, StoredState, StoreError
 from personae.space import mixture_drift, unit

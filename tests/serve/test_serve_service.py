@@ -7,10 +7,10 @@ import sqlite3
 import numpy as np
 import pytest
 
+from personae.models.attention import softmax_loss_grad
 from personae.models.persistence import load_model
 from personae.models.scoring import persona_scores
 from personae.serve.online import UpdateOptions
-from personae.serve.online_scoring import softmax_loss_grad
 from personae.serve.retrieval import IndexOptions, Retriever
 from personae.serve.service import PersonaService, ServeOptions, UnknownItemError
 from personae.serve.store import SQLiteStore, StoreError
