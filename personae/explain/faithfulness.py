@@ -147,7 +147,7 @@ class Faithfulness:
     def summary(self, seed: int = 0) -> dict:
         """Headline share with its interval over users, POS@k / NEG@k for explanation and control, DEL / INS.
 
-        ``seed`` is kept for callers of the former bootstrap; the t interval needs none."""
+        ``seed`` is kept for older callers; the t interval from personae.stats draws nothing at random."""
         share = share_interval(self.users, beats(self.rank_explained, self.rank_control))
         out = {"cases": len(self.users), "users": len(np.unique(self.users)), "k": self.k,
                "share_beats_control": share.estimate, "share_ci": [share.low, share.high],

@@ -1,9 +1,9 @@
-"""Can the axis claims fail? Nulls and role bootstrap for "the default-persona axis is PC1 of persona space".
+"""Can the axis claims fail? Nulls and a resampled interval over roles for "the default-persona axis is PC1 of persona space".
 
 - |cos(axis, PC1)| against two nulls: random unit directions in d dimensions (what any unrelated direction
   gives), and permuted role labels (role vectors recomputed from the same replies dealt to roles at random: the
   PC1 that sampling noise alone produces; the axis is recomputed from those vectors too).
-- The default's position on PC1 (z and rank among roles), with a bootstrap interval over roles from
+- The default's position on PC1 (z and rank among roles), with a resampled interval over roles from
   personae.stats (at least 20 roles; with fewer there is no interval, and the result says so).
 Geometry comes from personae.space; this module only draws the nulls.
 """
@@ -26,7 +26,7 @@ def group_vectors(samples: np.ndarray, owner: np.ndarray, n_groups: int) -> np.n
 
 
 def role_interval(statistic, n_roles: int) -> dict | None:
-    """Bootstrap interval over roles (personae.stats), or None below the 20 roles a bootstrap needs."""
+    """personae.stats' interval over resampled roles, or None below the 20 roles it needs."""
     from personae.stats import bootstrap_interval
 
     if n_roles < MIN_BOOTSTRAP_ROLES:
