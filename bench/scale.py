@@ -53,6 +53,8 @@ BATCH = 2048
 RESULTS_JSON = ROOT / "bench" / "results" / "scale_training.json"
 FIGURE = ROOT / "bench" / "figures" / "scale_training.png"
 SAMPLER_JSON = ROOT / "bench" / "results" / "scale_sampler.json"
+LOCALITY_JSON = ROOT / "bench" / "results" / "scale_locality.json"
+LOCALITY_FIGURE = ROOT / "bench" / "figures" / "scale_locality.png"
 SAMPLER_FIGURE = ROOT / "bench" / "figures" / "scale_sampler.png"
 
 
@@ -85,6 +87,11 @@ def worker(args: argparse.Namespace) -> None:
     from personae.train import distributed
 
     world = distributed.start() if args.distributed else distributed.Distributed()
+    if args.adam == "sparse-adam":  # the control of the locality part: torch's SparseAdam as it was before
+        import torch
+
+        from personae.train import optim
+        optim.RowAdam = torch.optim.SparseAdam
     start = time.perf_counter()
     data, _ = synth_data(args.users, args.users)
     build_seconds = time.perf_counter() - start
@@ -102,7 +109,7 @@ def worker(args: argparse.Namespace) -> None:
     if world.rank == 0:
         print(json.dumps({
             "users": args.users, "items": args.users, "events": len(data), "optimizer": model.report_.optimizer,
-            "processes": world.world, "steps": steps, "full_epoch": steps == epoch_steps,
+            "processes": world.world, "adam": args.adam, "steps": steps, "full_epoch": steps == epoch_steps,
             "train_seconds": round(seconds, 3), "seconds_per_step": seconds / steps,
             "cpu_seconds_per_step": cpu_seconds / steps,
             "first_epoch_cpu_seconds_per_step": model.report_.epoch_cpu_seconds[0] / steps,
@@ -112,10 +119,10 @@ def worker(args: argparse.Namespace) -> None:
             "peak_rss_mib": round(peak, 1), "parameter_bytes": table_bytes}))
 
 
-def run_worker(users: int, optimizer: str, steps: int, processes: int = 1) -> dict:
+def run_worker(users: int, optimizer: str, steps: int, processes: int = 1, adam: str = "row") -> dict:
     """Run :func:`worker` in fresh process(es) (torchrun for more than one) and return its JSON line."""
     argv = [str(Path(__file__).resolve()), "--worker", "--users", str(users), "--optimizer", optimizer,
-            "--steps", str(steps)]
+            "--steps", str(steps), "--adam", adam]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    *argv, "--distributed"]
@@ -138,6 +145,43 @@ def part_steps(sizes: list[int], steps: int, dense_steps: int) -> list[dict]:
 
 def part_growth(sizes: list[int], full_epoch_up_to: int, steps: int) -> list[dict]:
     return [run_worker(n, "sparse", 0 if n <= full_epoch_up_to else steps) for n in sizes]
+
+
+def part_locality(sizes: list[int], steps: int, rounds: int) -> list[dict]:
+    """Issue 21: CPU per sparse step with RowAdam (rows read and written once, in order) against torch's
+    SparseAdam (the control), sizes and optimisers interleaved within each round so load hits all alike."""
+    rows = []
+    for round_index in range(rounds):
+        for n in sizes:
+            for adam in ("row", "sparse-adam"):
+                entry = run_worker(n, "sparse", steps, adam=adam)
+                rows.append({**entry, "round": round_index, "load1": os.getloadavg()[0]})
+    return rows
+
+
+def plot_locality(rows: list[dict], path: Path) -> None:
+    """CPU ms per step against users, one line per optimiser (median over rounds), the 1.5x band drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for adam, label in (("row", "RowAdam (rows in order)"), ("sparse-adam", "torch SparseAdam (control)")):
+        sizes = sorted({r["users"] for r in rows if r["adam"] == adam})
+        ms = [1e3 * float(np.median([r["cpu_seconds_per_step"] for r in rows
+                                     if r["adam"] == adam and r["users"] == n])) for n in sizes]
+        ax.plot(sizes, ms, marker="o", label=label)
+        if adam == "row":
+            ax.axhline(1.5 * ms[0], color="grey", linestyle=":", label="1.5x the smallest (target)")
+    ax.set_xscale("log")
+    ax.set_xlabel("users (= items)")
+    ax.set_ylabel("CPU ms per sparse step (batch 2048, 20 negatives)")
+    ax.set_title("ampcf sparse step: median over interleaved rounds")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def part_ddp(users: int, dense_users: int, steps: int) -> list[dict]:
@@ -408,6 +452,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="sparse", help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--adam", default="row", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=2, help="locality: interleaved rounds")
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -421,6 +467,15 @@ def main() -> None:
         if not parts:
             return
     sizes = [int(s) for s in args.sizes.split(",")]
+    if "locality" in parts:  # its own JSON and figure (issue 21)
+        rows = part_locality(sizes, args.steps, args.rounds)
+        LOCALITY_JSON.parent.mkdir(parents=True, exist_ok=True)
+        LOCALITY_JSON.write_text(json.dumps({"machine": MACHINE, "command": " ".join(sys.argv), "rows": rows},
+                                            indent=1))
+        plot_locality(rows, LOCALITY_FIGURE)
+        parts = [p for p in parts if p != "locality"]
+        if not parts:
+            return
     if "sampler" in parts:  # its own JSON and figure (issue 21)
         rows = part_sampler(sizes)
         load = os.getloadavg()[0]

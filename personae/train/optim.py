@@ -3,7 +3,7 @@
 ``optimizer="auto"`` (the default) is sparse when the network has row tables and at least
 :data:`SPARSE_FROM_USERS` users, dense otherwise, so the published MovieLens figures (dense Adam with weight
 decay) stay what they were. Sparse: the tables a network lists in ``row_tables`` gather rows with sparse
-gradients and step with SparseAdam; every other parameter steps with Adam. Weight decay on a table applies to
+gradients and step with SparseAdam (as :class:`personae.train.row_adam.RowAdam`, the same bits read in row order); every other parameter steps with Adam. Weight decay on a table applies to
 the rows of the batch only (see :func:`personae.train.rows.decay_rows`).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from personae.errors import OptionError
+from personae.train.row_adam import RowAdam
 from personae.train.rows import decay_rows
 
 SPARSE_FROM_USERS = 100_000  # auto: below this a dense Adam step over the tables is cheap (ml-1m has 6,040 users)
@@ -46,7 +47,7 @@ class Optimizers:
         if dense:  # dense mode: exactly Adam(network.parameters()), as before the sparse path existed
             self.parts.append(torch.optim.Adam(dense, lr=lr, weight_decay=weight_decay))
         if self.tables:
-            self.parts.append(torch.optim.SparseAdam(list(self.tables.values()), lr=lr))
+            self.parts.append(RowAdam(list(self.tables.values()), lr=lr))  # SparseAdam's bits, rows in order
 
     @property
     def sparse(self) -> bool:
