@@ -87,11 +87,8 @@ def worker(args: argparse.Namespace) -> None:
     from personae.train import distributed
 
     world = distributed.start() if args.distributed else distributed.Distributed()
-    if args.adam == "sparse-adam":  # the control of the locality part: torch's SparseAdam as it was before
-        import torch
-
-        from personae.train import optim
-        optim.RowAdam = torch.optim.SparseAdam
+    if args.sparse_step == "before":  # the control of the locality part: the sparse step as it was before issue 21
+        use_step_before_locality()
     start = time.perf_counter()
     data, _ = synth_data(args.users, args.users)
     build_seconds = time.perf_counter() - start
@@ -109,7 +106,7 @@ def worker(args: argparse.Namespace) -> None:
     if world.rank == 0:
         print(json.dumps({
             "users": args.users, "items": args.users, "events": len(data), "optimizer": model.report_.optimizer,
-            "processes": world.world, "adam": args.adam, "steps": steps, "full_epoch": steps == epoch_steps,
+            "processes": world.world, "sparse_step": args.sparse_step, "steps": steps, "full_epoch": steps == epoch_steps,
             "train_seconds": round(seconds, 3), "seconds_per_step": seconds / steps,
             "cpu_seconds_per_step": cpu_seconds / steps,
             "first_epoch_cpu_seconds_per_step": model.report_.epoch_cpu_seconds[0] / steps,
@@ -119,10 +116,43 @@ def worker(args: argparse.Namespace) -> None:
             "peak_rss_mib": round(peak, 1), "parameter_bytes": table_bytes}))
 
 
-def run_worker(users: int, optimizer: str, steps: int, processes: int = 1, adam: str = "row") -> dict:
+class _GatherBeforeLocality:
+    """The control's row gather (before issue 21): one gradient entry per occurrence, coalesced by the optimiser."""
+
+    @staticmethod
+    def apply(table, index):
+        import torch
+
+        class Rows(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, table, index):
+                ctx.save_for_backward(index)
+                ctx.table_shape = table.shape
+                return table[index]
+
+            @staticmethod
+            def backward(ctx, grad):
+                (index,) = ctx.saved_tensors
+                flat = index.reshape(-1)
+                values = grad.reshape(len(flat), *ctx.table_shape[1:])
+                return torch.sparse_coo_tensor(flat[None], values, ctx.table_shape, check_invariants=False), None
+
+        return Rows.apply(table, index)
+
+
+def use_step_before_locality() -> None:
+    """Swap in the sparse step as it was before issue 21: per-occurrence gathers and torch's SparseAdam."""
+    import torch
+
+    from personae.train import optim, rows
+    optim.RowAdam = torch.optim.SparseAdam
+    rows._SparseRows = _GatherBeforeLocality
+
+
+def run_worker(users: int, optimizer: str, steps: int, processes: int = 1, sparse_step: str = "after") -> dict:
     """Run :func:`worker` in fresh process(es) (torchrun for more than one) and return its JSON line."""
     argv = [str(Path(__file__).resolve()), "--worker", "--users", str(users), "--optimizer", optimizer,
-            "--steps", str(steps), "--adam", adam]
+            "--steps", str(steps), "--sparse-step", sparse_step]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    *argv, "--distributed"]
@@ -148,13 +178,14 @@ def part_growth(sizes: list[int], full_epoch_up_to: int, steps: int) -> list[dic
 
 
 def part_locality(sizes: list[int], steps: int, rounds: int) -> list[dict]:
-    """Issue 21: CPU per sparse step with RowAdam (rows read and written once, in order) against torch's
-    SparseAdam (the control), sizes and optimisers interleaved within each round so load hits all alike."""
+    """Issue 21: CPU per sparse step after the locality change (distinct rows gathered once in order, RowAdam)
+    against the step before it (the control: per-occurrence gathers, torch's SparseAdam), sizes and variants
+    interleaved within each round so load hits all alike."""
     rows = []
     for round_index in range(rounds):
         for n in sizes:
-            for adam in ("row", "sparse-adam"):
-                entry = run_worker(n, "sparse", steps, adam=adam)
+            for step in ("after", "before"):
+                entry = run_worker(n, "sparse", steps, sparse_step=step)
                 rows.append({**entry, "round": round_index, "load1": os.getloadavg()[0]})
     return rows
 
@@ -167,12 +198,12 @@ def plot_locality(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for adam, label in (("row", "RowAdam (rows in order)"), ("sparse-adam", "torch SparseAdam (control)")):
-        sizes = sorted({r["users"] for r in rows if r["adam"] == adam})
+    for step, label in (("after", "distinct rows in order + RowAdam"), ("before", "before issue 21 (control)")):
+        sizes = sorted({r["users"] for r in rows if r["sparse_step"] == step})
         ms = [1e3 * float(np.median([r["cpu_seconds_per_step"] for r in rows
-                                     if r["adam"] == adam and r["users"] == n])) for n in sizes]
+                                     if r["sparse_step"] == step and r["users"] == n])) for n in sizes]
         ax.plot(sizes, ms, marker="o", label=label)
-        if adam == "row":
+        if step == "after":
             ax.axhline(1.5 * ms[0], color="grey", linestyle=":", label="1.5x the smallest (target)")
     ax.set_xscale("log")
     ax.set_xlabel("users (= items)")
@@ -452,7 +483,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="sparse", help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--adam", default="row", help=argparse.SUPPRESS)
+    parser.add_argument("--sparse-step", default="after", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=2, help="locality: interleaved rounds")
     args = parser.parse_args()
     if args.worker:

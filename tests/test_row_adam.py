@@ -37,3 +37,29 @@ def test_row_adam_leaves_rows_without_gradient_untouched():
     RowAdam([table], lr=0.1).step()
     changed = (table.detach() != before).any(dim=1)
     assert changed.nonzero().flatten().tolist() == [3, 7]
+
+
+def test_sparse_rows_gives_the_dense_gather_and_its_gradient_on_distinct_sorted_rows():
+    from personae.train.rows import sparse_rows
+
+    gen = torch.Generator().manual_seed(2)
+    table = torch.randn(30, 5, generator=gen, requires_grad=True)
+    index = torch.tensor([[7, 2, 7], [29, 2, 0]])  # repeats, unsorted
+    weights = torch.randn(2, 3, 5, generator=gen)
+    out = sparse_rows(table, index)
+    (out * weights).sum().backward()
+    grad = table.grad
+    assert torch.equal(out, table.detach()[index])
+    assert grad._indices()[0].tolist() == [0, 2, 7, 29]  # distinct rows, sorted: no coalesce needed
+    reference = torch.zeros(30, 5).index_add_(0, index.reshape(-1), weights.reshape(-1, 5))
+    assert torch.equal(grad.to_dense(), reference)
+
+
+def test_coalesced_marks_increasing_rows_and_sums_repeated_ones():
+    from personae.train.rows import coalesced
+
+    values = torch.tensor([[1.0], [2.0], [4.0]])
+    increasing = coalesced(torch.sparse_coo_tensor(torch.tensor([[1, 3, 8]]), values, (10, 1)))
+    repeated = coalesced(torch.sparse_coo_tensor(torch.tensor([[3, 1, 3]]), values, (10, 1)))  # control
+    assert increasing.indices()[0].tolist() == [1, 3, 8] and torch.equal(increasing.values(), values)
+    assert repeated.indices()[0].tolist() == [1, 3] and repeated.values().flatten().tolist() == [2.0, 5.0]

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from personae.train.rows import coalesced
+
 
 class RowAdam(torch.optim.SparseAdam):
     """``torch.optim.SparseAdam`` with the row-ordered step described in the module docstring."""
@@ -49,7 +51,7 @@ class RowAdam(torch.optim.SparseAdam):
 def row_adam_step(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
                   step: int, *, lr: float, beta1: float, beta2: float, eps: float) -> None:
     """One SparseAdam update of the rows in the sparse ``grad``, each row read and written once, in order."""
-    grad = grad.coalesce()  # sorted unique rows; repeats summed exactly as SparseAdam sums them
+    grad = coalesced(grad)  # sorted distinct rows (personae.train.rows gathers them so: then no sort here)
     rows, values = grad.indices()[0], grad.values()
     if values.numel() == 0:
         return
