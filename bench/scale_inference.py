@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from results_md import replace_section, stamp
 
-RECBOLE_VENV = Path("/work/wt/recbole-venv")
+RECBOLE_VENV = Path(os.environ.get("PERSONAE_RECBOLE_VENV", "/work/wt/recbole-venv"))  # its own venv (numpy<2)
 MACHINE = "2 cores, 24 GiB, shared with other jobs"
 SIZES = [(1024, 1682), (1024, 20_000), (256, 100_000)]  # (users, items): ml-100k's catalogue, then larger
 
