@@ -57,7 +57,7 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                 "|---|---|---|"]
         for key in ("free", "anchored", "random", "real_vs_real"):
             e = rl[key]
-            label = "null: real vs real (two halves of test users)" if key == "real_vs_real" else key
+            label = "null: real vs real (two halves of test users, mean of 10 random halvings; CI: t over halvings)" if key == "real_vs_real" else key
             out.append(f"| {label} | {e['auc']:.3f} [{e['interval']['low']:.3f}, {e['interval']['high']:.3f}] | "
                        f"{e['real_sessions']} / {e['simulated_sessions']} |")
         types = rl["session_types"]
