@@ -107,7 +107,16 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                  f"from fit users (top fifth). Radius r = {cov['radius']:.3f} (median distance from a plausible-region point to its nearest fit user)."), "",
                 ("| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
                 "vs density [95% CI] | rare personas (plausible) |"), "|---|---|---|---|---|---|"]
-        for g in ("density", "evolutionary_plausible", "evolutionary_box"):
+        if "rarity_alpha" in cov:
+            out.insert(-3, (f"Rarity generator: fit users drawn with weight (5th-neighbour distance)^alpha, Scott noise, "
+                            f"plausible samples only; alpha = {cov['rarity_alpha']['chosen']:g} chosen on fit users "
+                            f"alone (half as reference, the other half's rare fifth as targets: "
+                            + ", ".join(f"alpha {k}: {v:.3f}" for k, v in cov['rarity_alpha']['fit_half_scores'].items())
+                            + ")."))
+            out.insert(-3, "")
+        for g in ("density", "rarity", "evolutionary_plausible", "evolutionary_box"):
+            if g not in cov:
+                continue
             e = cov[g]
             out.append(f"| {g} | {e['plausible_share']:.3f} | {e['plausible_region_coverage']:.3f} | "
                        f"{e['rare_real_covered']:.3f} | {ci(e.get('rare_real_vs_density'))} | "
@@ -128,7 +137,7 @@ def targets(r: dict) -> list[str]:
     auc = r["realism"]["free"]["auc"]
     gap = r["consistency"]["free"]["prompt_to_line"]["own_minus_other"]
     effect = r["drift"]["anchoring_effect"]
-    cov = r["coverage"]["evolutionary_plausible"]
+    cov = r["coverage"].get("rarity", r["coverage"]["evolutionary_plausible"])
     vs = cov["rare_real_vs_density"]
     return ["Targets:",
             f"- realism AUC <= {TARGET_AUC}: " + met(auc <= TARGET_AUC, f"{auc:.3f}, {auc - TARGET_AUC:+.3f} from the "
