@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from results_md import replace_section, stamp
 
 from personae.data.registry import load_dataset
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--anchor-iterations", type=int, default=4, help="CEM iterations of the anchor fit")
     parser.add_argument("--epochs", type=int, default=None, help="cap every torch model's epochs")
     parser.add_argument("--model-cache", type=Path, default=None, help="keep retrained models here")
+    parser.add_argument("--sample-users", type=int, default=None,
+                        help="keep the events of this many users drawn at random (seeded; for ml-1m on 2 cores)")
     args = parser.parse_args()
     reports, commands, load = {}, {}, {}
     for dataset in args.dataset or ["ml-100k"]:
@@ -180,14 +183,24 @@ def main() -> None:
                                model_cache=args.model_cache)
         start, before = time.time(), _load()
         with single_threaded_blas():
-            reports[dataset] = study(load_dataset(dataset), models, options, log=progress(start))
+            reports[dataset] = study(sample_users(load_dataset(dataset), args.sample_users, args.seed), models,
+                                     options, log=progress(start))
         load[dataset] = f"load average {before} at start, {_load()} at end ({time.time() - start:.0f} s wall)"
         write_json(HERE / "results" / f"simulate-{dataset}.json", reports[dataset])
         commands[dataset] = (f"OMP_NUM_THREADS=1 python bench/simulate.py --dataset {dataset} --models {args.models} "
                              f"--users {args.users} --turns {args.turns} --seed {args.seed} --iterations "
                              f"{args.iterations} --samples {args.samples} --anchor-iterations {args.anchor_iterations}"
-                             + (f" --epochs {args.epochs}" if args.epochs else ""))
+                             + (f" --epochs {args.epochs}" if args.epochs else "")
+                             + (f" --sample-users {args.sample_users}" if args.sample_users else ""))
     replace_section("simulate-reality", section(reports, commands, load))
+
+
+def sample_users(data, n: int | None, seed: int):
+    """The events of ``n`` users drawn without replacement (all users when ``n`` is None or not smaller)."""
+    if n is None or n >= data.n_users:
+        return data
+    keep = np.random.default_rng(seed).choice(data.n_users, n, replace=False)
+    return data.subset(np.isin(data.users, keep), name=f"{data.name}-{n}users")
 
 
 def progress(start: float):
