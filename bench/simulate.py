@@ -109,6 +109,7 @@ def section(reports: dict[str, dict], commands: dict[str, str], load: dict[str, 
                 ("| generator | plausible share | coverage of plausible region | rare-but-real users covered | "
                 "vs density [95% CI] | rare personas (plausible) |"), "|---|---|---|---|---|---|"]
         if "rarity_alpha" in cov:
+            out.insert(-3, "")
             out.insert(-3, (f"Rarity generator: fit users drawn with weight (5th-neighbour distance)^alpha, Scott noise, "
                             f"plausible samples only; alpha = {cov['rarity_alpha']['chosen']:g} chosen on fit users "
                             f"alone (half as reference, the other half's rare fifth as targets: "
