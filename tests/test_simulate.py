@@ -119,3 +119,22 @@ def test_session_log_keeps_only_the_sessions_of_given_users():
     log = SessionLog(np.zeros((3, 2), int), np.ones((3, 2)), np.zeros((3, 2)), np.array([4, 7, 4]))
     assert list(log.of_users(np.array([4])).owner) == [4, 4]
     assert sp.issparse(sp.csr_matrix(np.eye(2)))  # the simulator takes CSR 'seen' matrices
+
+
+def test_clock_copies_the_gaps_of_a_real_session_at_least_as_long():
+    runs = np.array([[10.0, np.nan, np.nan], [20.0, 30.0, 40.0]])  # a 2-event and a 4-event real session
+    habits = Habits(np.array([np.inf]), [np.array([4])], np.zeros(1), None, np.zeros(1), runs)
+    clock = habits.draw_clock(np.random.default_rng(0), np.array([4, 4, 2, 2, 2, 2]), 4)
+    np.testing.assert_array_equal(clock[:2], [[0, 20, 50, 90]] * 2)  # only the long session is long enough
+    assert set(clock[2:, 1]) <= {10.0, 20.0}
+
+
+def test_rarity_generator_keeps_only_plausible_users_and_overdraws_the_sparse_edge():
+    rng = np.random.default_rng(0)
+    real = np.clip(np.r_[0.3 + 0.03 * rng.standard_normal((380, 2)), 0.7 + 0.08 * rng.standard_normal((20, 2))],
+                   0, 1)
+    plausible = cov.Plausibility(real)
+    flat = cov.rarity_generator(real, 200, plausible, alpha=0.0, seed=0)
+    tilted = cov.rarity_generator(real, 200, plausible, alpha=4.0, seed=0)
+    assert plausible(tilted).all()
+    assert (tilted[:, 0] > 0.5).mean() > (flat[:, 0] > 0.5).mean() + 0.2

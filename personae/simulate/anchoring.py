@@ -29,7 +29,8 @@ from personae.simulate.world import Population, World
 
 REALISM_BOUNDS = {"temperature": (0.2, 3.0), "affinity_weight": (0.0, 3.0), "previous_weight": (0.0, 4.0),
                   "pop_weight": (-3.0, 2.0), "rerank": (0.0, 5.0), "rec_share": (0.05, 1.0),
-                  "pop_share": (0.0, 0.6), "new_share": (0.0, 0.4), "stickiness": (0.0, 1.0), "drift": (0.0, 1.0)}
+                  "pop_share": (0.0, 0.6), "new_share": (0.0, 0.4), "stickiness": (0.0, 1.0), "drift": (0.0, 1.0),
+                  "rating_sharpness": (0.5, 3.0)}
 ANCHOR_BOUNDS = {"anchor": (0.0, 1.0)}
 FIT_JUDGE_SEED = 1000  # the fitting judge's seed: the reported judge uses the study seed
 

@@ -169,3 +169,36 @@ def plausible_points(traits: np.ndarray, plausible: Plausibility, n: int = 4096,
 def covered(targets: np.ndarray, personas: np.ndarray, radius: float) -> np.ndarray:
     """(M,) 1.0 where a target lies within ``radius`` of some persona."""
     return (_nearest(targets, personas) <= radius).astype(np.float64)
+
+
+def rarity_generator(traits: np.ndarray, size: int, plausible: Plausibility, alpha: float,
+                     seed: int = 0) -> np.ndarray:
+    """(<= size, D) kernel-density samples that over-draw rare real users: a user is drawn with weight
+    (k-th-neighbour distance) ** ``alpha`` (0 = density matching), noise of Scott's bandwidth is added, and only
+    plausible samples are kept. Aimed at the sparse edge of where real users are, not at empty space."""
+    rng = np.random.default_rng(seed)
+    n, dim = traits.shape
+    weight = knn_distance(traits, traits, plausible.k, exclude_self=True) ** alpha
+    bandwidth = traits.std(axis=0) * n ** (-1.0 / (dim + 4))
+    drawn = traits[rng.choice(n, 20 * size, p=weight / weight.sum())]
+    candidates = np.clip(drawn + rng.standard_normal(drawn.shape) * bandwidth, 0.0, 1.0)
+    return candidates[plausible(candidates)][:size]
+
+
+def rare_fifth(points: np.ndarray, plausible: Plausibility, share: float = 0.2) -> np.ndarray:
+    """The ``share`` of ``points`` farthest (k-th neighbour) from the plausibility model's reference users."""
+    distance = plausible.distance(points)
+    return points[distance >= np.quantile(distance, 1.0 - share)]
+
+
+def choose_rarity(traits: np.ndarray, size: int, radius: float, alphas: tuple[float, ...] = (0.0, 2.0, 4.0),
+                  seed: int = 0) -> tuple[float, dict[float, float]]:
+    """The over-draw exponent, chosen on ``traits`` alone: half of the users are the reference, the rare fifth
+    of the other half are the targets; the alpha covering most targets wins (ties: the smallest)."""
+    order = np.random.default_rng(seed).permutation(len(traits))
+    reference, targets = traits[order[: len(order) // 2]], traits[order[len(order) // 2:]]
+    plausible = Plausibility(reference)
+    rare = rare_fifth(targets, plausible)
+    scores = {a: float(covered(rare, rarity_generator(reference, size, plausible, a, seed), radius).mean())
+              for a in alphas}
+    return max(alphas, key=lambda a: (scores[a], -a)), scores

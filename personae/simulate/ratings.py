@@ -26,10 +26,11 @@ class OrdinalRatings:
     thresholds: np.ndarray
     centre: np.ndarray
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """(..., F) predictors -> (..., LEVELS) probability of each rating 1..5."""
+    def probabilities(self, x: np.ndarray, sharpness: float = 1.0) -> np.ndarray:
+        """(..., F) predictors -> (..., LEVELS) probability of each rating 1..5; ``sharpness`` scales the logits
+        (1 = the fitted model; above 1 the same expected order with less noise)."""
         eta = (x - self.centre) @ self.beta  # (...,)
-        cumulative = expit(self.thresholds - eta[..., None])  # (..., 4)
+        cumulative = expit(sharpness * (self.thresholds - eta[..., None]))  # (..., 4)
         upper = np.concatenate([cumulative, np.ones(eta.shape + (1,))], axis=-1)
         lower = np.concatenate([np.zeros(eta.shape + (1,)), cumulative], axis=-1)
         return np.maximum(upper - lower, 1e-12)
@@ -37,9 +38,9 @@ class OrdinalRatings:
     def expected(self, x: np.ndarray) -> np.ndarray:
         return self.probabilities(x) @ np.arange(1, LEVELS + 1)
 
-    def draw(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(..., F) -> (...) ratings 1..5 drawn from the model."""
-        p = self.probabilities(x)
+    def draw(self, x: np.ndarray, rng: np.random.Generator, sharpness: float = 1.0) -> np.ndarray:
+        """(..., F) -> (...) ratings 1..5 drawn from the model (``sharpness``: see ``probabilities``)."""
+        p = self.probabilities(x, sharpness)
         u = rng.random(p.shape[:-1] + (1,))
         return 1.0 + (u > np.cumsum(p, axis=-1)).sum(axis=-1).clip(max=LEVELS - 1)
 

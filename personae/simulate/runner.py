@@ -298,7 +298,8 @@ def session_type_shares(real: SessionLog, simulated: SessionLog) -> dict:
 
 
 def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) -> dict:
-    """Density vs evolutionary generators over the plausible region; coverage of rare-but-real test users."""
+    """Density matching against the rarity-weighted generator (its exponent chosen on fit users alone) and the
+    evolutionary ones, over the plausible region; coverage of rare-but-real test users."""
     from personae.stats import compare_paired
 
     all_traits, names = cov.user_traits(holdout.train, genre_names)
@@ -313,13 +314,17 @@ def coverage_study(holdout: Holdout, genre_names: list[str], o: StudyOptions) ->
     box, _ = cov.evolutionary_generator(fit, o.coverage_size, cov.monte_carlo_points(dim, 4096, o.seed),
                                         radius, o.generations, seed=o.seed)
     evolved, _ = cov.evolutionary_generator(fit, o.coverage_size, region, radius, o.generations, seed=o.seed)
+    alpha, alpha_scores = cov.choose_rarity(fit, o.coverage_size, radius, seed=o.seed)
+    rarity = cov.rarity_generator(fit, o.coverage_size, plausible, alpha, o.seed)
     fresh_region = cov.plausible_points(fit, plausible, 4096, seed=o.seed + 1)
     out = {"traits": names, "radius": radius, "plausibility": {
         "k": plausible.k, "threshold": plausible.threshold, "quantile_of_fit_users": plausible.quantile,
         "held_out_users_inside": float(plausible(test).mean()), "held_out_users": len(test)},
-        "rare_real_users": len(rare_real)}
+        "rare_real_users": len(rare_real),
+        "rarity_alpha": {"chosen": alpha, "fit_half_scores": {str(k): v for k, v in alpha_scores.items()}}}
     density_hits = cov.covered(rare_real, density, radius)
-    for name, personas in (("density", density), ("evolutionary_plausible", evolved), ("evolutionary_box", box)):
+    for name, personas in (("density", density), ("rarity", rarity), ("evolutionary_plausible", evolved),
+                           ("evolutionary_box", box)):
         rare = cov.rare_personas(personas, density, radius) if name != "density" else np.zeros(0, dtype=int)
         hits = cov.covered(rare_real, personas, radius)
         out[name] = {"plausible_share": float(plausible(personas).mean()),

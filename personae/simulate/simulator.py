@@ -15,7 +15,8 @@ short look, a long rating run, ... whatever the data shows), see :class:`Habits`
 - **The current taste** is the active persona plus a deviation: with probability ``stickiness`` it is kept,
   otherwise the persona is redrawn from the mix and the deviation steps, d <- (1 - anchor) d + noise.
 - **The rating** comes from the ordinal model fitted on real ratings (:mod:`personae.simulate.ratings`).
-- **The clock**: gaps between events drawn from real within-session gaps.
+- **The clock**: the gaps of a session are the gap sequence of a real session (of a fit user) at least as long,
+  so pace, its spread and its link to session length come from the data together.
 
 Everything is vectorised over sessions and seeded.
 """
@@ -50,6 +51,7 @@ class SimulatorParams:
     rec_share: float = 0.5  # share of the slate from the recommender's list
     pop_share: float = 0.2  # share from popularity exposure
     new_share: float = 0.1  # share from recency exposure (the rest: uniform catalogue exposure)
+    rating_sharpness: float = 1.0  # scale of the ordinal model's logits: > 1 gives less noisy ratings
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +78,27 @@ class Habits:
     log_gaps: np.ndarray  # within-session log(1 + gap seconds) of real sessions, minus their session's mean
     ratings: OrdinalRatings
     paces: np.ndarray = field(default_factory=lambda: np.zeros(1))  # per real session: its mean log gap
+    gap_runs: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  # (R, T - 1) real sessions' gaps, NaN after
+
+    def draw_clock(self, rng: np.random.Generator, length: np.ndarray, turns: int) -> np.ndarray:
+        """(S, turns) seconds since the session's start: the gaps of a real session at least as long as each
+        session (the longest real ones where none is); falls back to ``draw_gaps`` without gap runs."""
+        n = len(length)
+        if self.gap_runs.shape[1] == 0:
+            pace = self.draw_paces(rng, n)
+            gaps = [np.zeros(n)] + [self.draw_gaps(rng, pace) for _ in range(turns - 1)]
+            return np.cumsum(np.stack(gaps, axis=1), axis=1)
+        run_length = 1 + (~np.isnan(self.gap_runs)).sum(axis=1)  # (R,)
+        need = np.minimum(length, run_length.max())
+        donors = np.empty(n, dtype=np.int64)
+        for value in np.unique(need):
+            pool = np.flatnonzero(run_length >= value)
+            at = np.flatnonzero(need == value)
+            donors[at] = pool[rng.integers(0, len(pool), len(at))]
+        gaps = np.zeros((n, turns))
+        width = min(turns - 1, self.gap_runs.shape[1])
+        gaps[:, 1:1 + width] = np.nan_to_num(self.gap_runs[donors, :width])
+        return np.cumsum(gaps, axis=1)
 
     def draw_gaps(self, rng: np.random.Generator, pace: np.ndarray) -> np.ndarray:
         """(S,) gaps in seconds around each session's pace (a mean log gap drawn from real sessions)."""
@@ -106,8 +129,9 @@ def fit_habits(log: SessionLog, activity: np.ndarray, ratings: OrdinalRatings, b
     count = step.sum(axis=1)
     pace = (gaps * step).sum(axis=1) / np.maximum(count, 1)  # (S,) a session's own pace
     residual = (gaps - pace[:, None])[step]
+    runs = np.where(step, np.maximum(np.nan_to_num(np.diff(log.times, axis=1)), 0.0), np.nan)
     return Habits(cuts, lengths, residual if len(residual) else np.zeros(1), ratings,
-                  pace[count > 0] if (count > 0).any() else np.zeros(1))
+                  pace[count > 0] if (count > 0).any() else np.zeros(1), runs)
 
 
 @dataclass
@@ -162,8 +186,7 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
                    np.zeros((n, turns, world.genres.shape[1])) if probes else None)
     taken = np.zeros((n, world.n_items), dtype=bool)  # picked earlier in this session
     previous = np.full(n, -1)
-    clock = starts.astype(np.float64).copy()
-    pace = habits.draw_paces(rng, n)
+    clock = starts.astype(np.float64)[:, None] + habits.draw_clock(rng, length, turns)  # (S, T)
     for t in range(turns):
         alive = t < length  # (S,)
         if t > 0:
@@ -171,7 +194,6 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
             z = np.where(move, _draw(rng, population.weights), z)
             noise = rng.standard_normal(deviation.shape) * step[:, None]
             deviation = np.where(move[:, None], (1.0 - params.anchor) * deviation + noise, deviation)
-            clock = clock + habits.draw_gaps(rng, pace)
         taste = population.personas[rows, z] + deviation  # (S, dim)
         # the recommender's list, re-ranked toward the previous pick, without what was already taken
         rescored = list_score + params.rerank * _cosine_to(world, ranking, previous)
@@ -188,10 +210,11 @@ def simulate(world: World, population: Population, ranking: np.ndarray, params: 
         utility[np.isinf(utility).all(axis=1)] = 0.0  # nothing left to show: any item (cannot happen in practice)
         pick = _draw(rng, _softmax(utility))
         chosen = items[rows, pick]
-        rating = habits.ratings.draw(rating_predictors(population, world, rows, chosen, standard[rows, pick]), rng)
+        rating = habits.ratings.draw(rating_predictors(population, world, rows, chosen, standard[rows, pick]), rng,
+                                     params.rating_sharpness)
         out.log.items[:, t] = np.where(alive, chosen, -1)
         out.log.ratings[:, t] = np.where(alive, rating, np.nan)
-        out.log.times[:, t] = np.where(alive, clock, np.nan)
+        out.log.times[:, t] = np.where(alive, clock[:, t], np.nan)
         out.shown[:, t] = np.where(alive[:, None], items, -1)
         out.slot[:, t] = np.where(alive, pick, -1)
         out.from_list[:, t] = alive & (pick < n_rec)
@@ -219,10 +242,9 @@ def random_sessions(world: World, population: Population, habits: Habits, starts
     length = np.minimum(habits.draw_lengths(population.activity, rng), turns)
     alive = np.arange(turns)[None, :] < length[:, None]
     items = np.where(alive, rng.integers(0, world.n_items, (n, turns)), -1)
-    pace = habits.draw_paces(rng, n)
-    gaps = np.stack([np.zeros(n)] + [habits.draw_gaps(rng, pace) for _ in range(turns - 1)], axis=1)
+    clock = starts[:, None] + habits.draw_clock(rng, length, turns)
     log = SessionLog(items, np.where(alive, rng.integers(1, 6, (n, turns)), np.nan),
-                     np.where(alive, starts[:, None] + np.cumsum(gaps, axis=1), np.nan), population.user.copy())
+                     np.where(alive, clock, np.nan), population.user.copy())
     return Sessions(log, items[..., None], np.where(alive, 0, -1), np.zeros((n, turns), bool),
                     np.zeros((n, turns), dtype=np.int64), rng.random((n, turns, world.genres.shape[1])))
 

@@ -94,8 +94,13 @@ class Population:
 
 def persona_network(model: Recommender) -> PersonaNetwork | None:
     """The model's persona network under the written contract (personae.models.network), or None for models
-    without one (pop, itemknn, ease, din, mind): the one place the simulator reads a network."""
-    network = getattr(model, "network", None) if isinstance(model, TorchRecommender) else None
+    without one (pop, itemknn, ease, din, mind) or not fitted yet: the one place the simulator reads a network."""
+    if not isinstance(model, TorchRecommender):
+        return None
+    try:
+        network = model.network
+    except RuntimeError:  # not fitted yet: the study retrains it first, the kind decides by name meanwhile
+        return None
     return network if isinstance(network, PersonaNetwork) else None
 
 
