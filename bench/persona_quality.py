@@ -26,6 +26,8 @@ from results_md import replace_section, stamp
 from personae.data import DataSource, load_source, make_split
 from personae.evaluate.evaluator import evaluate
 from personae.experiment import build_model, params_for, write_json
+from personae.explain.faithfulness import persona_faithfulness
+from personae.explain.part_faithfulness import part_faithfulness
 from personae.explain.persona_quality import persona_quality
 from personae.models.persistence import load_model
 from personae.stats import compare_paired
@@ -78,6 +80,17 @@ def sample_users(split, n: int, seed: int = 0) -> list[str]:
     return [str(split.train.user_ids[u]) for u in np.sort(chosen)]
 
 
+def faithfulness(model, split, users: list[str]) -> dict | None:
+    """Deletion faithfulness (personae.explain.faithfulness) of the model's persona explanations, or None for a
+    model without personas to remove."""
+    index = np.array([split.train.user_index(u) for u in users])
+    if model.name == "ease-personas":
+        return part_faithfulness(model, index).summary()
+    if model.name == "ampcf":
+        return persona_faithfulness(model, index).summary()
+    return None
+
+
 def fmt(interval: dict | None) -> str:
     return "-" if interval is None else f"{interval['estimate']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
@@ -89,6 +102,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--user-seed", type=int, default=0, help="0: reported users; other: validation users")
+    parser.add_argument("--faithfulness", type=int, default=0, help="users (the first of the sample) for the "
+                        "deletion faithfulness of each persona model; 0: not measured")
     parser.add_argument("--min-households", type=int, default=50, help="complete-journey: products kept")
     parser.add_argument("--param", action="append", default=[])
     parser.add_argument("--runs", type=Path, default=Path("/tmp/persona-quality-runs"), help="saved models")
@@ -99,7 +114,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     split = quality_split(args.dataset, args.min_households)
     users = sample_users(split, args.users, args.user_seed)
-    rows, results, per_user = [], {}, {}
+    rows, results, per_user, faith_rows = [], {}, {}, []
     for label in args.models.split(","):
         runs = [trained(label, seed, split, params, folder) for seed in seeds]
         models = [m for m, _ in runs]
@@ -113,6 +128,13 @@ def main() -> None:
                 theirs = per_user[reference]
                 theirs = np.broadcast_to(theirs[:1], per_user[label].shape) if len(theirs) != len(seeds) else theirs
                 quality[f"vs_{reference}"] = compare_paired(per_user[label], theirs, unit="users").to_dict()
+        if args.faithfulness:
+            quality["faithfulness"] = faithfulness(models[0], split, users[:args.faithfulness])
+            if quality["faithfulness"]:
+                f = quality["faithfulness"]
+                faith_rows.append(f"| {label} | {f['explanation']} | {f['control']} | {f['share_beats_control']:.3f} "
+                                  f"[{f['share_ci'][0]:.3f}, {f['share_ci'][1]:.3f}] | {f['users']} | {f['cases']} | "
+                                  f"{f['pos@k_explained']:.3f} | {f['pos@k_control']:.3f} |")
         results[label] = quality
         print(label, json.dumps(quality)[:400], flush=True)
         c, s = quality["coherence"], quality["seed_stability"] or {}
@@ -141,6 +163,19 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     replace_section(f"persona-quality-{args.dataset}{suffix}", body)
     print(body)
+    if faith_rows:
+        faith = "\n".join([
+            f"### Faithfulness of persona explanations on {args.dataset}{suffix}", "", stamp(command + f" --faithfulness {args.faithfulness}"),
+            ("Deletion protocol of personae.explain.faithfulness, seed 0 models, top-10 of the first "
+             f"{args.faithfulness} sampled users: share of recommendations pushed further down by removing the "
+             "explaining persona than by removing a random other persona (0.5 = no better than random; t interval "
+             "over users). For ease-personas the score is the sum of the persona parts, so removing the largest part "
+             "lowers the item's own score most by construction: largely self-agreement (personae.explain."
+             "part_faithfulness)."), "",
+            ("| model | explanation | control | share beats control [95% CI] | users | cases | POS@10 explained | "
+            "POS@10 control |"), "|---|---|---|---|---|---|---|---|", *faith_rows])
+        replace_section(f"persona-faithfulness-{args.dataset}{suffix}", faith)
+        print(faith)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 
 from personae.data.splits import leave_last_out
 from personae.data.synthetic import planted_interests
+from personae.explain.part_faithfulness import PersonaPartScorer, part_faithfulness
 from personae.explain.persona_quality import (
     empty_personas,
     label_genres,
@@ -91,3 +92,16 @@ def test_label_silhouette_of_shuffled_groups_sits_inside_the_shuffled_null():
     groups = rng.permutation(np.repeat(["a", "b", "c", "d"], 20))
     result = silhouette_with_shuffles(vectors, groups)
     assert result["shuffled"]["min"] - 0.05 <= result["silhouette"] <= result["shuffled"]["max"] + 0.05
+
+
+def test_removing_the_largest_persona_part_pushes_items_down_more_than_a_random_persona(model):
+    summary = part_faithfulness(model, np.arange(40)).summary()
+    assert summary["share_ci"][0] > 0.5
+
+
+def test_an_explainer_that_names_a_random_persona_is_no_better_than_the_control(model, monkeypatch):
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(PersonaPartScorer, "importance",
+                        lambda self, items: rng.random((len(items), len(self.features))))
+    low, high = part_faithfulness(model, np.arange(40)).summary()["share_ci"]
+    assert low <= 0.5 <= high

@@ -15,7 +15,10 @@ import numpy as np
 from personae.data.sources import DataSource
 from personae.errors import DataError
 from personae.explain.labels import NO_ITEMS
-from personae.explain.persona_quality import QUALITY_USERS, SHUFFLES, persona_quality, silhouette_with_shuffles
+from personae.explain.persona_quality import (
+    persona_quality,
+    silhouette_with_shuffles,
+)
 from personae.models.base import Recommender
 from personae.results import Explanation, PersonaMix
 from personae.space import fit_pca

@@ -147,8 +147,8 @@ def _quality_section(report: Report) -> str:
              "–", "a persona no history item belongs to has no items to explain it by"),
             ("label silhouette", silhouette, "labels shuffled: " + shuffled,
              "do personas with the same top genre sit together in the persona space?"),
-            ("seed stability", seed_text, "within-user shuffle", "do two training seeds put the history items "
-             "in the same personas?")]
+            ("seed stability", seed_text, "within-user shuffle", ("do two training seeds put the history items "
+             "in the same personas?"))]
     body = "".join(f'<tr><td>{name}</td><td class="num">{value}</td><td>{null}</td><td class="muted small">'
                    f"{meaning}</td></tr>" for name, value, null, meaning in rows)
     return (head + f'<p class="intro">Would a person recognise these personas? Measured on a random sample of '
