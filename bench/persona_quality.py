@@ -36,7 +36,9 @@ HERE = Path(__file__).parent
 VARIANTS = {"ampcf-clusters": ("ampcf", {"persona_source": "clusters"}),
             "ease-personas-genre": ("ease-personas", {"genre_weight": 1.0}),
             "ease-personas-genre2": ("ease-personas", {"genre_weight": 2.0}),
-            "ease-personas-genre4": ("ease-personas", {"genre_weight": 4.0})}
+            "ease-personas-genre4": ("ease-personas", {"genre_weight": 4.0}),
+            "ease-personas-genre-focus0.5": ("ease-personas", {"genre_weight": 1.0, "focus": 0.5}),
+            "ease-personas-genre-focus1": ("ease-personas", {"genre_weight": 1.0, "focus": 1.0})}
 
 
 def quality_split(dataset: str, min_households: int):
