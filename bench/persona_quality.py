@@ -150,13 +150,15 @@ def main() -> None:
                     f"{fmt(c['recommended_vs_null'])} | {fmt(c['supporting'])} | {fmt(c['supporting_vs_null'])} | "
                     f"{fmt(s.get('ari'))} (shuffled {s.get('shuffled', float('nan')):.3f}) | "
                     f"{quality['empty_personas']['share']:.3f} | {silhouette} |")
+    protocol = ("next basket, new products only, products of >= "
+                f"{args.min_households} households" if args.dataset == "complete-journey" else "leave-last-out")
     suffix = "" if args.user_seed == 0 else f"-validation{args.user_seed}"
     write_json(HERE / "results" / f"persona_quality-{args.dataset}{suffix}.json", results)
     command = (f"python bench/persona_quality.py --dataset {args.dataset} --models {args.models} --seeds {args.seeds} "
                f"--users {args.users} --user-seed {args.user_seed}" + "".join(f" --param {p}" for p in args.param))
     body = "\n".join([
         f"### Persona quality on {args.dataset}{suffix}, with nulls", "", stamp(command),
-        (f"{len(users)} test users drawn with seed {args.user_seed}; NDCG@10 is the seed mean over {args.seeds} (leave-last-out, "
+        (f"{len(users)} test users drawn with seed {args.user_seed}; NDCG@10 is the seed mean over {args.seeds} ({protocol}, "
         f"full ranking); quality on seed {seeds[0]}, ARI between seeds {seeds[0]} and {seeds[-1]}. Coherence: share "
         "of the top-10 sharing a genre with the explaining persona's label (mean over users, t interval); vs null: "
         "paired difference with another persona's label of the same user. Load: 2 cores shared with other agents."),
