@@ -206,8 +206,11 @@ def main() -> None:
                     "(one seed: seed variance not measured).", "python bench/grocery.py --parts bytes")
     if "k" in parts:
         pairs_table("grocery-k", "ampcf as K grows (complete-journey, next basket)",
-                    (("ampcf-k2", "mf"), ("ampcf", "mf"), ("ampcf-k8", "mf")), "K personas of dimension 64 "
-                    "(ampcf: K=4); each against mf on the seeds both have.", "python bench/grocery.py --parts k")
+                    (("ampcf-k2", "mf"), ("ampcf", "mf"), ("ampcf-k8", "mf"), ("ampcf-kauto", "mf")),
+                    "K personas of dimension 64 (ampcf: K=4); each against mf over seeds 0, 1, 2 x households. "
+                    "auto (`--param personas=auto`): 8 personas trained, then each household keeps those that win "
+                    "the attention of at least one of its own training products or of its top-50 recommendations "
+                    "(ampcf.prune_personas); bytes/user counts the 8 stored (pruning masks personas, it frees no storage).", "python bench/grocery.py --parts k")
     if "ease" in parts:
         pairs_table("grocery-ease", "ease-personas against EASE (complete-journey, next basket)",
                     (("ease-personas", "ease"),), "Both deterministic (one run each); interval over households.",

@@ -310,3 +310,16 @@ def test_an_out_of_range_training_option_is_one_error_line(tmp_path, events_csv,
     status, _, err = _run(capsys, ["train", *_data_args(events_csv), "--model", "bpr", "--dim", "-1",
                                    "--out", str(tmp_path / "m")])
     _assert_one_error_line(status, err, "dim must be at least 1, got -1")
+
+
+def test_personas_json_holds_the_users_and_the_models_persona_quality(tmp_path, events_csv, items_csv, capsys):
+    out = tmp_path / "ampcf"
+    status, _, _ = _run(capsys, ["train", *_data_args(events_csv, items_csv), "--model", "ampcf", "--epochs", "1",
+                                 "--out", str(out)])
+    assert status == 0
+    status, printed, _ = _run(capsys, ["personas", str(out), "--user", "3", "--json", "--quality-users", "6"])
+    quality = json.loads(printed)["quality"]
+    assert status == 0
+    assert set(quality["user"]) == {"coherence", "personas", "empty_personas"}
+    assert quality["model"]["users"] == 6
+    assert quality["model"]["seed_stability"]["ari"] is None  # one run cannot show it; it says what can

@@ -10,7 +10,15 @@ import pytest
 
 from personae.data.splits import leave_last_out
 from personae.data.synthetic import planted_interests
-from personae.explain.persona_quality import empty_personas, label_genres, persona_quality, seed_stability
+from personae.explain.part_faithfulness import PersonaPartScorer, part_faithfulness
+from personae.explain.persona_quality import (
+    empty_personas,
+    label_genres,
+    persona_quality,
+    seed_stability,
+    silhouette_with_shuffles,
+    user_quality,
+)
 from personae.models.ease_personas import EASEPersonas
 
 
@@ -64,3 +72,36 @@ def test_a_run_agrees_with_itself_beyond_a_shuffled_assignment(model):
 
 def test_personas_made_of_the_users_items_are_never_empty(model):
     assert empty_personas(model, _users(model))["share"] == 0.0
+
+
+def test_one_saved_model_says_seed_stability_needs_a_second_seed(model):
+    stability = persona_quality(model, _users(model, 20))["seed_stability"]
+    assert stability["ari"] is None and "--seeds 0,1" in stability["needs"]
+
+
+def test_user_quality_counts_the_users_own_coherence_and_empty_personas(model):
+    user = _users(model, 1)[0]
+    quality = user_quality(model, user)
+    assert quality["empty_personas"] == 0 and quality["personas"] >= 1
+    assert 0.0 <= quality["coherence"]["recommended"] <= 1.0
+
+
+def test_label_silhouette_of_shuffled_groups_sits_inside_the_shuffled_null():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((80, 6))
+    groups = rng.permutation(np.repeat(["a", "b", "c", "d"], 20))
+    result = silhouette_with_shuffles(vectors, groups)
+    assert result["shuffled"]["min"] - 0.05 <= result["silhouette"] <= result["shuffled"]["max"] + 0.05
+
+
+def test_removing_the_largest_persona_part_pushes_items_down_more_than_a_random_persona(model):
+    summary = part_faithfulness(model, np.arange(40)).summary()
+    assert summary["share_ci"][0] > 0.5
+
+
+def test_an_explainer_that_names_a_random_persona_is_no_better_than_the_control(model, monkeypatch):
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(PersonaPartScorer, "importance",
+                        lambda self, items: rng.random((len(items), len(self.features))))
+    low, high = part_faithfulness(model, np.arange(40)).summary()["share_ci"]
+    assert low <= 0.5 <= high

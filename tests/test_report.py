@@ -205,3 +205,10 @@ def test_map_silhouette_beats_shuffled_labels_when_genres_are_planted_and_not_ot
 def test_models_without_persona_vectors_have_no_map():
     mixes = {"a": _mix("a", [1.0], np.zeros((1, 0)), ["Drama"])}
     assert persona_map(mixes, n_population=1) is None
+
+
+def test_report_shows_persona_quality_with_nulls_and_says_seed_stability_needs_seeds(report_html):
+    html = report_html.read_text()
+    table = html[html.index('id="quality-table"'):]
+    assert "coherence of the top-10" in table and "another persona of the same user" in table
+    assert "labels shuffled" in table and "--seeds 0,1" in table

@@ -27,6 +27,7 @@ from personae.cli.serve import serve as serve_command
 from personae.cli.simulate import simulate_command
 from personae.cli.synth import synth_command
 from personae.data import DATASETS, DataError, DataSource, fetch, load_dataset
+from personae.explain.persona_quality import QUALITY_USERS, quality_payload
 from personae.files import write_json
 from personae.models import MODELS, model_class
 from personae.models.options import parse_params
@@ -218,11 +219,19 @@ def _print_persona_groups(items: list[dict]) -> None:
 def personas(
     model_dir: Path,
     user: Annotated[str, typer.Option("--user", help="external user id")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON, with every history item and its persona")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, with every history item and its persona, and "
+                                          "persona quality")] = False,
+    quality_users: Annotated[int, typer.Option("--quality-users", help="--json: users sampled (seed 0) for the "
+                                               "model's persona quality; 0 leaves quality out")] = QUALITY_USERS,
 ) -> None:
     """A user's personas: prior weights, lift labels and the history items that support each."""
-    payload = load_model(model_dir).user_personas(user).to_dict()
+    model = load_model(model_dir)
+    payload = model.user_personas(user).to_dict()
     if as_json:
+        if quality_users > 0:
+            from personae.report.content import sample_users
+
+            payload["quality"] = quality_payload(model, user, sample_users(model, quality_users))
         print(json.dumps(payload, indent=2))
         return
     for entry in payload["personas"]:

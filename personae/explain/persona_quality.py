@@ -24,6 +24,7 @@ from personae.space.seed_stability import adjusted_rand_index, silhouette
 from personae.stats import Interval, compare_paired, mean_interval
 
 SHUFFLES = 20  # label shuffles behind the silhouette null
+QUALITY_USERS = 100  # users sampled for one saved model's quality (each needs a top-10 and its explanations)
 
 
 def label_genres(label: str) -> frozenset[str]:
@@ -36,6 +37,54 @@ def label_genres(label: str) -> frozenset[str]:
 def _shares(genres: list[frozenset[str]], items: list[int], label: str) -> float:
     named = label_genres(label)
     return float(np.mean([bool(genres[i] & named) for i in items])) if items else np.nan
+
+
+@dataclass
+class UserCoherence:
+    """One user's top-k list against its explaining personas' labels; NaN where there is nothing to measure."""
+
+    recommended: float  # share of the top-k sharing a genre with its explaining persona's label
+    supporting: float  # the same for each explanation's supporting items (mean over the list)
+    recommended_null: float  # the same items against another labelled persona of the user (NaN: none)
+    supporting_null: float
+
+    def to_dict(self) -> dict:
+        return {name: (None if np.isnan(value) else float(value)) for name, value in vars(self).items()}
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+def user_coherence(model, user: str, k: int = 10, rng: np.random.Generator | None = None) -> UserCoherence:
+    """Coherence of one user's top-``k`` list; the null draws another persona per item with ``rng``."""
+    rng = rng or np.random.default_rng(0)
+    data = model.fitted_data
+    genres = data.item_genres()
+    if genres is None:
+        raise ValueError(f"{data.name}: coherence needs item genres or categories")
+    items = model.recommend([user], k=k).item_ids[0]
+    explanations = model.explain(user, items)
+    mix = model.user_personas(user)
+    label_of = dict(zip(mix.persona_ids, mix.labels))
+    labelled = [p for p, label in label_of.items() if label != NO_ITEMS]
+    rec_idx = data.item_index(items).tolist()
+    support_idx = [data.item_index(e.supporting_items).tolist() for e in explanations]
+    rec = [bool(genres[i] & label_genres(e.label)) for i, e in zip(rec_idx, explanations)]
+    support = [_shares(genres, s, e.label) for s, e in zip(support_idx, explanations)]
+    others_rec, others_sup = [], []
+    for i, s, e in zip(rec_idx, support_idx, explanations):
+        others = [p for p in labelled if p != e.persona]
+        if not others:
+            break
+        other = label_of[others[rng.integers(len(others))]]
+        others_rec.append(bool(genres[i] & label_genres(other)))
+        others_sup.append(_shares(genres, s, other))
+    complete = len(others_rec) == len(rec) and len(rec) > 0
+    return UserCoherence(float(np.mean(rec)) if rec else np.nan, _mean(support),
+                         float(np.mean(others_rec)) if complete else np.nan,
+                         _mean(others_sup) if complete else np.nan)
 
 
 @dataclass
@@ -59,40 +108,16 @@ class Coherence:
 
 def coherence(model, user_ids: list[str], k: int = 10, seed: int = 0) -> Coherence:
     """Coherence of each user's top-``k`` list with its explaining personas' labels (see the module)."""
-    data = model.fitted_data
-    genres = data.item_genres()
-    if genres is None:
-        raise ValueError(f"{data.name}: coherence needs item genres or categories")
     rng = np.random.default_rng(seed)
-    own_rec, own_sup, null_rec, null_sup = [], [], [], []
-    for user in user_ids:
-        items = model.recommend([user], k=k).item_ids[0]
-        explanations = model.explain(user, items)
-        mix = model.user_personas(user)
-        label_of = dict(zip(mix.persona_ids, mix.labels))
-        labelled = [p for p, label in label_of.items() if label != NO_ITEMS]
-        rec_idx = data.item_index(items).tolist()
-        rec = [bool(genres[i] & label_genres(e.label)) for i, e in zip(rec_idx, explanations)]
-        support = [_shares(genres, data.item_index(e.supporting_items).tolist(), e.label) for e in explanations]
-        own_rec.append(np.mean(rec))
-        own_sup.append(np.nanmean(support) if not np.all(np.isnan(support)) else np.nan)
-        others_rec, others_sup = [], []
-        for i, e in zip(rec_idx, explanations):
-            others = [p for p in labelled if p != e.persona]
-            if not others:
-                break
-            other = label_of[others[rng.integers(len(others))]]
-            others_rec.append(bool(genres[i] & label_genres(other)))
-            others_sup.append(_shares(genres, data.item_index(e.supporting_items).tolist(), other))
-        complete = len(others_rec) == len(rec)
-        null_rec.append(np.mean(others_rec) if complete else np.nan)
-        null_sup.append(np.nanmean(others_sup) if complete and not np.all(np.isnan(others_sup)) else np.nan)
-    own_rec, own_sup, null_rec, null_sup = map(np.asarray, (own_rec, own_sup, null_rec, null_sup))
-    paired = ~np.isnan(null_rec)
+    per_user = [user_coherence(model, user, k, rng) for user in user_ids]
+    own_rec, own_sup, null_rec, null_sup = (np.asarray([getattr(c, name) for c in per_user], dtype=np.float64)
+                                            for name in ("recommended", "supporting", "recommended_null",
+                                                         "supporting_null"))
+    paired = ~np.isnan(null_rec) & ~np.isnan(own_rec)
     paired_sup = paired & ~np.isnan(own_sup) & ~np.isnan(null_sup)
     return Coherence(
         users=len(user_ids),
-        recommended=mean_interval(own_rec, unit="users"),
+        recommended=mean_interval(own_rec[~np.isnan(own_rec)], unit="users"),
         recommended_vs_null=compare_paired(own_rec[paired], null_rec[paired], unit="users")
         if paired.sum() >= 2 else None,
         supporting=mean_interval(own_sup[~np.isnan(own_sup)], unit="users"),
@@ -138,6 +163,19 @@ def empty_personas(model, user_ids: list[str]) -> dict:
             "per_user": mean_interval(np.asarray(per_user), unit="users").to_dict() if len(per_user) >= 2 else None}
 
 
+def silhouette_with_shuffles(vectors: np.ndarray, groups: np.ndarray, seed: int = 0) -> dict | None:
+    """Silhouette (cosine) of ``vectors`` (n, dim) by ``groups`` (n,), and its mean, min and max over
+    ``SHUFFLES`` permutations of the groups (the no-structure null); None with fewer than two groups."""
+    if len(set(np.asarray(groups).tolist())) < 2:
+        return None
+    matrix = np.asarray(vectors, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    shuffled = [silhouette(matrix, rng.permutation(groups)) for _ in range(SHUFFLES)]
+    return {"silhouette": silhouette(matrix, np.asarray(groups)),
+            "shuffled": {"mean": float(np.mean(shuffled)), "min": float(np.min(shuffled)),
+                         "max": float(np.max(shuffled))}}
+
+
 def label_structure(model, user_ids: list[str], seed: int = 0) -> dict:
     """Silhouette of persona vectors by the top genre of their label, and over ``SHUFFLES`` label shuffles.
 
@@ -148,25 +186,39 @@ def label_structure(model, user_ids: list[str], seed: int = 0) -> dict:
         if mix.vectors.size == 0:
             return {"personas": 0, "silhouette": None, "shuffled": None}
         for vector, label in zip(mix.vectors, mix.labels):
-            named = label_genres(label)
-            if named:
+            if label_genres(label):
                 vectors.append(vector)
                 groups.append(label.split(" / ")[0])
-    groups_array = np.asarray(groups)
-    if len(set(groups)) < 2:
-        return {"personas": len(groups), "silhouette": None, "shuffled": None}
-    matrix = np.asarray(vectors, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    shuffled = [silhouette(matrix, rng.permutation(groups_array)) for _ in range(SHUFFLES)]
-    return {"personas": len(groups), "silhouette": silhouette(matrix, groups_array),
-            "shuffled": {"mean": float(np.mean(shuffled)), "min": float(np.min(shuffled)),
-                         "max": float(np.max(shuffled))}}
+    result = silhouette_with_shuffles(np.asarray(vectors), np.asarray(groups), seed)
+    return {"personas": len(groups), **(result or {"silhouette": None, "shuffled": None})}
+
+
+SEEDS_NEEDED = {"ari": None, "needs": "two runs of the model with different seeds (one saved model cannot show "
+                "it): python bench/persona_quality.py --seeds 0,1"}
 
 
 def persona_quality(model, user_ids: list[str], other_seed_model=None, k: int = 10, seed: int = 0) -> dict:
-    """All four measures for ``user_ids`` (seed stability only when a second run is given), JSON-ready."""
-    return {"coherence": coherence(model, user_ids, k=k, seed=seed).to_dict(),
-            "seed_stability": None if other_seed_model is None else seed_stability(model, other_seed_model,
-                                                                                     user_ids, seed=seed),
+    """All four measures for ``user_ids``, JSON-ready; seed stability needs ``other_seed_model`` (a run with
+    another seed), else it says so."""
+    return {"users": len(user_ids), "coherence": coherence(model, user_ids, k=k, seed=seed).to_dict(),
+            "seed_stability": SEEDS_NEEDED if other_seed_model is None else seed_stability(
+                model, other_seed_model, user_ids, seed=seed),
             "empty_personas": empty_personas(model, user_ids),
             "label_structure": label_structure(model, user_ids, seed=seed)}
+
+
+def user_quality(model, user: str, k: int = 10, seed: int = 0) -> dict:
+    """What one user shows: its top-``k`` coherence (and against another of its personas) and its empty
+    personas; JSON-ready."""
+    mix = model.user_personas(user)
+    owned = set(mix.history_persona)
+    return {"coherence": user_coherence(model, user, k, np.random.default_rng(seed)).to_dict(),
+            "personas": len(mix.persona_ids), "empty_personas": sum(p not in owned for p in mix.persona_ids)}
+
+
+def quality_payload(model, user: str, user_ids: list[str], k: int = 10, seed: int = 0) -> dict:
+    """``personae personas --json``'s quality block: what ``user`` shows, and the model's four measures over
+    ``user_ids``; a note instead when the items have no genres or categories to label personas with."""
+    if model.fitted_data.item_genres() is None:
+        return {"note": "not measured: the items have no genres or categories to label personas with"}
+    return {"user": user_quality(model, user, k, seed), "model": persona_quality(model, user_ids, k=k, seed=seed)}

@@ -11,12 +11,14 @@ from personae.report.content import (
     EXAMPLE_USERS,
     MAP_USERS,
     MIN_EXAMPLE_HISTORY,
+    QUALITY_USERS,
     choose_examples,
     example_quantiles,
     example_user,
     model_facts,
     persona_map,
     persona_mixes,
+    quality_section_data,
     sample_users,
     top_genre,
 )
@@ -48,7 +50,8 @@ def _gather(model: Recommender, model_dir: str | Path, figure_files: list[Figure
             sample: int, seed: int, metrics: bool) -> Report:
     for user in users or []:
         model.fitted_data.user_index(user)  # unknown ids fail early, with the id
-    mixes = persona_mixes(model, sample_users(model, sample, seed))
+    sampled = sample_users(model, sample, seed)
+    mixes = persona_mixes(model, sampled)
     if users:
         chosen = [str(u) for u in users]
         rule = "Users named with --users."
@@ -64,7 +67,9 @@ def _gather(model: Recommender, model_dir: str | Path, figure_files: list[Figure
     colours = group_colours(space.groups if space else
                             [top_genre(label) for m in chosen_mixes.values() for label in m.labels])
     map_png = png_base64(persona_map_figure(space, colours, chosen)) if space else None
+    quality, quality_note = quality_section_data(model, sampled[:QUALITY_USERS], seed)
     return Report(model_facts(model, model_dir, metrics), str(model_dir), space, map_png, colours,
-                  [example_user(model, u, chosen_mixes[u]) for u in chosen], rule, figure_files)
+                  [example_user(model, u, chosen_mixes[u]) for u in chosen], rule, figure_files, quality,
+                  quality_note)
 
 

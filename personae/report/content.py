@@ -15,14 +15,17 @@ import numpy as np
 from personae.data.sources import DataSource
 from personae.errors import DataError
 from personae.explain.labels import NO_ITEMS
+from personae.explain.persona_quality import (
+    persona_quality,
+    silhouette_with_shuffles,
+)
 from personae.models.base import Recommender
 from personae.results import Explanation, PersonaMix
-from personae.space import fit_pca, silhouette
+from personae.space import fit_pca
 
 MAP_USERS = 300  # users sampled for the map: user_personas for every user of a large catalogue is slow
 EXAMPLE_USERS = 3
 MIN_EXAMPLE_HISTORY = 20  # example users need enough history for their personas to mean something
-SHUFFLES = 20  # label shuffles behind the silhouette control
 NO_ITEMS_LABEL = "no items"
 
 
@@ -94,13 +97,12 @@ def persona_map(mixes: dict[str, PersonaMix], n_population: int, seed: int = 0,
 
 def _silhouette_with_control(vectors: np.ndarray, groups: np.ndarray,
                              seed: int) -> tuple[float | None, tuple[float, float, float] | None]:
-    """Silhouette of the genre groups, and (mean, min, max) over ``SHUFFLES`` random relabellings (None when
-    there are fewer than two groups)."""
-    if len(set(groups.tolist())) < 2:
+    """Silhouette of the genre groups, and (mean, min, max) over the label shuffles (None with < 2 groups)."""
+    result = silhouette_with_shuffles(vectors, groups, seed)
+    if result is None:
         return None, None
-    rng = np.random.default_rng(seed)
-    shuffled = np.array([silhouette(vectors, rng.permutation(groups)) for _ in range(SHUFFLES)])
-    return silhouette(vectors, groups), (float(shuffled.mean()), float(shuffled.min()), float(shuffled.max()))
+    shuffled = result["shuffled"]
+    return result["silhouette"], (shuffled["mean"], shuffled["min"], shuffled["max"])
 
 
 def example_quantiles(n: int) -> np.ndarray:
@@ -175,3 +177,11 @@ def model_facts(model: Recommender, model_dir: str | Path, with_metrics: bool = 
         except (DataError, OSError) as exc:
             facts.metrics_note = f"not available: {exc}"
     return facts
+
+
+def quality_section_data(model: Recommender, user_ids: list[str], seed: int = 0) -> tuple[dict | None, str]:
+    """Persona quality (:func:`personae.explain.persona_quality.persona_quality`) of ``user_ids``, or None and
+    why not (a catalogue without genres or categories has no labels to be coherent with)."""
+    if model.fitted_data.item_genres() is None:
+        return None, "not measured: the items have no genres or categories to label personas with"
+    return persona_quality(model, user_ids, seed=seed), ""

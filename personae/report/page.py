@@ -33,6 +33,8 @@ class Report:
     examples: list[ExampleUser]
     examples_rule: str
     figures: list[FigureFile] = field(default_factory=list)
+    quality: dict | None = None  # personae.explain.persona_quality.persona_quality on a user sample
+    quality_note: str = ""  # why quality is missing, when it is
     generated: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
@@ -59,7 +61,8 @@ def fmt(value: Any) -> str:
 def render_page(report: Report) -> str:
     facts = report.facts
     title = f"{facts.name} on {facts.dataset}" if facts.dataset else facts.name
-    body = "\n".join([_hero(report, title), _space_section(report), _users_section(report),
+    body = "\n".join([_hero(report, title), _space_section(report), _quality_section(report),
+                      _users_section(report),
                       _figures_section(report.figures), _model_section(facts), _footer(report)])
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -76,7 +79,7 @@ def _hero(report: Report, title: str) -> str:
     stats += [(key, facts.metrics[key]) for key in ("ndcg@10", "hr@10") if key in facts.metrics]
     cards = "".join(f'<div class="stat"><div class="value">{escape(fmt(v))}</div>'
                     f'<div class="key">{escape(k)}{" (test)" if "@" in k else ""}</div></div>' for k, v in stats)
-    links = [("space", "Persona space"), ("users", "Example users")]
+    links = [("space", "Persona space"), ("quality", "Persona quality"), ("users", "Example users")]
     links += [(f"figure-{n}", f.title) for n, f in enumerate(report.figures)] + [("model", "Model")]
     nav = "".join(f'<a href="#{anchor}">{escape(text)}</a>' for anchor, text in links)
     return (f'<header class="hero"><p class="eyebrow">personae report</p><h1>{escape(title)}</h1>'
@@ -110,6 +113,49 @@ def _space_section(report: Report) -> str:
             f'src="data:image/png;base64,{report.map_png}"><figcaption>PC1 and PC2 explain '
             f"{space.explained[0]:.1%} and {space.explained[1]:.1%} of the variance of the persona vectors."
             f"</figcaption></figure>{control}</div></section>")
+
+
+def _interval(value: dict | None, signed: bool = False) -> str:
+    """A personae.stats interval as ``0.620 [0.598, 0.642], over 300 users``; a dash when absent."""
+    if value is None:
+        return "–"
+    sign = "+" if signed else ""
+    return (f"{value['estimate']:{sign}.3f} [{value['low']:{sign}.3f}, {value['high']:{sign}.3f}], over "
+            f"{value['n_units']:,} {value['unit']}")
+
+
+def _quality_section(report: Report) -> str:
+    """The four persona-quality measures, each beside its null; seed stability says what it needs."""
+    head = '<section id="quality"><h2>Persona quality</h2>'
+    q = report.quality
+    if q is None:
+        return head + f'<div class="empty" id="no-quality">Persona quality {escape(report.quality_note)}.</div></section>'
+    c, empty, structure, seeds = q["coherence"], q["empty_personas"], q["label_structure"], q["seed_stability"]
+    silhouette = "–" if structure["silhouette"] is None else f"{structure['silhouette']:.3f}"
+    shuffled = ("–" if structure["shuffled"] is None else
+                f"{structure['shuffled']['mean']:.3f} (range {structure['shuffled']['min']:.3f} to "
+                f"{structure['shuffled']['max']:.3f})")
+    seed_text = (escape(seeds["needs"]) if seeds.get("ari") is None and "needs" in seeds else
+                 f"ARI {_interval(seeds.get('ari'))}; shuffled {seeds.get('shuffled', float('nan')):.3f}")
+    rows = [("coherence of the top-10", _interval(c["recommended"]),
+             "another persona of the same user: difference " + _interval(c["recommended_vs_null"], True),
+             "share of recommended items that share a genre with the label of the persona explaining them"),
+            ("coherence of supporting items", _interval(c["supporting"]),
+             "another persona: difference " + _interval(c["supporting_vs_null"], True),
+             "the same for the history items named after &ldquo;because&rdquo;"),
+            ("personas owning no history item", f"{empty['share']:.3f} ({empty['empty']:,} of {empty['personas']:,})",
+             "–", "a persona no history item belongs to has no items to explain it by"),
+            ("label silhouette", silhouette, "labels shuffled: " + shuffled,
+             "do personas with the same top genre sit together in the persona space?"),
+            ("seed stability", seed_text, "within-user shuffle", ("do two training seeds put the history items "
+             "in the same personas?"))]
+    body = "".join(f'<tr><td>{name}</td><td class="num">{value}</td><td>{null}</td><td class="muted small">'
+                   f"{meaning}</td></tr>" for name, value, null, meaning in rows)
+    return (head + f'<p class="intro">Would a person recognise these personas? Measured on a random sample of '
+            f"{q['users']:,} users (seed-drawn), each figure beside its null (personae.explain.persona_quality)."
+            f'</p><div class="card"><div class="table-wrap"><table class="figure-table" id="quality-table"><tr>'
+            f"<th>measure</th><th>figure</th><th>null</th><th>what it asks</th></tr>{body}</table></div></div>"
+            f"</section>")
 
 
 def _users_section(report: Report) -> str:
