@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from personae.report.content import SHUFFLES, ExampleUser, ModelFacts, PersonaMap, top_genre
+from personae.explain.persona_quality import SHUFFLES
+from personae.report.content import ExampleUser, ModelFacts, PersonaMap, top_genre
 from personae.report.figure_files import FigureFile
 from personae.report.figures import EMPTY, OTHER, user_marker
 from personae.report.style import CSS

@@ -24,7 +24,7 @@ class RowAdam(torch.optim.SparseAdam):
     """``torch.optim.SparseAdam`` with the row-ordered step described in the module docstring."""
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: D102 (SparseAdam's contract)
+    def step(self, closure=None):  # SparseAdam.step's contract
         loss = None
         if closure is not None:
             with torch.enable_grad():
