@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from personae.explain.persona_quality import QUALITY_USERS
 from personae.files import write_text_atomic
 from personae.models.base import Recommender
 from personae.models.persistence import load_model
@@ -11,7 +12,6 @@ from personae.report.content import (
     EXAMPLE_USERS,
     MAP_USERS,
     MIN_EXAMPLE_HISTORY,
-    QUALITY_USERS,
     choose_examples,
     example_quantiles,
     example_user,
