@@ -318,7 +318,8 @@ def simulate_users(out: Out,
                                  n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
                                  best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, base_backend=base,
-                                 adapter_backend=tuned, seed=seed)
+                                 adapter_backend=tuned, seed=seed,
+                                 on_route=lambda letter, row: _write(out, f"route-{letter}.json", row))
     _write(out, "users.json", result)
     plot_users(result, out / "users.png")
     typer.echo(f"assistant-likeness classifier: held-out accuracy {_iv(result['classifier']['heldout_accuracy'])} "

@@ -11,6 +11,7 @@ question count can show; prompt-only routes leave the model as it is.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -110,10 +111,12 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                         n_personas: int = 12, persona_offset: int = 0, runs: int = 3, n_turns: int = 8,
                         n_scripts: int = 3, temperature: float = 0.7, max_new_tokens: int = 24, best_of: int = 4,
                         steer_strength: float = 0.5, n_mcq: int | None = 40, base_backend: LLMBackend | None = None,
-                        adapter_backend: LLMBackend | None = None, seed: int = 0) -> dict:
+                        adapter_backend: LLMBackend | None = None, seed: int = 0,
+                        on_route: Callable[[str, dict], None] | None = None) -> dict:
     """All chosen routes on personas[persona_offset : persona_offset + n_personas], the first `n_scripts`
     scripts cut to `n_turns`, `runs` seeded runs. Route h needs `base_backend` (a base model), route g
-    `adapter_backend` (the model with its LoRA adapter). The judge and the classifier use `backend`."""
+    `adapter_backend` (the model with its LoRA adapter). The judge and the classifier use `backend`.
+    `on_route(letter, row)` is called as each route finishes, so a long run keeps what it has measured."""
     t0 = time.time()
     users: list[SimulatedUser] = load_simulated_users(data)[persona_offset:persona_offset + n_personas]
     if len(users) < 2:
@@ -170,6 +173,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq)
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
+        if on_route is not None:
+            on_route(letter, {k: v for k, v in row.items() if k != "_per_persona"})
     for letter, row in measured.items():
         if letter != "a" and "a" in measured:
             result["vs_baseline"][letter] = compare_routes(row, measured["a"])
