@@ -178,7 +178,7 @@ def cap(out: Out, axis: AxisDir = None,
 @app.command()
 @_errors
 def drift(out: Out, axis: AxisDir = None,
-          personas: Annotated[int, typer.Option(help="personas (of 6 in conversations.json)")] = 3,
+          personas: Annotated[int, typer.Option(help="personas (of 12 in conversations.json)")] = 3,
           turns: Annotated[int, typer.Option(help="turns per conversation (of 6)")] = 6,
           scripts: Annotated[int, typer.Option(help="scripts per conversation type (of 3)")] = 2,
           max_new_tokens: Tokens = 24, temperature: Annotated[float, typer.Option(
