@@ -205,7 +205,7 @@ def drift(out: Out, axis: AxisDir = None,
 
 @app.command()
 @_errors
-def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in items.json)")] = 10,
+def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 12 in items.json)")] = 10,
         runs: Annotated[int, typer.Option(help="repeated sampled runs per persona")] = 5,
         items: Annotated[int, typer.Option(help="movies and statements rated (of 20 each)")] = 20,
         open_questions: Annotated[int, typer.Option(help="free-text questions (of 5)")] = 3,
