@@ -273,6 +273,8 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
     typer.echo(f"prompt-to-line {fmt(result['prompt_to_line'])} (mismatched control "
                f"{fmt(result['prompt_to_line_mismatched'])}), line-to-line {fmt(result['line_to_line'])}, "
                f"Q&A {fmt(result['qa'])}, drift slope {fmt(result['drift_slope_per_turn'])}/turn")
+    if result["judge_discrimination_interval"] is not None:
+        typer.echo(f"judge discrimination (own minus mismatched persona): {_iv(result['judge_discrimination_interval'])}")
 
 
 @app.command("simulate-users")
