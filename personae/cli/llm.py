@@ -247,7 +247,7 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 12 in
 
 @app.command()
 @_errors
-def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (of 3 in consistency.json)")] = 3,
+def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (of 12 in consistency.json)")] = 3,
                 turns: Annotated[int, typer.Option(help="scripted partner turns (of 8)")] = 6,
                 probes: Annotated[int, typer.Option(help="probe questions asked at start and end (of 3)")] = 2,
                 max_new_tokens: Tokens = 32, backend: Backend = "local", model_path: ModelPath = None,
