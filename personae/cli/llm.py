@@ -178,7 +178,7 @@ def cap(out: Out, axis: AxisDir = None,
 @app.command()
 @_errors
 def drift(out: Out, axis: AxisDir = None,
-          personas: Annotated[int, typer.Option(help="personas (of 6 in conversations.json)")] = 3,
+          personas: Annotated[int, typer.Option(help="personas (of 12 in conversations.json)")] = 3,
           turns: Annotated[int, typer.Option(help="turns per conversation (of 6)")] = 6,
           scripts: Annotated[int, typer.Option(help="scripts per conversation type (of 3)")] = 2,
           max_new_tokens: Tokens = 24, temperature: Annotated[float, typer.Option(
@@ -205,7 +205,7 @@ def drift(out: Out, axis: AxisDir = None,
 
 @app.command()
 @_errors
-def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in items.json)")] = 10,
+def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 12 in items.json)")] = 10,
         runs: Annotated[int, typer.Option(help="repeated sampled runs per persona")] = 5,
         items: Annotated[int, typer.Option(help="movies and statements rated (of 20 each)")] = 20,
         open_questions: Annotated[int, typer.Option(help="free-text questions (of 5)")] = 3,
@@ -247,7 +247,7 @@ def icc(out: Out, personas: Annotated[int, typer.Option(help="personas (of 10 in
 
 @app.command()
 @_errors
-def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (of 3 in consistency.json)")] = 3,
+def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (of 12 in consistency.json)")] = 3,
                 turns: Annotated[int, typer.Option(help="scripted partner turns (of 8)")] = 6,
                 probes: Annotated[int, typer.Option(help="probe questions asked at start and end (of 3)")] = 2,
                 max_new_tokens: Tokens = 32, backend: Backend = "local", model_path: ModelPath = None,
@@ -273,6 +273,8 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
     typer.echo(f"prompt-to-line {fmt(result['prompt_to_line'])} (mismatched control "
                f"{fmt(result['prompt_to_line_mismatched'])}), line-to-line {fmt(result['line_to_line'])}, "
                f"Q&A {fmt(result['qa'])}, drift slope {fmt(result['drift_slope_per_turn'])}/turn")
+    if result["judge_discrimination_interval"] is not None:
+        typer.echo(f"judge discrimination (own minus mismatched persona): {_iv(result['judge_discrimination_interval'])}")
 
 
 @app.command("simulate-users")

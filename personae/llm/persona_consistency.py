@@ -106,6 +106,19 @@ def _mean(xs: list[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def discrimination_interval(per_persona: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Own-persona minus mismatched-persona prompt-to-line score, paired over the personas that have both: does
+    the judge tell personas apart beyond its noise? None below 2 such personas (no interval exists)."""
+    from personae.stats import compare_paired
+
+    pairs = [(p["prompt_to_line"], p["prompt_to_line_mismatched"]) for p in per_persona
+             if p["prompt_to_line"] is not None and p["prompt_to_line_mismatched"] is not None]
+    if len(pairs) < 2:
+        return None
+    own, mismatched = np.array(pairs, dtype=np.float64).T
+    return compare_paired(own, mismatched, unit="personas", seeded=False).to_dict()
+
+
 def run_consistency(backend: LLMBackend, personas: list[dict], partner_turns: list[str], probes: list[str], *,
                     judge: Judge | None = None, n_turns: int = 6, n_probes: int = 2, max_new_tokens: int = 32,
                     history_turns: int = 4, seed: int = 0) -> dict[str, Any]:
@@ -142,7 +155,7 @@ def run_consistency(backend: LLMBackend, personas: list[dict], partner_turns: li
         return _mean([p[key] for p in per_persona])
 
     p2l_all, ctrl_all = overall("prompt_to_line"), overall("prompt_to_line_mismatched")
-    return {"n_personas": len(personas), "n_turns": len(script), "n_probes": k, "max_new_tokens": max_new_tokens,
+    return {"judge_discrimination_interval": discrimination_interval(per_persona),"n_personas": len(personas), "n_turns": len(script), "n_probes": k, "max_new_tokens": max_new_tokens,
             "judge": getattr(judge.backend, "name", "?"), "prompt_to_line": p2l_all,
             "prompt_to_line_mismatched": ctrl_all,
             "judge_discrimination": None if p2l_all is None or ctrl_all is None else p2l_all - ctrl_all,
