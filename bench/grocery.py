@@ -294,6 +294,16 @@ def faithfulness_lines(runs: dict[str, list[tuple[dict, dict]]]) -> list[str]:
             "", *paired]
 
 
+def equal_bytes_line(runs: dict[str, list[tuple[dict, dict]]], model: str = "ampcf",
+                     reference: str = "mf-d256") -> list[str]:
+    """ampcf (K=4 x d=64) against the single vector of the same bytes per household, when both were run."""
+    if model not in runs or reference not in runs:
+        return []
+    return [(f"At equal bytes per household ({runs[model][0][0]['bytes_per_user']:.0f}): {model} - {reference} "
+            f"NDCG@10 {versus(runs[model], runs[reference], 'test')}; calibration "
+            f"{versus(runs[model], runs[reference], 'test', 'calibration')}.")]
+
+
 def default_table(command: str, twin_label: str) -> None:
     runs = load_runs(DEFAULT_RUNS)
     twin = runs.get(twin_label, [])
@@ -323,7 +333,7 @@ def default_table(command: str, twin_label: str) -> None:
          "Calibration: base-2 Jensen-Shannon distance between the product-category mix of the household's "
          "history and of its top-10 (personae.evaluate.metrics.calibration_distance, as on ml-100k), mean over "
          "households and seeds; pop is its control (one list for everyone)."),
-        "Options: " + "; ".join(params) + ".", "", *lines, "",
+        "Options: " + "; ".join(params) + ".", "", *lines, "", *equal_bytes_line(runs), "",
         (f"Faithfulness of explanations (seed 0, {FAITHFULNESS_USERS} test households drawn with seed 0, their "
          "top-10; the LXR-style deletion protocol of personae.explain.faithfulness as on ml-100k). *Share beats "
          "control*: how often removing what the explanation names pushes the item further down than removing as "
