@@ -282,6 +282,8 @@ def faithfulness_lines(runs: dict[str, list[tuple[dict, dict]]]) -> list[str]:
     for label, pairs in runs.items():
         for explanation, s in pairs[0][0].get("faithfulness", {}).items():
             if explanation == "fold-in fidelity":
+                paired.append(f"- {label}: the fold-in vector's top-10 overlaps the trained {label}'s by "
+                              f"{s['top10_overlap']:.2f} (the instrument check)")
                 continue
             if "minus" in explanation:
                 paired.append(f"- {label}: {explanation}: {s['diff']:+.3f} [{s['ci_low']:+.3f}, "
@@ -290,7 +292,7 @@ def faithfulness_lines(runs: dict[str, list[tuple[dict, dict]]]) -> list[str]:
             lines.append(f"| {label} | {explanation} | {s['cases']:,} | {s['share_beats_control']:.3f} "
                          f"[{s['share_ci'][0]:.3f}, {s['share_ci'][1]:.3f}] | {s['pos@k_explained']:.3f} | "
                          f"{s['pos@k_control']:.3f} |")
-    return [*lines, "", "Paired over the same recommendations (compare_explainers: paired t over households):",
+    return [*lines, "", "Paired over the same recommendations (compare_explainers: paired t over households), and the fold-in check:",
             "", *paired]
 
 
@@ -319,8 +321,6 @@ def default_table(command: str, twin_label: str) -> None:
     entries = [e for p in runs.values() for e, _ in p]
     n_users = len(next(iter(runs.values()))[0][1]["test_users"])
     params = sorted({f"{e['model']}{e.get('tag', '')}: {e['params']}" for e in entries if e["params"]})
-    fidelity = next((f"{e['faithfulness']['fold-in fidelity']['top10_overlap']:.2f}" for e in entries
-                     if "fold-in fidelity" in e.get("faithfulness", {})), "(not measured)")
     body = "\n".join([
         "### The persona claim on the default protocol (complete-journey, leave-last-out)", "", stamp(command),
         (f"Same products as the next-basket table (bought by >= {entries[0]['min_households']} households), each "
@@ -338,8 +338,7 @@ def default_table(command: str, twin_label: str) -> None:
          "top-10; the LXR-style deletion protocol of personae.explain.faithfulness as on ml-100k). *Share beats "
          "control*: how often removing what the explanation names pushes the item further down than removing as "
          "many random features (ties 1/2; 0.5 = no better than random), t interval over households. mf is "
-         "explained by fold-in of its item vectors (ridge with implicit negatives, as bpr on ml-100k; the fold-in "
-         f"top-10 overlaps the trained mf's by {fidelity}); "
+         "explained by fold-in of its item vectors (ridge with implicit negatives, as bpr on ml-100k); "
          "ease-personas' parts sum to its score, so its figure is largely self-agreement of an exact "
          "decomposition."), "", *faithfulness_lines(runs)])
     replace_section("grocery-default", body)
