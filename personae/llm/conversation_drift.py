@@ -31,14 +31,16 @@ def slope(y: np.ndarray) -> float:
 def drift_against_control(persona_drift: np.ndarray, control_drift: np.ndarray):
     """persona_drift (P, S) and control_drift (P, S): the drift of each persona on each script and of the
     persona-free conversation paired with it (same script, its own sampled draws). Drift attributable to the
-    persona = persona minus its paired control, with a paired interval over the P*S (persona, script) pairs
-    (a personae.stats Interval; `.effect` is False when it includes zero)."""
+    persona = persona minus its paired control, averaged over each persona's scripts, with a paired interval
+    over the P personas (a personae.stats Interval; `.effect` is False when it includes zero). Personas, not
+    (persona, script) pairs, are the unit: one persona's scripts share that persona's own pull, so pairs as
+    units are liberal when personas differ (bench/calibration.py: 0.071 against 0.048 per persona)."""
     persona = np.asarray(persona_drift, dtype=np.float64)
     control = np.asarray(control_drift, dtype=np.float64)
-    if persona.shape != control.shape:
+    if persona.shape != control.shape or persona.ndim != 2:
         raise ValueError(f"every (persona, script) pair needs its own control: persona drift {persona.shape}, "
                          f"control drift {control.shape}")
-    return compare_paired(persona.ravel(), control.ravel(), unit="(persona, script) pairs", seeded=False)
+    return compare_paired(persona.mean(1), control.mean(1), unit="personas", seeded=False)
 
 
 def run_drift(backend: LLMBackend, space: PersonaSpace, personas: list[str], scripts: dict[str, list[list[str]]], *,
@@ -49,7 +51,7 @@ def run_drift(backend: LLMBackend, space: PersonaSpace, personas: list[str], scr
     dialogues (temperature > 0, so the controls are separate draws, not copies). Per turn, the reply's
     projection on the unit axis at the space's layer. Drift = last-turn minus first-turn projection (positive:
     toward the default); the figure is persona drift minus its paired control's drift, with a paired interval
-    over (persona, script) pairs.
+    over personas (each persona's scripts averaged).
     For the `pressure` type (the partner pushes the model to drop its persona) a prompted persona that
     collapses drifts toward the default while the control, already the default, stays put."""
     if not backend.supports_hidden_states:
@@ -77,7 +79,8 @@ def run_drift(backend: LLMBackend, space: PersonaSpace, personas: list[str], scr
         by_type[kind] = {"mean_projection_by_turn": mean.tolist(), "drift_last_minus_first": float(mean[-1] - mean[0]),
                          "slope_per_turn": slope(mean), "n_conversations": int(p_drift.size),
                          "n_control_conversations": int(c_drift.size),
-                         "per_conversation_drift": p_drift.ravel().tolist(),
+                         "per_conversation_drift": p_drift.tolist(),  # (persona, script)
+                         "per_control_drift": c_drift.tolist(),  # (persona, script), paired with the above
                          "control_projection_by_turn": control_rows.mean((0, 1)).tolist(),
                          "control_drift": float(c_drift.mean()),
                          "persona_minus_control": drift_against_control(p_drift, c_drift).to_dict(),

@@ -58,17 +58,21 @@ def test_analytic_sampling_variance_is_zero_for_certain_answers_and_two_for_a_un
 
 
 def test_drift_with_controls_drawn_like_the_personas_shows_no_effect_in_most_draws():
-    # Persona and paired control drift from the same distribution: the paired interval over (persona, script)
-    # pairs carries the control's noise, so it flags an effect in about 5% of draws, not in half of them.
+    # Persona and paired control drift from the same distribution, and each persona has its own pull shared by
+    # its scripts and its controls: the interval over personas carries the control's noise and the persona
+    # clustering, so it flags an effect in about 5% of draws, not in half of them.
     rng = np.random.default_rng(4)
-    flagged = [drift_against_control(rng.normal(size=(6, 3)), rng.normal(size=(6, 3))).effect for _ in range(400)]
+    flagged = []
+    for _ in range(400):
+        pull = rng.normal(size=(6, 1))
+        flagged.append(drift_against_control(pull + rng.normal(size=(6, 3)), rng.normal(size=(6, 3))).effect)
     assert np.mean(flagged) <= 0.09
 
 
 def test_drift_reports_its_unit_and_an_effect_when_personas_drift_more_than_their_controls():
     rng = np.random.default_rng(5)
     res = drift_against_control(rng.normal(2.0, 0.5, size=(4, 3)), rng.normal(0.0, 0.5, size=(4, 3)))
-    assert res.effect and res.n_units == 12 and res.unit == "(persona, script) pairs"
+    assert res.effect and res.n_units == 4 and res.unit == "personas"
 
 
 def test_drift_refuses_one_shared_control_per_script():
