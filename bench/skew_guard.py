@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=1.5, help="warn when |sample skewness| exceeds this")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"| units | n | FPR of t | warning fires | FPR without warning | FPR with warning |\n|---|---|---|---|---|---|")
+    print("| units | n | FPR of t | warning fires | FPR without warning | FPR with warning |\n|---|---|---|---|---|---|")
     for name, draw in SHAPES.items():
         for n in (4, 6, 12, 20):
             x = draw(rng, args.datasets, n)
