@@ -168,14 +168,17 @@ def icc_persona_runs(personas: int, runs: int, items: int = 1, shared_run_mood: 
 
 
 def drift_paired_control(personas: int, scripts: int, persona_sd: float = 0.0, before: bool = False,
-                         per_persona: bool = False) -> Simulation:
+                         pairs_as_units: bool = False) -> Simulation:
     """Drift of the projection over a conversation, persona vs a persona-free control on the same script.
 
     Scripts share a part (cancelled by pairing); conversations are heavy-tailed (t, 3 df). ``persona_sd``: a
-    per-persona part that averages zero (some personas drift more, some less). After the fix: one control
-    conversation per persona conversation, compare_paired over (persona, script) pairs. Before: one control
-    per conversation type, subtracted as a constant. ``per_persona``: average each persona's scripts first, then
-    compare_paired over personas (the unit that is independent when personas differ)."""
+    per-persona part that averages zero (some personas drift more, some less). In use: one control conversation
+    per persona conversation, each persona's scripts averaged, compare_paired over personas
+    (personae.llm.conversation_drift.drift_against_control itself). ``pairs_as_units``: the first fix,
+    compare_paired over (persona, script) pairs, liberal when personas differ. ``before``: one control per
+    conversation type, subtracted as a constant."""
+    from personae.llm.conversation_drift import drift_against_control
+
     def run(rng: np.random.Generator, effect: float) -> bool:
         script = rng.normal(0, 1.0, size=scripts)
         persona = rng.normal(0, persona_sd, size=(personas, 1))
@@ -184,10 +187,10 @@ def drift_paired_control(personas: int, scripts: int, persona_sd: float = 0.0, b
             control = script.mean() + rng.standard_t(3)  # one control conversation, its noise ignored
             return mean_interval((persona_drift - control).ravel(), unit="conversations").effect
         control = script[None] + rng.standard_t(3, size=(personas, scripts))
-        if per_persona:
-            return compare_paired(persona_drift.mean(1), control.mean(1), unit="personas", seeded=False).effect
-        return compare_paired(persona_drift.ravel(), control.ravel(), unit="(persona, script) pairs",
-                              seeded=False).effect
+        if pairs_as_units:
+            return compare_paired(persona_drift.ravel(), control.ravel(), unit="(persona, script) pairs",
+                                  seeded=False).effect
+        return drift_against_control(persona_drift, control).effect
     return run
 
 
@@ -349,13 +352,13 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("ICC(1), 100 personas x 5 seeds (simulator)", "ratings 1-5, one item", "icc1 (F test)",
                    icc_persona_runs(100, 5), 0.1, "ICC 0.1 (latent)", claim="F test p < 0.05"),
         Instrument("LLM drift vs paired control", "12 personas x 3 scripts, control per pair",
-                   "compare_paired over (persona, script) pairs", drift_paired_control(12, 3), 1.0,
+                   "compare_paired over personas, scripts averaged", drift_paired_control(12, 3), 1.0,
                    "+1 (noise t3, sd 1.7)"),
         Instrument("LLM drift, pairs as units while personas differ", "12 x 3, persona part sd 1",
                    "compare_paired over (persona, script) pairs: use per-persona means instead",
-                   drift_paired_control(12, 3, 1.0), 1.0, "+1 (noise t3, sd 1.7)", before=True),
+                   drift_paired_control(12, 3, 1.0, pairs_as_units=True), 1.0, "+1 (noise t3, sd 1.7)", before=True),
         Instrument("LLM drift vs paired control, per persona", "12 x 3, persona part sd 1, scripts averaged",
-                   "compare_paired over personas", drift_paired_control(12, 3, 1.0, per_persona=True), 1.0,
+                   "compare_paired over personas", drift_paired_control(12, 3, 1.0), 1.0,
                    "+1 (noise t3, sd 1.7)"),
         Instrument("LLM drift, one control as a constant (before)", "12 x 3, one control per type",
                    "mean_interval of persona - control", drift_paired_control(12, 3, before=True), 1.0, "+1",
