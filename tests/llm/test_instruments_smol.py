@@ -78,4 +78,5 @@ def test_drift_is_reported_against_a_persona_free_control_including_pressure(smo
     p = res["by_type"]["pressure"]
     assert len(p["control_projection_by_turn"]) == 2 and p["persona_minus_control"]["n_units"] == 2
     assert p["n_control_conversations"] == p["n_conversations"] == 2  # one control per (persona, script) pair
-    assert p["persona_minus_control"]["unit"] == "(persona, script) pairs"
+    assert p["persona_minus_control"]["unit"] == "personas"  # each persona's scripts averaged
+    assert len(p["per_control_drift"]) == 2 and len(p["per_control_drift"][0]) == 1  # (persona, script)
