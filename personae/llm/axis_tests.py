@@ -26,15 +26,14 @@ def group_vectors(samples: np.ndarray, owner: np.ndarray, n_groups: int) -> np.n
 
 
 def role_interval(statistic, n_roles: int) -> dict | None:
-    """personae.stats' interval over resampled roles, or None below the 20 roles it needs."""
+    """personae.stats' interval over resampled roles, or None below the roles a bootstrap needs."""
     from personae.stats import bootstrap_interval
+    from personae.stats.resampling import MIN_BOOTSTRAP_UNITS
 
-    if n_roles < MIN_BOOTSTRAP_ROLES:
+    if n_roles < MIN_BOOTSTRAP_UNITS:
         return None
     return bootstrap_interval(statistic, n_roles, unit="roles").to_dict()
 
-
-MIN_BOOTSTRAP_ROLES = 20
 
 
 def axis_tests(role_vectors: np.ndarray, default: np.ndarray, samples: np.ndarray | None = None,
