@@ -21,6 +21,13 @@ in memory by personae.data.synth (users = items, 100 topics, ~18 events per user
   (2048 x 20 draws): the hash set (personae.data.negatives.KeySet, O(1)) against the sorted-key binary search it
   replaced (the control, O(log events)), in one process per size; written to bench/results/scale_sampler.json
   and bench/figures/scale_sampler.png.
+- pool (issue 21): CPU ms per sparse step with each batch's negatives drawn from a shared pool of 4,096 items
+  (TrainOptions.negative_pool) against independent draws (the control), sizes and variants interleaved;
+  bench/results/scale_pool.json and bench/figures/scale_pool.png.
+- pool-growth (issue 21): one whole epoch per size, pool and control: CPU per training event;
+  bench/results/scale_pool_growth.json.
+- pool-recovery (issue 21): the recovery part's figures (NDCG@10, ARI) for ampcf with and without the pool,
+  two seeds each, so the difference is read against the seed noise; bench/results/scale_pool_recovery.json.
 """
 
 from __future__ import annotations
@@ -55,6 +62,11 @@ FIGURE = ROOT / "bench" / "figures" / "scale_training.png"
 SAMPLER_JSON = ROOT / "bench" / "results" / "scale_sampler.json"
 LOCALITY_JSON = ROOT / "bench" / "results" / "scale_locality.json"
 LOCALITY_FIGURE = ROOT / "bench" / "figures" / "scale_locality.png"
+POOL = 4096  # shared negatives per step: twice the batch, fixed before any pool run
+POOL_JSON = ROOT / "bench" / "results" / "scale_pool.json"
+POOL_FIGURE = ROOT / "bench" / "figures" / "scale_pool.png"
+POOL_GROWTH_JSON = ROOT / "bench" / "results" / "scale_pool_growth.json"
+POOL_RECOVERY_JSON = ROOT / "bench" / "results" / "scale_pool_recovery.json"
 SAMPLER_FIGURE = ROOT / "bench" / "figures" / "scale_sampler.png"
 
 
@@ -94,26 +106,44 @@ def worker(args: argparse.Namespace) -> None:
     build_seconds = time.perf_counter() - start
     rss_data = rss_mib()
     model = AMPCF(epochs=2 if args.steps else 1, steps_per_epoch=args.steps, optimizer=args.optimizer, progress=False, seed=0,
-                  batch_size=BATCH)
+                  batch_size=BATCH, negative_pool=args.negative_pool)
     model.fit(data)
     events_per_rank = len(world.shard(data.users))
     epoch_steps = -(-events_per_rank // BATCH)
     steps = min(epoch_steps, args.steps) if args.steps else epoch_steps
     seconds, cpu_seconds = model.report_.epoch_seconds[-1], model.report_.epoch_cpu_seconds[-1]
+    permutation = permutation_cpu_seconds(events_per_rank)
     table_bytes = sum(p.numel() * p.element_size() for p in model.network_.parameters())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     distributed.stop()
     if world.rank == 0:
         print(json.dumps({
             "users": args.users, "items": args.users, "events": len(data), "optimizer": model.report_.optimizer,
-            "processes": world.world, "sparse_step": args.sparse_step, "steps": steps, "full_epoch": steps == epoch_steps,
+            "processes": world.world, "sparse_step": args.sparse_step, "negative_pool": args.negative_pool, "steps": steps, "full_epoch": steps == epoch_steps,
             "train_seconds": round(seconds, 3), "seconds_per_step": seconds / steps,
             "cpu_seconds_per_step": cpu_seconds / steps,
+            "permutation_cpu_seconds": permutation,  # once per epoch, inside the timed epoch
+            "cpu_seconds_per_step_without_permutation": (cpu_seconds - permutation) / steps,
+            "epoch_steps": epoch_steps,
             "first_epoch_cpu_seconds_per_step": model.report_.epoch_cpu_seconds[0] / steps,
             "examples_per_second": world.world * min(steps * BATCH, events_per_rank) / seconds,
             "examples_per_cpu_second": min(steps * BATCH, events_per_rank) / cpu_seconds,  # per process
             "data_build_seconds": round(build_seconds, 2), "rss_after_data_mib": round(rss_data, 1),
             "peak_rss_mib": round(peak, 1), "parameter_bytes": table_bytes}))
+
+
+def permutation_cpu_seconds(n_events: int, repeats: int = 3) -> float:
+    """CPU seconds of one epoch's event order (personae.train.loop.epoch_batches draws it once per epoch), median of
+    ``repeats``. A run timed on S steps of an epoch pays it once, so at 18M events and S = 20 it adds ~35 ms to each
+    step; a whole epoch spreads it over every step (~0.1 ms each at 1M users)."""
+    import torch
+
+    rng, times = np.random.default_rng(0), []
+    for _ in range(repeats):
+        start = time.process_time()
+        torch.as_tensor(rng.permutation(n_events))
+        times.append(time.process_time() - start)
+    return float(np.median(times))
 
 
 class _GatherBeforeLocality:
@@ -149,10 +179,11 @@ def use_step_before_locality() -> None:
     rows._SparseRows = _GatherBeforeLocality
 
 
-def run_worker(users: int, optimizer: str, steps: int, processes: int = 1, sparse_step: str = "after") -> dict:
+def run_worker(users: int, optimizer: str, steps: int, processes: int = 1, sparse_step: str = "after",
+               negative_pool: int = 0) -> dict:
     """Run :func:`worker` in fresh process(es) (torchrun for more than one) and return its JSON line."""
     argv = [str(Path(__file__).resolve()), "--worker", "--users", str(users), "--optimizer", optimizer,
-            "--steps", str(steps), "--sparse-step", sparse_step]
+            "--steps", str(steps), "--sparse-step", sparse_step, "--negative-pool", str(negative_pool)]
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    *argv, "--distributed"]
@@ -190,6 +221,52 @@ def part_locality(sizes: list[int], steps: int, rounds: int) -> list[dict]:
     return rows
 
 
+def part_pool(sizes: list[int], steps: int, rounds: int) -> list[dict]:
+    """Issue 21: CPU per sparse step with a shared pool of negatives against independent draws (the control),
+    sizes and variants interleaved within each round so load hits all alike."""
+    rows = []
+    for round_index in range(rounds):
+        for n in sizes:
+            for pool in (POOL, 0):
+                entry = run_worker(n, "sparse", steps, negative_pool=pool)
+                rows.append({**entry, "round": round_index, "load1": os.getloadavg()[0]})
+    return rows
+
+
+def part_pool_growth(sizes: list[int]) -> list[dict]:
+    """Issue 21: one whole epoch per size (CPU per training event), with the shared pool and without it."""
+    rows = []
+    for n in sizes:
+        for pool in (POOL, 0):
+            entry = run_worker(n, "sparse", 0, negative_pool=pool)
+            rows.append({**entry, "load1": os.getloadavg()[0]})
+    return rows
+
+
+def plot_pool(rows: list[dict], path: Path) -> None:
+    """CPU ms per step against users, pool against independent draws (median over rounds), the 1.5x band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for pool, label in ((POOL, f"shared pool of {POOL:,} negatives"), (0, "independent negatives (control)")):
+        sizes = sorted({r["users"] for r in rows if r["negative_pool"] == pool})
+        ms = [1e3 * float(np.median([r["cpu_seconds_per_step"] for r in rows
+                                     if r["negative_pool"] == pool and r["users"] == n])) for n in sizes]
+        ax.plot(sizes, ms, marker="o", label=label)
+        ax.axhline(1.5 * ms[0], linestyle=":", color=ax.lines[-1].get_color(), label="1.5x its smallest (target)")
+    ax.set_xscale("log")
+    ax.set_xlabel("users (= items)")
+    ax.set_ylabel("CPU ms per sparse step (batch 2048, 20 negatives)")
+    ax.set_title("ampcf sparse step: median over interleaved rounds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def plot_locality(rows: list[dict], path: Path) -> None:
     """CPU ms per step against users, one line per optimiser (median over rounds), the 1.5x band drawn."""
     import matplotlib
@@ -222,9 +299,53 @@ def part_ddp(users: int, dense_users: int, steps: int) -> list[dict]:
             for processes in (1, 2)]
 
 
+def recovery_split(users: int, items: int, eval_users: int):
+    """Planted data, leave-last-out, and the test users sampled (seed 0) for NDCG@10."""
+    from personae.data.splits import Split, leave_last_out
+
+    data, topic_of_item = synth_data(users, items)
+    split = leave_last_out(data)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(np.unique(split.test.users), size=min(eval_users, users), replace=False)
+    test = split.test.subset(np.isin(split.test.users, sample), name="test-sample")
+    return data, topic_of_item, Split(split.train, split.valid, test, split.method), sample
+
+
+def part_pool_recovery(users: int, items: int, epochs: int, eval_users: int, ari_users: int,
+                       seeds: tuple[int, ...] = (0, 1)) -> dict:
+    """ampcf with the shared negative pool against ampcf without it, ``seeds`` each, on the recovery part's data:
+    NDCG@10 paired over test users crossed with seeds, and the ARI per seed beside its shuffled null."""
+    from personae.evaluate.evaluator import evaluate
+    from personae.experiment import ci_entry
+    from personae.models.ampcf import AMPCF
+    from personae.space.structure import planted_recovery
+    from personae.stats import compare_paired
+
+    data, topic_of_item, sampled, sample = recovery_split(users, items, eval_users)
+    out: dict = {"users": users, "items": items, "events": len(data), "epochs": epochs, "pool": POOL,
+                 "eval_users": len(sample), "ari_users": ari_users, "seeds": list(seeds), "runs": []}
+    per_user: dict[int, list[np.ndarray]] = {POOL: [], 0: []}
+    for seed in seeds:
+        for pool in (POOL, 0):
+            model = AMPCF(epochs=epochs, progress=False, seed=seed, negative_pool=pool)
+            model.fit(sampled.train)  # fixed epochs, no early stopping: equal budget for both
+            result = evaluate(model, sampled, ks=(10,), beyond_accuracy=False)
+            per_user[pool].append(result.per_user["ndcg@10"])
+            entry = {"seed": seed, "negative_pool": pool, "ndcg@10": result.metrics["ndcg@10"],
+                     "train_seconds": model.report_.seconds,
+                     "train_cpu_seconds": float(sum(model.report_.epoch_cpu_seconds)),
+                     "optimizer": model.report_.optimizer, "loss": [h["loss"] for h in model.report_.history],
+                     "recovery": planted_recovery(model, topic_of_item, sample[:ari_users])}
+            out["runs"].append(entry)
+            print(json.dumps(entry), file=sys.stderr)
+    out["pool_vs_independent"] = ci_entry(compare_paired(np.array(per_user[POOL]), np.array(per_user[0]),
+                                                         unit="test users"))
+    out["seed_1_vs_seed_0_independent"] = ci_entry(compare_paired(per_user[0][1], per_user[0][0], unit="test users"))
+    return out
+
+
 def part_recovery(users: int, items: int, epochs: int, eval_users: int, ari_users: int) -> dict:
     """ampcf vs mf on planted data: ARI of history-item personas, NDCG@10 on a sample of test users."""
-    from personae.data.splits import Split, leave_last_out
     from personae.evaluate.evaluator import evaluate
     from personae.experiment import ci_entry
     from personae.models.ampcf import AMPCF
@@ -232,18 +353,13 @@ def part_recovery(users: int, items: int, epochs: int, eval_users: int, ari_user
     from personae.space.structure import planted_recovery
     from personae.stats import compare_paired
 
-    data, topic_of_item = synth_data(users, items)
-    split = leave_last_out(data)
-    rng = np.random.default_rng(0)
-    sample = rng.choice(np.unique(split.test.users), size=min(eval_users, users), replace=False)
-    test = split.test.subset(np.isin(split.test.users, sample), name="test-sample")
-    sampled = Split(split.train, split.valid, test, split.method)
+    data, topic_of_item, sampled, sample = recovery_split(users, items, eval_users)
     out: dict = {"users": users, "items": items, "topics": TOPICS, "events": len(data), "epochs": epochs,
                  "eval_users": len(sample), "ari_users": ari_users}
     per_user = {}
     for cls in (AMPCF, MF):
         model = cls(epochs=epochs, progress=False, seed=0)
-        model.fit(split.train)  # fixed epochs, no early stopping: equal budget for both models
+        model.fit(sampled.train)  # fixed epochs, no early stopping: equal budget for both models
         result = evaluate(model, sampled, ks=(10,), beyond_accuracy=False)
         per_user[cls.name] = result.per_user["ndcg@10"]
         entry = {"ndcg@10": result.metrics["ndcg@10"], "train_seconds": model.report_.seconds,
@@ -484,6 +600,7 @@ def main() -> None:
     parser.add_argument("--optimizer", default="sparse", help=argparse.SUPPRESS)
     parser.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--sparse-step", default="after", help=argparse.SUPPRESS)
+    parser.add_argument("--negative-pool", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=2, help="locality: interleaved rounds")
     args = parser.parse_args()
     if args.worker:
@@ -505,6 +622,32 @@ def main() -> None:
                                             indent=1))
         plot_locality(rows, LOCALITY_FIGURE)
         parts = [p for p in parts if p != "locality"]
+        if not parts:
+            return
+    if "pool" in parts:  # its own JSON and figure (issue 21)
+        rows = part_pool(sizes, args.steps, args.rounds)
+        POOL_JSON.parent.mkdir(parents=True, exist_ok=True)
+        POOL_JSON.write_text(json.dumps({"machine": MACHINE, "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
+                                         "date": str(date.today()), "git": git_revision(), "rows": rows}, indent=1))
+        plot_pool(rows, POOL_FIGURE)
+        parts = [p for p in parts if p != "pool"]
+        if not parts:
+            return
+    if "pool-growth" in parts:  # its own JSON (issue 21)
+        rows = part_pool_growth(sizes)
+        POOL_GROWTH_JSON.write_text(json.dumps({"machine": MACHINE, "date": str(date.today()), "git": git_revision(),
+                                                "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
+                                                "rows": rows}, indent=1))
+        parts = [p for p in parts if p != "pool-growth"]
+        if not parts:
+            return
+    if "pool-recovery" in parts:  # its own JSON (issue 21)
+        found = part_pool_recovery(args.recovery_users, args.recovery_items, args.recovery_epochs, args.eval_users,
+                                   args.ari_users)
+        POOL_RECOVERY_JSON.write_text(json.dumps({"machine": MACHINE, "date": str(date.today()), "git": git_revision(),
+                                                  "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
+                                                  "load_after": os.getloadavg(), **found}, indent=1))
+        parts = [p for p in parts if p != "pool-recovery"]
         if not parts:
             return
     if "sampler" in parts:  # its own JSON and figure (issue 21)

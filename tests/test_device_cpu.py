@@ -24,8 +24,10 @@ from personae.train.distributed import backend_for
 
 # Computed from main's code at fac7262 (before the device path) by training these runs on the CPU: the sum of
 # |value| of every saved tensor, the per-epoch training loss and the top-10 of users 0-7 (training items
-# excluded). On this machine the new code reproduces every value to the last bit; the tolerance below only
-# allows another CPU's BLAS to round differently.
+# excluded). On the machine that computed them the new code reproduces every value to the last bit; the tolerance
+# allows another CPU's kernels to round differently (an AMD EPYC rounds DIN's attention bias 3e-5 apart, 2026-12-06),
+# and the control below shows that another seed's run is still far outside it.
+FINGERPRINT_REL = 1e-4
 BEFORE_THE_DEVICE_PATH = {
     "ampcf-dense": {
         "loss": [3.0398241877555847, 3.0192649364471436, 3.0022788643836975],
@@ -80,8 +82,8 @@ def test_cpu_training_reproduces_the_weights_and_rankings_from_before_the_device
     model = cls(progress=False, device="cpu", **options).fit(split.train, split.valid)
     expected = BEFORE_THE_DEVICE_PATH[run]
     sums = {k: float(np.abs(v.astype(np.float64)).sum()) for k, v in sorted(model.state_arrays().items())}
-    assert sums == pytest.approx(expected["sums"], rel=1e-6, abs=0)
-    assert [h["loss"] for h in model.report_.history] == pytest.approx(expected["loss"], rel=1e-6, abs=0)
+    assert sums == pytest.approx(expected["sums"], rel=FINGERPRINT_REL, abs=0)
+    assert [h["loss"] for h in model.report_.history] == pytest.approx(expected["loss"], rel=FINGERPRINT_REL, abs=0)
     top = model.rank(np.arange(8), 10, split.train.csr[:8]).items
     assert top.tolist() == expected["top10"]
 
@@ -91,7 +93,7 @@ def test_a_changed_training_run_does_not_match_the_saved_fingerprint(split):
     cls, options = RUNS["ampcf-dense"]
     model = cls(progress=False, device="cpu", seed=1, **options).fit(split.train, split.valid)
     sums = {k: float(np.abs(v.astype(np.float64)).sum()) for k, v in sorted(model.state_arrays().items())}
-    assert sums != pytest.approx(BEFORE_THE_DEVICE_PATH["ampcf-dense"]["sums"], rel=1e-6, abs=0)
+    assert sums != pytest.approx(BEFORE_THE_DEVICE_PATH["ampcf-dense"]["sums"], rel=FINGERPRINT_REL, abs=0)
 
 
 def test_auto_is_the_cpu_where_cuda_is_absent(no_cuda):

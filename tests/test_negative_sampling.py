@@ -81,3 +81,36 @@ def test_the_hashed_exclusion_draws_exactly_what_the_dense_table_draws(monkeypat
     hashed_sampler = NegativeSampler(positives, seed=9)
     assert hashed_sampler.dense is None
     assert np.array_equal(hashed_sampler.sample(users, 7), dense)
+
+
+def test_no_pool_draws_exactly_what_the_sampler_drew_before_pools_existed():
+    positives = catalogue_with_counts(COUNTS)
+    users = np.array([0, 5, 64, 3, 7])
+    before = NegativeSampler(positives, seed=3).sample(users, 6)
+    assert np.array_equal(NegativeSampler(positives, seed=3).sample(users, 6, pool=0), before)
+
+
+def test_a_pool_bounds_the_distinct_items_a_batch_touches_and_still_avoids_positives():
+    rng = np.random.default_rng(0)
+    positives = sp.random(300, 5000, density=0.01, format="csr", random_state=1)
+    users = rng.integers(0, 300, size=256)
+    pooled = NegativeSampler(positives, seed=0).sample(users, 20, pool=64)
+    independent = NegativeSampler(positives, seed=0).sample(users, 20)
+    assert len(np.unique(pooled)) <= 64
+    assert len(np.unique(independent)) > 64 * 10  # the control: independent draws spread over the catalogue
+    dense = positives.toarray().astype(bool)
+    assert not dense[np.repeat(users[:, None], 20, axis=1), pooled].any()
+
+
+def test_a_pool_keeps_each_negatives_distribution_uniform_or_tilted():
+    """The pool changes which negatives share a batch, not how often each item is drawn: one negative per batch
+    (independent across batches) fits the sampler's distribution (a case built to show no difference), and the
+    same check tells the tilted distribution from the uniform one (it can fail)."""
+    positives = catalogue_with_counts(COUNTS)
+    for power, weight in ((0.0, np.ones(len(COUNTS))), (1.0, COUNTS + 1.0)):
+        sampler = NegativeSampler(positives, seed=5, power=power)
+        firsts = np.array([sampler.sample(np.zeros(8, dtype=np.int64), 4, pool=16)[3, 2] for _ in range(4000)])
+        observed = np.bincount(firsts, minlength=len(COUNTS))
+        assert chisquare(observed, weight / weight.sum() * len(firsts)).pvalue > 1e-3
+        if power:
+            assert chisquare(observed).pvalue < 1e-12  # not uniform: the check has power

@@ -63,3 +63,15 @@ def test_the_random_streams_are_reproducible_from_the_seed():
     first, second = random_streams(3), random_streams(3)
     for a, b in zip(first, second):
         assert np.array_equal(a.integers(0, 1000, 50), b.integers(0, 1000, 50))
+
+
+def test_a_negative_pool_trains_learns_and_is_refused_when_negative(split):
+    from personae.errors import OptionError
+
+    options = {**TINY, "negatives": 4, "epochs": 8, "patience": 8, "lr": 0.05, "seed": 0}
+    pooled = BPR(negative_pool=16, **options).fit(split.train, split.valid)
+    independent = BPR(**options).fit(split.train, split.valid)
+    assert pooled.report_.history[-1]["loss"] < pooled.report_.history[0]["loss"]  # it learns
+    assert pooled.report_.history[0]["loss"] != independent.report_.history[0]["loss"]  # other negatives drawn
+    with pytest.raises(OptionError, match="negative_pool must be at least 0"):
+        BPR(negative_pool=-1, **TINY)

@@ -94,15 +94,27 @@ class NegativeSampler:
         keys = users.astype(np.int64) * self.n_items + items
         return self.keys.contains(keys.ravel()).reshape(users.shape)
 
-    def sample(self, users: np.ndarray, n_negatives: int) -> np.ndarray:
-        """(len(users), n_negatives) item indices."""
+    def sample(self, users: np.ndarray, n_negatives: int, pool: int = 0) -> np.ndarray:
+        """(len(users), n_negatives) item indices.
+
+        With ``pool`` > 0 the batch first draws ``pool`` items from the sampling distribution and every
+        negative (and every redraw) picks one of them uniformly. Each negative's distribution before exclusion
+        is unchanged; what changes is that negatives within a batch are correlated, and that a step touches at
+        most ``pool`` distinct item rows whatever the catalogue's size (the cost of a sparse step on a large
+        catalogue is its passes over distinct random rows: bench/scale.py --parts pool).
+        """
         users_grid = np.repeat(users[:, None], n_negatives, axis=1)
-        negatives = self.draw(users_grid.shape)
+        if pool:
+            candidates = self.draw(pool)
+            pick = lambda size: candidates[self.rng.integers(0, pool, size=size)]
+        else:
+            pick = self.draw
+        negatives = pick(users_grid.shape)
         clash = self.is_positive(users_grid, negatives)
         for _ in range(self.max_rounds):
             if not clash.any():
                 break
-            redrawn = self.draw(int(clash.sum()))
+            redrawn = pick(int(clash.sum()))
             negatives[clash] = redrawn
             clash[clash] = self.is_positive(users_grid[clash], redrawn)  # only redrawn entries can clash now
         return negatives

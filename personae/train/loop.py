@@ -44,6 +44,9 @@ class TrainOptions:
     negatives: int = field(default=1, metadata={"help": "sampled negatives per positive"})
     negative_power: float = field(default=0.0, metadata={
         "help": "negatives drawn in proportion to (item count + 1) ** power; 0 = uniform"})
+    negative_pool: int = field(default=0, metadata={
+        "help": "draw each step's negatives from a shared pool of this many items (0 = independent draws; "
+                "a pool bounds the item rows a sparse step touches on a large catalogue)"})
     patience: int = field(default=10, metadata={"help": "epochs without validation gain before stopping"})
     min_epochs: int = field(default=0, metadata={"help": "epochs always run before early stopping may stop"})
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
@@ -63,7 +66,7 @@ class TrainOptions:
         """Refuse values the loop cannot run with, naming the option (not a torch error deep in training)."""
         at_least = {"epochs": 0, "batch_size": 1, "negatives": 1, "patience": 0, "min_epochs": 0, "eval_every": 1,
                     "threads": 1, "lr": 0, "weight_decay": 0, "dim": 1,
-                    "steps_per_epoch": 0, "negative_power": 0}
+                    "steps_per_epoch": 0, "negative_power": 0, "negative_pool": 0}
         for name, low in at_least.items():
             value = getattr(self, name, low)
             if isinstance(value, (int, float)) and value < low:
@@ -168,7 +171,8 @@ def _train(model, train: Interactions, valid: Interactions | None, options: Trai
             total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
             for batch in epoch_batches(len(mine), rng, options.batch_size, n_steps):
                 users, positives = users_all[batch], items_all[batch]
-                negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives))
+                negatives = torch.as_tensor(sampler.sample(users.numpy(), options.negatives,
+                                                                 pool=options.negative_pool))
                 candidates = torch.cat([positives[:, None], negatives], dim=1)  # (batch, 1 + negatives)
                 users, candidates = to_device(users, device), to_device(candidates, device)
                 with autocast(device, options.precision):
