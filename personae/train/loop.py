@@ -45,8 +45,7 @@ class TrainOptions:
     negative_power: float = field(default=0.0, metadata={
         "help": "negatives drawn in proportion to (item count + 1) ** power; 0 = uniform"})
     negative_pool: int = field(default=0, metadata={
-        "help": "draw each step's negatives from a shared pool of this many items (0 = independent draws; "
-                "a pool bounds the item rows a sparse step touches on a large catalogue)"})
+        "help": "negatives drawn from a per-step pool of this many items (0 = independent draws)"})
     patience: int = field(default=10, metadata={"help": "epochs without validation gain before stopping"})
     min_epochs: int = field(default=0, metadata={"help": "epochs always run before early stopping may stop"})
     eval_every: int = field(default=1, metadata={"help": "epochs between validation checks"})
