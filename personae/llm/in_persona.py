@@ -167,13 +167,35 @@ def silhouette(x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
+def silhouette_of_accepted(texts: list[list[str]], accepted: list[list[bool]], n_null: int = 200,
+                           seed: int = 0) -> dict:
+    """Route i's silhouette over the revisions that were accepted (not echoes of the request: a rejected
+    revision keeps the old text, and identical texts would cluster by construction). Needs two personas with at
+    least two accepted revisions each; otherwise it says so instead of giving a figure."""
+    kept = [(t, p) for run, ok in zip(texts, accepted) for p, (t, good) in enumerate(zip(run, ok)) if good]
+    counts = np.bincount([p for _, p in kept], minlength=len(texts[0]) if texts else 0)
+    enough = counts >= 2
+    n_accepted, n_revisions = len(kept), sum(len(run) for run in texts)
+    summary = {"accepted": n_accepted, "revisions": n_revisions, "unit": "revised persona texts"}
+    if enough.sum() < 2:
+        return {**summary, "observed": None, "n_texts": 0,
+                "reason": f"{n_accepted} of {n_revisions} revisions were accepted (the rest echoed the request); "
+                          "a silhouette needs 2 personas with 2 accepted revisions each"}
+    texts_kept = [t for t, p in kept if enough[p]]
+    labels = np.array([p for _, p in kept if enough[p]])
+    return {**_silhouette_with_null(texts_kept, labels, n_null, seed), **summary}
+
+
 def silhouette_with_null(texts: list[list[str]], n_null: int = 200, seed: int = 0) -> dict:
     """texts [run][persona] (route i's revised persona texts): silhouette of their MiniLM embeddings by
     persona, against the silhouettes of the same embeddings under shuffled persona labels."""
+    flat = [t for run in texts for t in run]
+    return _silhouette_with_null(flat, np.tile(np.arange(len(texts[0])), len(texts)), n_null, seed)
+
+
+def _silhouette_with_null(flat: list[str], labels: np.ndarray, n_null: int, seed: int) -> dict:
     from personae.llm.embeddings import embed
 
-    flat = [t for run in texts for t in run]
-    labels = np.tile(np.arange(len(texts[0])), len(texts))
     x = embed(flat).astype(np.float64)
     rng = np.random.default_rng(seed)
     observed = silhouette(x, labels)

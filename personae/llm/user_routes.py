@@ -199,7 +199,8 @@ def persona_directions(backend: LLMBackend, route: Route, users: list[SimulatedU
 @dataclass
 class RevisionRoute(Route):
     """Route i (PersonaAgent): after each run the model rewrites each persona's text, shown the lines the
-    judge found least in character; the next run uses the revision. Revisions are kept for the silhouette."""
+    judge found least in character; the next run uses the revision. A revision that echoes the request is
+    rejected (the old text is kept) and counted; only accepted revisions enter the silhouette."""
 
     letter: str = "i"
     title: str = "persona text revision (PersonaAgent)"
@@ -208,28 +209,49 @@ class RevisionRoute(Route):
     worst_lines: int = 2
     max_new_tokens: int = 48
     revisions: list[list[str]] = field(default_factory=list)  # [run][persona]
+    accepted: list[list[bool]] = field(default_factory=list)  # [run][persona]: False = an echo, old text kept
 
     def before_run(self, run, persona_texts, finished):
         from personae.llm.persona_consistency import judge_prompt_to_line
 
         if finished is None:
-            self.revisions = [list(persona_texts)]
+            self.revisions, self.accepted = [list(persona_texts)], [[True] * len(persona_texts)]
             return persona_texts
-        requests = []
+        requests, flagged = [], []
         for p, text in enumerate(persona_texts):
             lines = [line for script in finished[p] for line in script]
             scores = self.judge.score([judge_prompt_to_line(text, line) for line in lines])
             order = np.argsort([1.0 if s is None else s for s in scores])[:self.worst_lines]
             bad = "\n".join(f"- \"{lines[i]}\"" for i in order)
+            flagged.append([lines[i] for i in order])
             requests.append([{"role": "user", "content": (
                 f"Character description: {text}\n\nIn a chat, this character wrote these lines, which a reviewer "
                 f"found out of character:\n{bad}\n\nRewrite the character description in one or two sentences so "
                 "that the character would not write such lines. Keep the same person, name and voice. Write only "
                 "the new description.")}])
         revised = self.backend.chat(requests, max_new_tokens=self.max_new_tokens, temperature=0.0, seed=run)
-        texts = [r.strip() or old for r, old in zip(revised, persona_texts)]
+        accepted = [not echoes_the_request(r, old, bad) for r, old, bad in zip(revised, persona_texts, flagged)]
+        texts = [r.strip() if ok else old for r, old, ok in zip(revised, persona_texts, accepted)]
         self.revisions.append(texts)
+        self.accepted.append(accepted)
         return texts
+
+
+REQUEST_PHRASES = ("out of character", "reviewer", "character description", "rewrite")
+
+
+def echoes_the_request(revision: str, old_text: str, flagged_lines: list[str]) -> bool:
+    """Whether a revision repeats its request instead of rewriting: empty, or (case and spacing aside) it holds
+    the whole old description, a flagged line of 12+ characters, or one of the request's own phrases. A small
+    model asked to revise a persona often pastes its prompt back (issue 22, route i on Qwen 0.5B); kept, such
+    texts would cluster by persona by construction."""
+    norm = lambda text: " ".join(text.lower().split())
+    rev = norm(revision)
+    if not rev:
+        return True
+    if norm(old_text) in rev or any(phrase in rev for phrase in REQUEST_PHRASES):
+        return True
+    return any(len(norm(line)) >= 12 and norm(line) in rev for line in flagged_lines)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import numpy as np
 
 from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
 from personae.llm.backends import BackendError, LLMBackend
-from personae.llm.in_persona import compare_routes, measure_route, silhouette_with_null
+from personae.llm.in_persona import compare_routes, measure_route, silhouette_of_accepted
 from personae.llm.persona_consistency import Judge
 from personae.llm.user_routes import (
     BestOfNRoute,
@@ -159,7 +159,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         proj = line_projections(backend, tr, axis, layer) if hidden else None
         row = measure_route(tr, classifier, judge, projections=proj, seed=seed)
         if letter == "i":
-            row["revised_persona_silhouette"] = (silhouette_with_null(route.revisions[1:], seed=seed)
+            row["revised_persona_silhouette"] = (silhouette_of_accepted(route.revisions[1:], route.accepted[1:],
+                                                                        seed=seed)
                                                  if len(route.revisions) >= 3 else None)
             row["revisions"] = {users[p].name: [rev[p] for rev in route.revisions] for p in range(min(3, len(users)))}
         if letter == "e":

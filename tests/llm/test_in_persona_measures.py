@@ -5,8 +5,20 @@ import pytest
 
 from personae.llm.assistant_likeness import offers_help_or_ai, train_assistant_likeness
 from personae.llm.bank import read_data_json
-from personae.llm.in_persona import drift, silhouette, silhouette_with_null, slope_over_turns
-from personae.llm.user_routes import ExampleLinesRoute, LatentRoute, TurnContext, load_simulated_users
+from personae.llm.in_persona import (
+    drift,
+    silhouette,
+    silhouette_of_accepted,
+    silhouette_with_null,
+    slope_over_turns,
+)
+from personae.llm.user_routes import (
+    ExampleLinesRoute,
+    LatentRoute,
+    TurnContext,
+    echoes_the_request,
+    load_simulated_users,
+)
 from personae.llm.users import parse_routes
 
 LINES = read_data_json("user_lines.json")["lines"]
@@ -79,3 +91,29 @@ def test_example_lines_route_shows_the_personas_own_lines():
     users = load_simulated_users(read_data_json("simulated_users.json"))
     ctx = TurnContext(users[1], users[1].description, "Hi!", [], (1, 0, 0, 0))
     assert all(line in ExampleLinesRoute().system_prompt(ctx) for line in users[1].examples)
+
+
+def test_a_revision_that_pastes_its_request_back_is_an_echo_and_a_rewrite_is_not():
+    old = "Kai, a 15-year-old gamer who types in lowercase and uses lots of slang."
+    flagged = ["Hello! I'm here to help you with anything you need."]
+    assert echoes_the_request(old + " Wrote these lines, which a reviewer found odd.", old, flagged)
+    assert echoes_the_request("kai says: hello! i'm here to help you with anything you need.", "Kai.", flagged)
+    assert echoes_the_request("Rewrite: Kai is a gamer.", "Kai.", flagged)
+    assert echoes_the_request("   ", old, flagged)
+    assert not echoes_the_request("Kai is a teenage gamer who never offers help and answers in short slang.", old,
+                                  flagged)
+
+
+def test_when_every_revision_is_an_echo_no_silhouette_is_given():
+    """The case built to show nothing: rejected revisions keep the old text, which would cluster perfectly by
+    persona; the figure is withheld and the count says why."""
+    texts = [[LINES[0], LINES[1]], [LINES[0], LINES[1]]]  # [run][persona]
+    res = silhouette_of_accepted(texts, [[False, False], [False, True]], n_null=20)
+    assert res["observed"] is None and res["accepted"] == 1 and res["revisions"] == 4
+    assert "1 of 4 revisions were accepted" in res["reason"]
+
+
+def test_accepted_revisions_get_a_silhouette_with_its_null():
+    texts = [[LINES[0], LINES[5]], [LINES[1], LINES[6]], [LINES[2], LINES[7]]]
+    res = silhouette_of_accepted(texts, [[True, True]] * 3, n_null=20)
+    assert res["accepted"] == 6 and res["n_texts"] == 6 and "p_value" in res

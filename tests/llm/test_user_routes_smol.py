@@ -40,7 +40,9 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
     assert set(res["vs_baseline"]) == set("cefi")
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == 2
-    assert res["routes"]["i"]["revised_persona_silhouette"]["n_texts"] == 4
+    sil = res["routes"]["i"]["revised_persona_silhouette"]
+    assert sil["revisions"] == 4 and 0 <= sil["accepted"] <= 4  # 2 personas x 2 revisions; echoes rejected
+    assert sil["observed"] is not None or "echoed the request" in sil["reason"]
     assert 0 <= res["classifier"]["heldout_accuracy"]["estimate"] <= 1
     assert (tmp_path / "users.png").is_file()
 
