@@ -208,29 +208,27 @@ def part_growth(sizes: list[int], full_epoch_up_to: int, steps: int) -> list[dic
     return [run_worker(n, "sparse", 0 if n <= full_epoch_up_to else steps) for n in sizes]
 
 
-def part_locality(sizes: list[int], steps: int, rounds: int) -> list[dict]:
-    """Issue 21: CPU per sparse step after the locality change (distinct rows gathered once in order, RowAdam)
-    against the step before it (the control: per-occurrence gathers, torch's SparseAdam), sizes and variants
-    interleaved within each round so load hits all alike."""
+def interleaved_rounds(sizes: list[int], steps: int, rounds: int, variants: list[dict]) -> list[dict]:
+    """One sparse run per (round, size, variant), sizes and variants interleaved within each round so load hits
+    all alike; each variant is a dict of :func:`run_worker` keyword arguments."""
     rows = []
     for round_index in range(rounds):
         for n in sizes:
-            for step in ("after", "before"):
-                entry = run_worker(n, "sparse", steps, sparse_step=step)
+            for variant in variants:
+                entry = run_worker(n, "sparse", steps, **variant)
                 rows.append({**entry, "round": round_index, "load1": os.getloadavg()[0]})
     return rows
+
+
+def part_locality(sizes: list[int], steps: int, rounds: int) -> list[dict]:
+    """Issue 21: CPU per sparse step after the locality change (distinct rows gathered once in order, RowAdam)
+    against the step before it (the control: per-occurrence gathers, torch's SparseAdam)."""
+    return interleaved_rounds(sizes, steps, rounds, [{"sparse_step": "after"}, {"sparse_step": "before"}])
 
 
 def part_pool(sizes: list[int], steps: int, rounds: int) -> list[dict]:
-    """Issue 21: CPU per sparse step with a shared pool of negatives against independent draws (the control),
-    sizes and variants interleaved within each round so load hits all alike."""
-    rows = []
-    for round_index in range(rounds):
-        for n in sizes:
-            for pool in (POOL, 0):
-                entry = run_worker(n, "sparse", steps, negative_pool=pool)
-                rows.append({**entry, "round": round_index, "load1": os.getloadavg()[0]})
-    return rows
+    """Issue 21: CPU per sparse step with a shared pool of negatives against independent draws (the control)."""
+    return interleaved_rounds(sizes, steps, rounds, [{"negative_pool": POOL}, {"negative_pool": 0}])
 
 
 def part_pool_growth(sizes: list[int]) -> list[dict]:
