@@ -4,6 +4,10 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
     python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --routes a,b,c,d --personas 12 --runs 2 \
         --turns 4 --scripts 1 [--extra "--max-new-tokens 16"]
     python bench/llm_users.py --table bench/figures/llm/users/<name>/users.json   # the markdown table only
+    python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
+        # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
+    python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3 --personas 12 \
+        --runs 2 --turns 4 --scripts 1   # route e's strength chosen on personas 1-6, measured on 7-12
 
 The command, its wall and CPU seconds and the load average are written next to the copied users.json
 (run.json) so every number in the table comes from the command written beside it.
@@ -37,7 +41,8 @@ def table(result: dict) -> str:
     """One row per route: assistant-like share, help/AI share, prompt-to-line (and vs mismatched), ICC with
     its null, drift slope; and the difference from route a where there is one."""
     head = ("| route | s | assistant-like (classifier) | help/AI | prompt-to-line | own - mismatched persona | "
-            "ICC(1) [null p95] | p2l drift /turn | assistant-like vs a | p2l vs a |\n|" + "---|" * 10)
+            "ICC(1) [null p95] | p2l drift /turn | assistant-like vs a | p2l vs a | log-perplexity (vs a) |\n|"
+            + "---|" * 11)
     rows = [head]
     for letter, r in result["routes"].items():
         c, icc = r["consistency"], r["icc_embeddings"].get("interval") or {}
@@ -46,7 +51,7 @@ def table(result: dict) -> str:
                     f"{iv(r['offers_help_or_ai_share'])} | {iv(c['prompt_to_line'])} | "
                     f"{iv(c['prompt_to_line_vs_mismatched'])} | {iv(icc)} [{(icc.get('null') or {}).get('p95', float('nan')):+.2f}] | "
                     f"{iv(r['drift_prompt_to_line']['slope_per_turn'], 3)} | {iv(vs.get('assistant_like'))} | "
-                    f"{iv(vs.get('p2l'))} |")
+                    f"{iv(vs.get('p2l'))} | {iv(r.get('log_perplexity'))} ({iv(vs.get('log_perplexity'))}) |")
     n = result["routes"][next(iter(result["routes"]))]
     rows.append(f"\nIntervals: t over {n['n_personas']} personas (ICC: F interval); {n['n_scripts']} script(s), "
                 f"{n['runs']} runs, {n['turns']} turns, {n['n_lines']} lines per route. Classifier held-out accuracy "
@@ -55,9 +60,58 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def embedding_judge_table(path: Path) -> str:
+    """Re-score a run's stored transcripts with personae.llm.in_persona.embedding_judge (no regeneration), write
+    embedding_judge.json beside users.json with the command, and return one markdown row per route."""
+    import numpy as np
+
+    from personae.llm.bank import read_data_json
+    from personae.llm.in_persona import embedding_judge
+    from personae.stats import compare_paired
+
+    result = json.loads(path.read_text())
+    personas = {p["name"]: p for p in read_data_json("simulated_users.json")["personas"]}
+    names = result["personas"]
+    rows, out = [], {"command": f"python bench/llm_users.py --embedding-judge {path.relative_to(ROOT)}",
+                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "routes": {}}
+    for letter, r in result["routes"].items():
+        lines = np.array([r["transcripts"][n] for n in names], dtype=object)
+        e = embedding_judge(lines, [personas[n]["description"] for n in names], list(personas), seed=result["seed"])
+        out["routes"][letter] = e
+    base = out["routes"].get("a")
+    for letter, e in out["routes"].items():
+        if base is not None and letter != "a":  # paired by persona, as compare_routes does for the other measures
+            e["nearest_is_own_vs_a"] = compare_paired(e["per_persona"]["nearest_is_own"],
+                                                      base["per_persona"]["nearest_is_own"], unit="personas",
+                                                      seeded=False).to_dict()
+            both = [(x, y) for x, y in zip(e["per_persona"]["nearest_is_own_without_echoes"],
+                                           base["per_persona"]["nearest_is_own_without_echoes"])
+                    if x is not None and y is not None]
+            e["nearest_is_own_without_echoes_vs_a"] = compare_paired(
+                [x for x, _ in both], [y for _, y in both], unit="personas", seeded=False).to_dict()
+        null, drift = e["shuffled_labels_null"], e["drift_cosine_own_vs_mismatched"]
+        kept_p95 = f"{e['without_echoes_null']['null_p95']:.2f}" if e["without_echoes_null"] else "n/a"
+        rows.append(f"| {letter} {result['routes'][letter]['title']} | {np.size(result['routes'][letter]['transcripts'][names[0]]) * len(names)} | "
+                    f"{iv(e['cosine_own_vs_mismatched'], 3)} | {iv(e['nearest_description_is_own'])} | "
+                    f"{e['chance']:.2f} / {null['null_p95']:.2f} (p {null['p_value']:.3f}) | "
+                    f"{iv(e.get('nearest_is_own_vs_a'))} | {iv(e['echoes_description_share'])} | "
+                    f"{iv(e['nearest_is_own_without_echoes'])} (null p95 {kept_p95}) | "
+                    f"{iv(e.get('nearest_is_own_without_echoes_vs_a'))} | {iv(drift['slope_per_turn'], 4)} "
+                    f"(null p95 {drift['shuffled_turns_null']['null_p95']:+.4f}) |")
+    (path.parent / "embedding_judge.json").write_text(json.dumps(out, indent=2) + "\n")
+    head = ("| route | lines | cosine own - mismatched description | nearest description is own | chance / shuffled "
+            "p95 (p) | nearest own vs a | lines echoing 4+ words of the description | nearest own, echoes left "
+            "out | the same vs a | own - mismatched drift /turn |\n|" + "---|" * 10)
+    return "\n".join([head, *rows])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=None, help="print the table of an existing users.json and stop")
+    ap.add_argument("--embedding-judge", default=None, help="re-score a users.json with the MiniLM judge and stop")
+    ap.add_argument("--select-strength", default=None,
+                    help="comma-separated route e strengths: choose one on the first half of the personas by the "
+                         "rule in select_strength, then run a,e with it on the second half")
     ap.add_argument("--model", default=None)
     ap.add_argument("--routes", default="a,b,c,d")
     ap.add_argument("--personas", default="12")
@@ -70,11 +124,23 @@ def main() -> None:
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
         return
+    if args.embedding_judge:
+        print(embedding_judge_table(Path(args.embedding_judge).resolve()))
+        return
+    if args.select_strength:
+        select_strength(args, [float(x) for x in args.select_strength.split(",")])
+        return
     name = args.name or args.model or "smollm2-135m-instruct"
+    result = run_one(name, args.model, ["--routes", args.routes, "--personas", args.personas, "--runs", args.runs,
+                                        "--turns", args.turns, "--scripts", args.scripts, *shlex.split(args.extra)])
+    print(table(result))
+
+
+def run_one(name: str, model: str | None, options: list[str]) -> dict:
+    """One `personae llm simulate-users` run into bench/figures/llm/users/<name>/ (users.json, users.png and
+    run.json with the command, wall and CPU seconds and load); returns users.json."""
     out = Path("/tmp/personae-llm-users") / name
-    argv = ["simulate-users", "--routes", args.routes, "--personas", args.personas, "--runs", args.runs,
-            "--turns", args.turns, "--scripts", args.scripts, "--out", str(out),
-            *(["--model-path", args.model] if args.model else []), *shlex.split(args.extra)]
+    argv = ["simulate-users", *options, "--out", str(out), *(["--model-path", model] if model else [])]
     t0, cpu0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "personae", "llm", *argv], cwd=ROOT, check=False,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -91,7 +157,44 @@ def main() -> None:
            "machine": f"{os.cpu_count()} cores, no GPU, shared with other jobs"}
     (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
     print(json.dumps(run, indent=2))
-    print(table(json.loads((dest / "users.json").read_text())))
+    return json.loads((dest / "users.json").read_text())
+
+
+MAX_LOG_PERPLEXITY_RISE = 0.693  # log 2: route e's lines may be at most twice as perplexing as route a's
+
+
+def select_strength(args: argparse.Namespace, strengths: list[float]) -> None:
+    """Route e's strength chosen on calibration personas by a rule fixed before any run, then measured on
+    held-out personas. Calibration: the first half of --personas (offset 0); held-out: the second half. Rule:
+    among the strengths whose lines' log-perplexity under the unsteered model exceeds route a's by at most
+    log 2 (paired mean over calibration personas; the classifier alone rewards word salad), the one with the
+    lowest assistant-like share; if none, the smallest strength. Writes selection.json under <name>/."""
+    half = int(args.personas) // 2
+    base = args.name or f"{args.model}-e-selected"
+    common = ["--routes", "a,e", "--runs", args.runs, "--turns", args.turns, "--scripts", args.scripts,
+              *shlex.split(args.extra)]
+    calibration = {}
+    for strength in strengths:
+        res = run_one(f"{base}/calibration-{strength:g}", args.model,
+                      [*common, "--personas", str(half), "--persona-offset", "0", "--steer-strength", f"{strength:g}"])
+        vs = res["vs_baseline"]["e"]
+        calibration[f"{strength:g}"] = {"assistant_like": res["routes"]["e"]["assistant_like_share"]["estimate"],
+                                        "log_perplexity_vs_a": vs["log_perplexity"]["estimate"],
+                                        "fluent": vs["log_perplexity"]["estimate"] <= MAX_LOG_PERPLEXITY_RISE}
+        print(table(res))
+    fluent = [k for k, v in calibration.items() if v["fluent"]]
+    chosen = (min(fluent, key=lambda k: calibration[k]["assistant_like"]) if fluent
+              else f"{min(strengths):g}")
+    held_out = run_one(f"{base}/held-out", args.model, [*common, "--personas", str(int(args.personas) - half),
+                                                         "--persona-offset", str(half), "--steer-strength", chosen])
+    (FIGS / base / "selection.json").write_text(json.dumps({
+        "command": "python bench/llm_users.py " + shlex.join(sys.argv[1:]),
+        "rule": " ".join(select_strength.__doc__.split("Rule:")[1].split("Writes")[0].split()),
+        "max_log_perplexity_rise": MAX_LOG_PERPLEXITY_RISE, "calibration_personas": half,
+        "calibration": calibration, "chosen_strength": float(chosen),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2) + "\n")
+    print(f"chosen strength {chosen} on {half} calibration personas: {calibration}")
+    print(table(held_out))
 
 
 if __name__ == "__main__":

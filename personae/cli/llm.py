@@ -334,10 +334,17 @@ def simulate_users(out: Out,
                    f"ICC {_iv(icc.get('interval'))} (null p95 "
                    f"{((icc.get('interval') or {}).get('null') or {}).get('p95', float('nan')):+.3f}); drift "
                    f"{_iv(r['drift_prompt_to_line']['slope_per_turn'])}/turn")
+        e = r["consistency_embedding"]
+        typer.echo(f"  MiniLM judge: line nearest its own description {_iv(e['nearest_description_is_own'])} "
+                   f"(chance {e['chance']:.3f}, shuffled p95 {e['shuffled_labels_null']['null_p95']:.3f}); "
+                   f"cosine own - mismatched {_iv(e['cosine_own_vs_mismatched'])}")
+        if "log_perplexity" in r:
+            typer.echo(f"  fluency: log-perplexity of the lines under the unsteered model {_iv(r['log_perplexity'])}")
         vs = result["vs_baseline"].get(letter)
         if vs:
             typer.echo(f"  vs a: assistant-like {_iv(vs['assistant_like'])}; prompt-to-line {_iv(vs['p2l'])}; "
-                       f"drift slope {_iv(vs['p2l_slope'])}")
+                       f"drift slope {_iv(vs['p2l_slope'])}; nearest own description "
+                       f"{_iv(vs['embedding_nearest_own'])}")
 
 
 @app.command("train-simulator")

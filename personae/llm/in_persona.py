@@ -10,7 +10,10 @@ For one route's transcripts (P personas x S scripts x R runs x T turns):
 - ICC(1) of the turns' MiniLM embeddings across personas against run-to-run variance, with its F interval and
   the shuffled-label null (personae.stats.icc1);
 - drift: the slope over turns of prompt-to-line consistency and of the projection on the default axis, per
-  persona, with a shuffled-turn null.
+  persona, with a shuffled-turn null;
+- a second, independent judge of prompt-to-line: MiniLM cosine between each line and its persona's description,
+  against another persona's, and the share of lines whose nearest description is their own, against chance.
+  The LLM judge is the simulator's own model; this one shares no weights with it (and f's and g's reward).
 Every interval comes from personae.stats and names its unit and count.
 """
 
@@ -110,10 +113,78 @@ def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) 
     return result
 
 
+def without_names(text: str, names: list[str]) -> str:
+    """The text with every persona name replaced by "X", so a line that only states who it is ("I'm Dolores")
+    is not scored as in persona."""
+    import re
+
+    return re.sub(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", "X", text) if names else text
+
+
+def echoes_description(line: str, description: str, n: int = 4) -> bool:
+    """Whether a line repeats n words in a row of its persona's description ("I'm X, a retired chess coach
+    from Kyiv"): such a line is near its own description by copying, not by speaking as the persona."""
+    import re
+
+    words = lambda text: re.findall(r"[a-z0-9']+", text.lower())
+    grams = lambda w: {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+    return bool(grams(words(line)) & grams(words(description)))
+
+
+def embedding_judge(lines: np.ndarray, descriptions: list[str], names: list[str], n_null: int = 200,
+                    seed: int = 0) -> dict:
+    """lines (P, S, R, T) of str, descriptions[p]: persona p's own description, names: the persona names
+    (masked in lines and descriptions). Cosine of each line with its own description minus with the next
+    persona's (paired over personas, the LLM judge's mismatched control), and the share of lines whose nearest
+    of the P descriptions is their own, against chance 1/P and against that share with persona labels
+    shuffled across lines. The same share over the lines that do not echo 4 words of their description is the
+    control for copying (personas with no such line are left out of its interval). Drift: the slope over turns
+    of own-minus-mismatched cosine, beside drift()'s shuffled-turn null."""
+    from personae.llm.embeddings import embed
+    from personae.stats import compare_paired, mean_interval
+
+    lines = np.asarray(lines, dtype=object)
+    p_ = lines.shape[0]
+    flat = embed([without_names(str(x), names) for x in lines.reshape(-1)])
+    line_emb = flat.reshape(p_, -1, flat.shape[-1])  # (P, n, d)
+    desc_emb = embed([without_names(d, names) for d in descriptions])  # (P, d)
+    cos = line_emb @ desc_emb.T  # (P, n, P)
+    own = cos[np.arange(p_), :, np.arange(p_)]  # (P, n)
+    other = cos[np.arange(p_), :, (np.arange(p_) + 1) % p_]
+    nearest = cos.argmax(axis=-1)  # (P, n)
+    labels = np.repeat(np.arange(p_), nearest.shape[1])
+    hit = (nearest == np.arange(p_)[:, None]).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    null = np.array([(nearest.reshape(-1) == rng.permutation(labels)).mean() for _ in range(n_null)])
+    echo = np.array([[echoes_description(without_names(str(x), names), without_names(descriptions[p], names))
+                      for x in lines[p].reshape(-1)] for p in range(p_)])  # (P, n)
+    kept = ~echo
+    hit_kept = np.array([hit[p][kept[p]].mean() if kept[p].any() else np.nan for p in range(p_)])
+    null_kept = np.array([(nearest[kept] == rng.permutation(labels[kept.reshape(-1)])).mean()
+                          for _ in range(n_null)]) if kept.any() else np.array([np.nan])
+    return {"cosine_own": mean_interval(own.mean(axis=1), unit="personas").to_dict(),
+            "cosine_own_vs_mismatched": compare_paired(own.mean(axis=1), other.mean(axis=1), unit="personas",
+                                                       seeded=False).to_dict(),
+            "nearest_description_is_own": mean_interval(hit.mean(axis=1), unit="personas").to_dict(),
+            "chance": 1.0 / p_,
+            "shuffled_labels_null": null_summary(float(hit.mean()), null),
+            "echoes_description_share": mean_interval(echo.mean(axis=1), unit="personas").to_dict(),
+            "nearest_is_own_without_echoes": mean_interval(hit_kept[~np.isnan(hit_kept)], unit="personas").to_dict()
+            if (~np.isnan(hit_kept)).sum() >= 2 else None,
+            "without_echoes_null": null_summary(float(hit[kept].mean()), null_kept) if kept.any() else None,
+            "drift_cosine_own_vs_mismatched": drift((own - other).reshape(lines.shape), n_null=n_null, seed=seed),
+            "judge": "all-MiniLM-L6-v2 cosine with the persona's description (no weights shared with the simulator)",
+            "per_persona": {"cosine_own_minus_mismatched": (own - other).mean(axis=1).tolist(),
+                            "nearest_is_own": hit.mean(axis=1).tolist(),
+                            "nearest_is_own_without_echoes": [None if np.isnan(x) else float(x) for x in hit_kept]}}
+
+
 def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Judge, *,
-                  projections: np.ndarray | None = None, seed: int = 0) -> dict:
-    """Every measure for one route. projections (P, S, R, T): each line's position on the default axis
-    (None where the route's text was not re-read by a local model)."""
+                  projections: np.ndarray | None = None, log_perplexity: np.ndarray | None = None,
+                  seed: int = 0) -> dict:
+    """Every measure for one route. projections (P, S, R, T): each line's position on the default axis;
+    log_perplexity (P, S, R, T): each line's fluency under the unsteered model (both None where the route's
+    text was not re-read by a local model)."""
     from personae.llm.embeddings import embed
     from personae.llm.variance import icc_with_null
 
@@ -124,6 +195,8 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
     help_ai = np.array([offers_help_or_ai(x) for x in texts], dtype=np.float64).reshape(p_, s_, r_, t_)
     cons = consistency(tr, judge)
     own = cons.pop("_own")
+    by_embedding = embedding_judge(np.array(tr.lines, dtype=object), [u.description for u in tr.users],
+                                   [u.name for u in tr.users], seed=seed)
     emb = embed(texts).reshape(p_, s_, r_, t_, -1).transpose(0, 2, 1, 3, 4).reshape(p_, r_, s_ * t_, -1)
     out = {"route": tr.route, "title": tr.title, "n_personas": p_, "n_scripts": s_, "runs": r_, "turns": t_,
            "n_lines": len(texts), "seconds": tr.seconds,
@@ -132,24 +205,35 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
            "assistant_like_by_turn": assistant_like.mean(axis=(0, 1, 2)).tolist(),
            "offers_help_or_ai_share": persona_interval(help_ai),
            "consistency": cons,
+           "consistency_embedding": by_embedding,
            "icc_embeddings": {k: v for k, v in icc_with_null(emb).items() if k != "icc1_per_item"},
            "drift_prompt_to_line": drift(own, seed=seed),
            "examples": {tr.users[p].name: tr.lines[p][0][0][:3] for p in range(min(3, p_))},
            "persona_texts_last_run": tr.persona_texts[-1][:3], **tr.extra}
     if projections is not None:
         out["drift_projection"] = drift(projections, seed=seed)
+    if log_perplexity is not None:
+        out["log_perplexity"] = persona_interval(log_perplexity)
     out["_per_persona"] = {"assistant_like": per_persona(assistant_like), "p2l": per_persona(own),
-                           "p2l_slope": per_persona(slope_over_turns(own))}
+                           "p2l_slope": per_persona(slope_over_turns(own)),
+                           "embedding_nearest_own": np.array(by_embedding["per_persona"]["nearest_is_own"]),
+                           "embedding_cosine": np.array(by_embedding["per_persona"]["cosine_own_minus_mismatched"])}
+    if log_perplexity is not None:
+        out["_per_persona"]["log_perplexity"] = per_persona(log_perplexity)
     return out
 
 
 def compare_routes(route: dict, baseline: dict) -> dict:
-    """Route minus baseline, paired by persona, for assistant-likeness, prompt-to-line and its drift slope."""
+    """Route minus baseline, paired by persona, for assistant-likeness, prompt-to-line and its drift slope, the
+    embedding judge's share of lines nearest their own description and its own-minus-mismatched cosine, and the
+    lines' log-perplexity where both routes have it."""
     from personae.stats import compare_paired
 
     a, b = route["_per_persona"], baseline["_per_persona"]
     return {key: compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
-            for key in ("assistant_like", "p2l", "p2l_slope")}
+            for key in ("assistant_like", "p2l", "p2l_slope", "embedding_nearest_own", "embedding_cosine",
+                        "log_perplexity")
+            if key in a and key in b}
 
 
 def silhouette(x: np.ndarray, labels: np.ndarray) -> float:

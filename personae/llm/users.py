@@ -68,6 +68,23 @@ def line_projections(backend: LLMBackend, tr: RouteTranscripts, axis: np.ndarray
     return (acts @ axis).reshape(p_, s_, r_, t_)
 
 
+def line_log_perplexity(backend: LLMBackend, tr: RouteTranscripts) -> np.ndarray:
+    """(P, S, R, T) log-perplexity of every line on its own under the unsteered model, NaN for a line under 2
+    tokens. The classifier scores word salad as "not the assistant" (route e at strength 0.5); this is the
+    fluency beside it."""
+    import math
+
+    from personae.llm.activation_capping import perplexity
+
+    def one(text: str) -> float:
+        try:
+            return math.log(perplexity(backend, text))
+        except ValueError:  # under 2 tokens
+            return float("nan")
+
+    return np.array([one(x) for x in tr.texts()], dtype=np.float64).reshape(tr.shape)
+
+
 def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBackend, judge: Judge,
                 best_of: int, steer_strength: float, directions: dict | None, seed: int) -> Route:
     common = {"user_prompt": user_prompt}
@@ -157,7 +174,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                        seed=seed)
         tr.extra["user_prompt"] = data["user_prompt"]
         proj = line_projections(backend, tr, axis, layer) if hidden else None
-        row = measure_route(tr, classifier, judge, projections=proj, seed=seed)
+        fluency = line_log_perplexity(backend, tr) if hidden else None
+        row = measure_route(tr, classifier, judge, projections=proj, log_perplexity=fluency, seed=seed)
         if letter == "i":
             row["revised_persona_silhouette"] = (silhouette_of_accepted(route.revisions[1:], route.accepted[1:],
                                                                         seed=seed)

@@ -7,10 +7,13 @@ from personae.llm.assistant_likeness import offers_help_or_ai, train_assistant_l
 from personae.llm.bank import read_data_json
 from personae.llm.in_persona import (
     drift,
+    echoes_description,
+    embedding_judge,
     silhouette,
     silhouette_of_accepted,
     silhouette_with_null,
     slope_over_turns,
+    without_names,
 )
 from personae.llm.user_routes import (
     ExampleLinesRoute,
@@ -117,3 +120,39 @@ def test_accepted_revisions_get_a_silhouette_with_its_null():
     texts = [[LINES[0], LINES[5]], [LINES[1], LINES[6]], [LINES[2], LINES[7]]]
     res = silhouette_of_accepted(texts, [[True, True]] * 3, n_null=20)
     assert res["accepted"] == 6 and res["n_texts"] == 6 and "p_value" in res
+
+
+USERS = load_simulated_users(read_data_json("simulated_users.json"))
+
+
+def test_embedding_judge_gives_no_effect_for_lines_dealt_to_personas_at_random():
+    # No effect by construction: every persona's "lines" are the same kind of shipped user line, dealt at random.
+    rng = np.random.default_rng(3)
+    lines = np.array(LINES, dtype=object)[rng.choice(len(LINES), size=(8, 1, 2, 4))]
+    res = embedding_judge(lines, [u.description for u in USERS[:8]], [u.name for u in USERS], n_null=100)
+    diff = res["cosine_own_vs_mismatched"]
+    assert diff["low"] <= 0 <= diff["high"] and diff["unit"] == "personas" and diff["n_units"] == 8
+    assert res["shuffled_labels_null"]["p_value"] > 0.05 and res["chance"] == pytest.approx(1 / 8)
+
+
+def test_embedding_judge_finds_each_personas_own_example_lines():
+    users = USERS[:8]
+    lines = np.array([[[u.examples[:3]]] for u in users], dtype=object)  # (8, 1, 1, 3)
+    res = embedding_judge(lines, [u.description for u in users], [u.name for u in users], n_null=100)
+    assert res["cosine_own_vs_mismatched"]["low"] > 0
+    assert res["nearest_description_is_own"]["estimate"] > 0.5 and res["shuffled_labels_null"]["p_value"] < 0.05
+
+
+def test_a_line_that_only_says_its_name_is_not_in_persona_to_the_embedding_judge():
+    assert without_names("Hi, I'm Dolores! Dolores here.", ["Dolores", "Kai"]) == "Hi, I'm X! X here."
+    assert without_names("Kaiser roll", ["Kai"]) == "Kaiser roll"
+
+
+def test_lines_that_copy_their_description_are_counted_as_echoes_and_left_out_of_the_control():
+    users = USERS[:4]
+    assert echoes_description("Sure! I'm X, " + users[0].description, users[0].description)
+    assert not echoes_description("ok whatever, my ship is late again", users[0].description)
+    lines = np.array([[[[u.description, u.description]]] for u in users], dtype=object)  # (4, 1, 1, 2)
+    res = embedding_judge(lines, [u.description for u in users], [u.name for u in users], n_null=20)
+    assert res["echoes_description_share"]["estimate"] == 1.0
+    assert res["nearest_is_own_without_echoes"] is None and res["without_echoes_null"] is None

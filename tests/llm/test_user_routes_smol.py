@@ -11,7 +11,14 @@ from personae.llm.adapters import META, WEIGHTS
 from personae.llm.backends import BackendError, load_backend
 from personae.llm.bank import read_data_json
 from personae.llm.learned_simulator import train_simulator
-from personae.llm.user_routes import TranscriptRoute, TurnContext, load_simulated_users, run_route
+from personae.llm.user_routes import (
+    RouteTranscripts,
+    TranscriptRoute,
+    TurnContext,
+    load_simulated_users,
+    run_route,
+)
+from personae.llm.users import line_log_perplexity
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +34,25 @@ def test_transcript_route_continues_as_the_persona_on_one_line(smol):
     assert prompt.endswith(f"AI assistant: Hi!\n{users[0].name}:")
 
 
+def _transcripts(lines: list[list[str]]) -> RouteTranscripts:
+    """lines[p]: one persona's lines as one script, one run."""
+    users = load_simulated_users(DATA)[:len(lines)]
+    return RouteTranscripts("x", "x", users, [["?"] * len(lines[0])], [[[ls]] for ls in lines], [[]])
+
+
+def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_shipped_user_lines(smol):
+    from personae.stats import compare_paired
+
+    shipped = np.random.default_rng(0).permutation(read_data_json("user_lines.json")["lines"])[:24].tolist()
+    halves = [_transcripts([shipped[i:i + 3] for i in range(k, 24, 6)]) for k in (0, 3)]  # lines dealt at random
+    one, two = (line_log_perplexity(smol, tr).reshape(4, -1).mean(axis=1) for tr in halves)
+    diff = compare_paired(one, two, unit="personas", seeded=False).to_dict()
+    assert diff["low"] <= 0 <= diff["high"]  # no effect by construction
+    salad = _transcripts([["be r b n j 33 fi c", "Agh, si, go, da, la! Ma la?", "hryrd 3 5 rld w"]] * 4)
+    assert line_log_perplexity(smol, salad).mean() > one.mean() + 1.0
+    assert np.isnan(line_log_perplexity(smol, _transcripts([[""], ["ok"]]))[0]).all()
+
+
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
@@ -39,6 +65,8 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
     assert set(res["vs_baseline"]) == set("cefi")
+    assert a["consistency_embedding"]["chance"] == 0.5 and "embedding_nearest_own" in res["vs_baseline"]["c"]
+    assert a["log_perplexity"]["unit"] == "personas" and "log_perplexity" in res["vs_baseline"]["e"]
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == 2
     sil = res["routes"]["i"]["revised_persona_silhouette"]
     assert sil["revisions"] == 4 and 0 <= sil["accepted"] <= 4  # 2 personas x 2 revisions; echoes rejected
