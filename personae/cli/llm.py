@@ -282,7 +282,8 @@ def consistency(out: Out, personas: Annotated[int, typer.Option(help="personas (
 def simulate_users(out: Out,
                    routes: Annotated[str, typer.Option(help="routes, comma-separated: a chat slot, b transcript, "
                                                              "c profile+intent, d example lines, e steering, "
-                                                             "f best-of-N, g adapter, h base model, i revision")] = "a,b",
+                                                             "f best-of-N, g adapter, h base model, i revision, "
+                                                             "j transcript + steering")] = "a,b",
                    personas: Annotated[int, typer.Option(help="user personas (of 12 in simulated_users.json)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
@@ -292,8 +293,8 @@ def simulate_users(out: Out,
                    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
                    best_of: Annotated[int, typer.Option(help="route f: candidates per turn")] = 4,
                    steer_strength: Annotated[float, typer.Option(
-                       help="route e: share of the persona-to-default gap added")] = 0.5,
-                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e and g (of 40)")] = 40,
+                       help="routes e, j: share of the persona-to-default gap added")] = 0.5,
+                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e, g, j (of 40)")] = 40,
                    adapter: Annotated[Path | None, typer.Option(
                        "--adapter", help="route g: a LoRA adapter directory (personae llm train-simulator)")] = None,
                    base_model: Annotated[str | None, typer.Option(

@@ -176,10 +176,22 @@ class SteeredRoute(Route):
             axes = self.directions[p]
             add = {layer: self.strength * float(np.linalg.norm(v)) for layer, v in axes.items()}
             with steered(backend.model, axes, add=add):
-                replies = backend.chat([self.request(contexts[i]) for i in rows], max_new_tokens=max_new_tokens,
-                                       temperature=temperature, seed=seed + p)
+                replies = Route.generate(self, backend, [contexts[i] for i in rows], max_new_tokens=max_new_tokens,
+                                         temperature=temperature, seed=seed + p)
             out.update(zip(rows, replies))
         return [out[i] for i in range(len(contexts))]
+
+
+@dataclass
+class SteeredTranscriptRoute(SteeredRoute):
+    """Route j: transcript continuation (b) with the persona's own direction added as in e; the two routes that
+    each lower the assistant's share, together."""
+
+    letter: str = "j"
+    title: str = "transcript continuation + steering toward the persona"
+
+    def request(self, ctx: TurnContext) -> str:
+        return TranscriptRoute.request(self, ctx)
 
 
 def persona_directions(backend: LLMBackend, route: Route, users: list[SimulatedUser], default_convs: list,

@@ -28,13 +28,14 @@ from personae.llm.user_routes import (
     RouteTranscripts,
     SimulatedUser,
     SteeredRoute,
+    SteeredTranscriptRoute,
     TranscriptRoute,
     load_simulated_users,
     persona_directions,
     run_route,
 )
 
-ROUTE_LETTERS = "abcdefghi"
+ROUTE_LETTERS = "abcdefghij"
 
 
 def parse_routes(text: str) -> list[str]:
@@ -98,8 +99,9 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
         return LatentRoute(intents=tuple(data["intents"]), seed=seed, **common)
     if letter == "d":
         return ExampleLinesRoute(**common)
-    if letter == "e":
-        return SteeredRoute(directions=directions or {}, strength=steer_strength, **common)
+    if letter in ("e", "j"):
+        kind = SteeredRoute if letter == "e" else SteeredTranscriptRoute
+        return kind(directions=directions or {}, strength=steer_strength, **common)
     if letter == "f":
         return BestOfNRoute(n_candidates=best_of, judge=judge, **common)
     return RevisionRoute(backend=backend, judge=judge, **common)
@@ -168,8 +170,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         if gen is None:
             raise BackendError(f"route {letter} needs " + ("--base-model (a base model GGUF, e.g. "
                                "gemma3-270m-base)" if letter == "h" else "--adapter DIR (a trained LoRA adapter)"))
-        if letter == "e" and not hidden:
-            raise BackendError("route e steers hidden states: it needs --backend local")
+        if letter in ("e", "j") and not hidden:
+            raise BackendError(f"route {letter} steers hidden states: it needs --backend local")
         tr = run_route(route, gen, users, scripts, runs, temperature=temperature, max_new_tokens=max_new_tokens,
                        seed=seed)
         tr.extra["user_prompt"] = data["user_prompt"]
@@ -181,7 +183,7 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                                                                         seed=seed)
                                                  if len(route.revisions) >= 3 else None)
             row["revisions"] = {users[p].name: [rev[p] for rev in route.revisions] for p in range(min(3, len(users)))}
-        if letter == "e":
+        if letter in ("e", "j"):
             from personae.llm.activation_capping import steered
 
             first = directions[0]  # the cost of one persona's steering: the first persona's vector
