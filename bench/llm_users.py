@@ -91,7 +91,7 @@ def embedding_judge_table(path: Path) -> str:
                 [x for x, _ in both], [y for _, y in both], unit="personas", seeded=False).to_dict()
         null, drift = e["shuffled_labels_null"], e["drift_cosine_own_vs_mismatched"]
         kept_p95 = f"{e['without_echoes_null']['null_p95']:.2f}" if e["without_echoes_null"] else "n/a"
-        rows.append(f"| {letter} {result['routes'][letter]['title']} | {np.size(result['routes'][letter]['transcripts'][names[0]]) * len(names)} | "
+        rows.append(f"| {letter} {result['routes'][letter]['title']} | {result['routes'][letter]['n_lines']} | "
                     f"{iv(e['cosine_own_vs_mismatched'], 3)} | {iv(e['nearest_description_is_own'])} | "
                     f"{e['chance']:.2f} / {null['null_p95']:.2f} (p {null['p_value']:.3f}) | "
                     f"{iv(e.get('nearest_is_own_vs_a'))} | {iv(e['echoes_description_share'])} | "

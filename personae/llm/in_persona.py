@@ -19,6 +19,8 @@ Every interval comes from personae.stats and names its unit and count.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from personae.llm.assistant_likeness import AssistantLikeness, offers_help_or_ai
@@ -116,16 +118,12 @@ def consistency(tr: RouteTranscripts, judge: Judge, qa_turn: int | None = None) 
 def without_names(text: str, names: list[str]) -> str:
     """The text with every persona name replaced by "X", so a line that only states who it is ("I'm Dolores")
     is not scored as in persona."""
-    import re
-
     return re.sub(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", "X", text) if names else text
 
 
 def echoes_description(line: str, description: str, n: int = 4) -> bool:
     """Whether a line repeats n words in a row of its persona's description ("I'm X, a retired chess coach
     from Kyiv"): such a line is near its own description by copying, not by speaking as the persona."""
-    import re
-
     words = lambda text: re.findall(r"[a-z0-9']+", text.lower())
     grams = lambda w: {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
     return bool(grams(words(line)) & grams(words(description)))
