@@ -6,7 +6,7 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
     python bench/llm_users.py --table bench/figures/llm/users/<name>/users.json   # the markdown table only
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
         # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
-    python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3 --personas 12 \
+    python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3,0.5 --personas 12 \
         --runs 2 --turns 4 --scripts 1   # route e's strength chosen on personas 1-6, measured on 7-12
 
 The command, its wall and CPU seconds and the load average are written next to the copied users.json
@@ -66,8 +66,7 @@ def embedding_judge_table(path: Path) -> str:
     import numpy as np
 
     from personae.llm.bank import read_data_json
-    from personae.llm.in_persona import embedding_judge
-    from personae.stats import compare_paired
+    from personae.llm.in_persona import embedding_judge, embedding_judge_vs
 
     result = json.loads(path.read_text())
     personas = {p["name"]: p for p in read_data_json("simulated_users.json")["personas"]}
@@ -80,15 +79,8 @@ def embedding_judge_table(path: Path) -> str:
         out["routes"][letter] = e
     base = out["routes"].get("a")
     for letter, e in out["routes"].items():
-        if base is not None and letter != "a":  # paired by persona, as compare_routes does for the other measures
-            e["nearest_is_own_vs_a"] = compare_paired(e["per_persona"]["nearest_is_own"],
-                                                      base["per_persona"]["nearest_is_own"], unit="personas",
-                                                      seeded=False).to_dict()
-            both = [(x, y) for x, y in zip(e["per_persona"]["nearest_is_own_without_echoes"],
-                                           base["per_persona"]["nearest_is_own_without_echoes"])
-                    if x is not None and y is not None]
-            e["nearest_is_own_without_echoes_vs_a"] = compare_paired(
-                [x for x, _ in both], [y for _, y in both], unit="personas", seeded=False).to_dict()
+        if base is not None and letter != "a":
+            e.update(embedding_judge_vs(e, base))
         null, drift = e["shuffled_labels_null"], e["drift_cosine_own_vs_mismatched"]
         kept_p95 = f"{e['without_echoes_null']['null_p95']:.2f}" if e["without_echoes_null"] else "n/a"
         rows.append(f"| {letter} {result['routes'][letter]['title']} | {result['routes'][letter]['n_lines']} | "

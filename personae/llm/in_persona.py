@@ -177,6 +177,20 @@ def embedding_judge(lines: np.ndarray, descriptions: list[str], names: list[str]
                             "nearest_is_own_without_echoes": [None if np.isnan(x) else float(x) for x in hit_kept]}}
 
 
+def embedding_judge_vs(route: dict, baseline: dict) -> dict:
+    """Two embedding_judge results compared, paired by persona: the share of lines nearest their own
+    description, with and without the lines that echo it (personas with no kept line in either are left out)."""
+    from personae.stats import compare_paired
+
+    a, b = route["per_persona"], baseline["per_persona"]
+    both = [(x, y) for x, y in zip(a["nearest_is_own_without_echoes"], b["nearest_is_own_without_echoes"])
+            if x is not None and y is not None]
+    return {"nearest_is_own_vs_a": compare_paired(a["nearest_is_own"], b["nearest_is_own"], unit="personas",
+                                                  seeded=False).to_dict(),
+            "nearest_is_own_without_echoes_vs_a": compare_paired([x for x, _ in both], [y for _, y in both],
+                                                                 unit="personas", seeded=False).to_dict()}
+
+
 def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Judge, *,
                   projections: np.ndarray | None = None, log_perplexity: np.ndarray | None = None,
                   seed: int = 0) -> dict:

@@ -9,6 +9,7 @@ from personae.llm.in_persona import (
     drift,
     echoes_description,
     embedding_judge,
+    embedding_judge_vs,
     silhouette,
     silhouette_of_accepted,
     silhouette_with_null,
@@ -156,3 +157,11 @@ def test_lines_that_copy_their_description_are_counted_as_echoes_and_left_out_of
     res = embedding_judge(lines, [u.description for u in users], [u.name for u in users], n_null=20)
     assert res["echoes_description_share"]["estimate"] == 1.0
     assert res["nearest_is_own_without_echoes"] is None and res["without_echoes_null"] is None
+
+
+def test_a_route_compared_with_itself_by_the_embedding_judge_shows_no_difference():
+    users = USERS[:6]
+    lines = np.array([[[u.examples[:2]]] for u in users], dtype=object)
+    res = embedding_judge(lines, [u.description for u in users], [u.name for u in users], n_null=20)
+    vs = embedding_judge_vs(res, res)
+    assert vs["nearest_is_own_vs_a"]["estimate"] == 0 and vs["nearest_is_own_vs_a"]["n_units"] == 6
