@@ -33,6 +33,7 @@ from personae.stats import (
     holm,
     icc1,
     mean_interval,
+    share_interval,
 )
 
 HERE = Path(__file__).parent
@@ -147,6 +148,21 @@ def small_mean(n: int, distribution: str = "normal", before: bool = False) -> Si
             low, high = percentile_bootstrap_means(rng, x, 1000)
             return bool(low > 0 or high < 0)
         return mean_interval(x, unit="roles").effect
+    return run
+
+
+def share_of_lines(personas: int, lines: int, rate: float, before: bool = False) -> Simulation:
+    """The share of each persona's lines a classifier flags (assistant-like), true rate ``rate`` for every persona
+    plus a per-persona spread of sd rate/2; the claim is that the 95% interval misses the true mean rate (the
+    planted effect raises the rate by ``effect`` and the claim is then read against ``rate``). ``before``: the
+    plain t interval of mean_interval, which has no width when every persona has the same share."""
+    truth = float(np.clip(np.random.default_rng(0).normal(rate, rate / 2, size=400_000), 0, 1).mean())
+
+    def run(rng: np.random.Generator, effect: float) -> bool:
+        rates = np.clip(rng.normal(rate + effect, rate / 2, size=personas), 0, 1)
+        shares = rng.binomial(lines, rates) / lines
+        r = mean_interval(shares, unit="personas") if before else share_interval(shares, lines, unit="personas")
+        return not (r.low <= truth <= r.high)
     return run
 
 
@@ -363,6 +379,15 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("LLM drift, one control as a constant (before)", "12 x 3, one control per type",
                    "mean_interval of persona - control", drift_paired_control(12, 3, before=True), 1.0, "+1",
                    before=True),
+        Instrument("assistant-like share, 6 personas x 24 lines", "6 personas x 3 runs x 8 turns, rate 0.10",
+                   "share_interval; claim: interval misses the true rate", share_of_lines(6, 24, 0.10), 0.15,
+                   "rate 0.25 read against 0.10"),
+        Instrument("assistant-like share, 6 personas x 8 lines", "6 personas x 2 runs x 4 turns, rate 0.05",
+                   "share_interval; claim: interval misses the true rate", share_of_lines(6, 8, 0.05), 0.25,
+                   "rate 0.30 read against 0.05"),
+        Instrument("assistant-like share, 6 personas x 8 lines (before)", "6 personas x 2 runs x 4 turns, rate 0.05",
+                   "mean_interval (t) of the shares", share_of_lines(6, 8, 0.05, before=True), 0.25,
+                   "rate 0.30 read against 0.05", before=True),
         Instrument("capping pull-back", "12 roles x 3 questions", "compare_paired over roles",
                    capping_pull_back(12, 3), 1.5, "+1.5 (reply noise t3, sd 1.7)"),
         Instrument("judge own vs mismatched persona", "12 personas x 5 replies, scores 1-10",
@@ -458,6 +483,13 @@ def notes(by_name: dict[str, dict]) -> list[str]:
                    f"compares, but read as a claim about training them it says \"effect\" "
                    f"{fpr('paired users, ml-1m, 1 seed, read as a training claim')} of the time at these seed shifts: "
                    "hence the note \"seed variance not measured\" and 3 seeds for every claim about a model.")
+    share = "assistant-like share, 6 personas x 8 lines"
+    if share in by_name and f"{share} (before)" in by_name:
+        out.append(f"- Shares of few lines: the plain t interval over personas misses the true rate "
+                   f"{fpr(share + ' (before)')} of the time at a rate of 0.05 over 8 lines per persona (often every "
+                   f"persona has the same share and the interval has no width); share_interval, whose variance is "
+                   f"never below the binomial one, misses it {fpr(share)} of the time: conservative at rare rates, "
+                   "never falsely narrow.")
     if "realism AUC, sessions resampled (before)" in by_name:
         out.append("- Realism: in this simulation a user's real and simulated sessions share the user's part, so "
                    "resampling sessions happens to be conservative here "

@@ -8,6 +8,8 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
         # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
     python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3,0.5 --personas 12 \
         --runs 2 --turns 4 --scripts 1   # route e's strength chosen on personas 1-6, measured on 7-12
+    python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.15,0.2 --select-route j \
+        --personas 12 --runs 2 --held-out-runs 3 --turns 8 --scripts 1   # the same rule for route j
 
 The command, its wall and CPU seconds and the load average are written next to the copied users.json
 (run.json) so every number in the table comes from the command written beside it.
@@ -103,7 +105,9 @@ def main() -> None:
     ap.add_argument("--embedding-judge", default=None, help="re-score a users.json with the MiniLM judge and stop")
     ap.add_argument("--select-strength", default=None,
                     help="comma-separated route e strengths: choose one on the first half of the personas by the "
-                         "rule in select_strength, then run a,e with it on the second half")
+                         "rule in select_strength, then run a and the route with it on the second half")
+    ap.add_argument("--select-route", default="e", choices=["e", "j"], help="the steered route to choose for")
+    ap.add_argument("--held-out-runs", default=None, help="runs on the held-out personas [default: --runs]")
     ap.add_argument("--model", default=None)
     ap.add_argument("--routes", default="a,b,c,d")
     ap.add_argument("--personas", default="12")
@@ -156,33 +160,35 @@ MAX_LOG_PERPLEXITY_RISE = 0.693  # log 2: route e's lines may be at most twice a
 
 
 def select_strength(args: argparse.Namespace, strengths: list[float]) -> None:
-    """Route e's strength chosen on calibration personas by a rule fixed before any run, then measured on
+    """A steered route's (e or j, --select-route) strength chosen on calibration personas by a rule fixed before any run, then measured on
     held-out personas. Calibration: the first half of --personas (offset 0); held-out: the second half. Rule:
     among the strengths whose lines' log-perplexity under the unsteered model exceeds route a's by at most
     log 2 (paired mean over calibration personas; the classifier alone rewards word salad), the one with the
     lowest assistant-like share; if none, the smallest strength. Writes selection.json under <name>/."""
     half = int(args.personas) // 2
-    base = args.name or f"{args.model}-e-selected"
-    common = ["--routes", "a,e", "--runs", args.runs, "--turns", args.turns, "--scripts", args.scripts,
-              *shlex.split(args.extra)]
+    route = args.select_route
+    base = args.name or f"{args.model}-{route}-selected"
+    common = ["--routes", f"a,{route}", "--turns", args.turns, "--scripts", args.scripts, *shlex.split(args.extra)]
     calibration = {}
     for strength in strengths:
         res = run_one(f"{base}/calibration-{strength:g}", args.model,
-                      [*common, "--personas", str(half), "--persona-offset", "0", "--steer-strength", f"{strength:g}"])
-        vs = res["vs_baseline"]["e"]
-        calibration[f"{strength:g}"] = {"assistant_like": res["routes"]["e"]["assistant_like_share"]["estimate"],
+                      [*common, "--runs", args.runs, "--personas", str(half), "--persona-offset", "0",
+                       "--steer-strength", f"{strength:g}"])
+        vs = res["vs_baseline"][route]
+        calibration[f"{strength:g}"] = {"assistant_like": res["routes"][route]["assistant_like_share"]["estimate"],
                                         "log_perplexity_vs_a": vs["log_perplexity"]["estimate"],
                                         "fluent": vs["log_perplexity"]["estimate"] <= MAX_LOG_PERPLEXITY_RISE}
         print(table(res))
     fluent = [k for k, v in calibration.items() if v["fluent"]]
     chosen = (min(fluent, key=lambda k: calibration[k]["assistant_like"]) if fluent
               else f"{min(strengths):g}")
-    held_out = run_one(f"{base}/held-out", args.model, [*common, "--personas", str(int(args.personas) - half),
-                                                         "--persona-offset", str(half), "--steer-strength", chosen])
+    held_out = run_one(f"{base}/held-out", args.model,
+                       [*common, "--runs", args.held_out_runs or args.runs, "--personas", str(int(args.personas) - half),
+                        "--persona-offset", str(half), "--steer-strength", chosen])
     (FIGS / base / "selection.json").write_text(json.dumps({
         "command": "python bench/llm_users.py " + shlex.join(sys.argv[1:]),
         "rule": " ".join(select_strength.__doc__.split("Rule:")[1].split("Writes")[0].split()),
-        "max_log_perplexity_rise": MAX_LOG_PERPLEXITY_RISE, "calibration_personas": half,
+        "route": route, "max_log_perplexity_rise": MAX_LOG_PERPLEXITY_RISE, "calibration_personas": half,
         "calibration": calibration, "chosen_strength": float(chosen),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2) + "\n")
     print(f"chosen strength {chosen} on {half} calibration personas: {calibration}")

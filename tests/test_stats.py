@@ -14,6 +14,7 @@ from personae.stats import (
     holm,
     icc1,
     mean_interval,
+    share_interval,
 )
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. ICC(1) = 0.17, F(5, 18) = 1.79, p = 0.16,
@@ -35,6 +36,35 @@ def test_mean_interval_refuses_one_unit_and_missing_values():
         mean_interval([1.0])
     with pytest.raises(ValueError, match="non-finite"):
         mean_interval([1.0, np.nan, 2.0])
+
+
+def test_share_interval_has_width_when_every_unit_has_the_same_share():
+    result = share_interval(np.full(6, 1 / 8), trials=8, unit="personas")
+    assert result.low < 0.125 < result.high and result.high > 0.2  # 1 of 8 per persona does not pin 12.5%
+    assert share_interval(np.zeros(6), trials=8).high > 0.0  # none flagged still has an upper bound
+    assert "8 lines each" in result.method and result.n_units == 6
+
+
+def test_share_interval_is_the_plain_t_interval_when_units_really_differ():
+    shares = np.array([0.0, 0.5, 1.0, 0.25, 0.75, 0.5])
+    low, high = sps.t.interval(0.95, 5, loc=shares.mean(), scale=sps.sem(shares))
+    result = share_interval(shares, trials=8)
+    assert (result.low, result.high) == pytest.approx((low, high))
+
+
+def test_share_interval_covers_a_rare_true_share_where_the_plain_t_interval_does_not():
+    """The case built to show no effect: lines flagged at random at a true rate of 0.02; the interval should miss
+    it about 5% of the time (the plain t interval misses it about 40% of the time at this size)."""
+    rng = np.random.default_rng(0)
+    shares = rng.binomial(8, 0.02, size=(2000, 6)) / 8
+    missed = np.mean([not (r.low <= 0.02 <= r.high) for r in (share_interval(x, 8) for x in shares)])
+    plain = np.mean([not (r.low <= 0.02 <= r.high) for r in (mean_interval(x) for x in shares)])
+    assert missed <= 0.07 and plain > 0.2
+
+
+def test_share_interval_refuses_values_that_are_not_shares():
+    with pytest.raises(ValueError, match="share_interval"):
+        share_interval([0.5, 1.5], trials=4)
 
 
 def test_one_seed_paired_comparison_is_scipys_paired_t_and_says_seed_variance_is_not_measured():

@@ -41,6 +41,15 @@ def persona_interval(values: np.ndarray) -> dict:
     return mean_interval(per_persona(values), unit="personas").to_dict()
 
 
+def persona_share_interval(flags: np.ndarray) -> dict:
+    """flags (P, ...) of 0/1 (a line flagged or not): the share per persona with share_interval over personas,
+    whose width never falls below the binomial spread of the lines each persona has."""
+    from personae.stats import share_interval
+
+    f = np.asarray(flags, dtype=np.float64)
+    return share_interval(per_persona(f), trials=f[0].size, unit="personas").to_dict()
+
+
 def slope_over_turns(y: np.ndarray) -> np.ndarray:
     """y (..., T) -> (...) least-squares slope per turn (NaN entries left out of each fit)."""
     y = np.asarray(y, dtype=np.float64)
@@ -139,7 +148,7 @@ def embedding_judge(lines: np.ndarray, descriptions: list[str], names: list[str]
     control for copying (personas with no such line are left out of its interval). Drift: the slope over turns
     of own-minus-mismatched cosine, beside drift()'s shuffled-turn null."""
     from personae.llm.embeddings import embed
-    from personae.stats import compare_paired, mean_interval
+    from personae.stats import compare_paired, mean_interval, share_interval
 
     lines = np.asarray(lines, dtype=object)
     p_ = lines.shape[0]
@@ -163,11 +172,13 @@ def embedding_judge(lines: np.ndarray, descriptions: list[str], names: list[str]
     return {"cosine_own": mean_interval(own.mean(axis=1), unit="personas").to_dict(),
             "cosine_own_vs_mismatched": compare_paired(own.mean(axis=1), other.mean(axis=1), unit="personas",
                                                        seeded=False).to_dict(),
-            "nearest_description_is_own": mean_interval(hit.mean(axis=1), unit="personas").to_dict(),
+            "nearest_description_is_own": persona_share_interval(hit),
             "chance": 1.0 / p_,
             "shuffled_labels_null": null_summary(float(hit.mean()), null),
-            "echoes_description_share": mean_interval(echo.mean(axis=1), unit="personas").to_dict(),
-            "nearest_is_own_without_echoes": mean_interval(hit_kept[~np.isnan(hit_kept)], unit="personas").to_dict()
+            "echoes_description_share": persona_share_interval(echo),
+            # Personas keep different numbers of lines: the floor uses the fewest any of them kept (the widest).
+            "nearest_is_own_without_echoes": share_interval(hit_kept[~np.isnan(hit_kept)], trials=int(
+                kept.sum(axis=1)[kept.any(axis=1)].min()), unit="personas").to_dict()
             if (~np.isnan(hit_kept)).sum() >= 2 else None,
             "without_echoes_null": null_summary(float(hit[kept].mean()), null_kept) if kept.any() else None,
             "drift_cosine_own_vs_mismatched": drift((own - other).reshape(lines.shape), n_null=n_null, seed=seed),
@@ -212,10 +223,10 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
     emb = embed(texts).reshape(p_, s_, r_, t_, -1).transpose(0, 2, 1, 3, 4).reshape(p_, r_, s_ * t_, -1)
     out = {"route": tr.route, "title": tr.title, "n_personas": p_, "n_scripts": s_, "runs": r_, "turns": t_,
            "n_lines": len(texts), "seconds": tr.seconds,
-           "assistant_like_share": persona_interval(assistant_like),
+           "assistant_like_share": persona_share_interval(assistant_like),
            "assistant_like_share_turn1": float(assistant_like[..., 0].mean()),
            "assistant_like_by_turn": assistant_like.mean(axis=(0, 1, 2)).tolist(),
-           "offers_help_or_ai_share": persona_interval(help_ai),
+           "offers_help_or_ai_share": persona_share_interval(help_ai),
            "consistency": cons,
            "consistency_embedding": by_embedding,
            "icc_embeddings": {k: v for k, v in icc_with_null(emb).items() if k != "icc1_per_item"},
@@ -226,22 +237,23 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
         out["drift_projection"] = drift(projections, seed=seed)
     if log_perplexity is not None:
         out["log_perplexity"] = persona_interval(log_perplexity)
-    out["_per_persona"] = {"assistant_like": per_persona(assistant_like), "p2l": per_persona(own),
-                           "p2l_slope": per_persona(slope_over_turns(own)),
-                           "embedding_nearest_own": np.array(by_embedding["per_persona"]["nearest_is_own"]),
-                           "embedding_cosine": np.array(by_embedding["per_persona"]["cosine_own_minus_mismatched"])}
+    # Kept in users.json, so any two routes of a run can be compared after the fact (compare_routes).
+    out["per_persona"] = {"assistant_like": per_persona(assistant_like).tolist(), "p2l": per_persona(own).tolist(),
+                          "p2l_slope": per_persona(slope_over_turns(own)).tolist(),
+                          "embedding_nearest_own": by_embedding["per_persona"]["nearest_is_own"],
+                          "embedding_cosine": by_embedding["per_persona"]["cosine_own_minus_mismatched"]}
     if log_perplexity is not None:
-        out["_per_persona"]["log_perplexity"] = per_persona(log_perplexity)
+        out["per_persona"]["log_perplexity"] = per_persona(log_perplexity).tolist()
     return out
 
 
 def compare_routes(route: dict, baseline: dict) -> dict:
-    """Route minus baseline, paired by persona, for assistant-likeness, prompt-to-line and its drift slope, the
-    embedding judge's share of lines nearest their own description and its own-minus-mismatched cosine, and the
-    lines' log-perplexity where both routes have it."""
+    """Route minus baseline (any other route of the same run), paired by persona, for assistant-likeness,
+    prompt-to-line and its drift slope, the embedding judge's share of lines nearest their own description and
+    its own-minus-mismatched cosine, and the lines' log-perplexity where both routes have it."""
     from personae.stats import compare_paired
 
-    a, b = route["_per_persona"], baseline["_per_persona"]
+    a, b = route["per_persona"], baseline["per_persona"]
     return {key: compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
             for key in ("assistant_like", "p2l", "p2l_slope", "embedding_nearest_own", "embedding_cosine",
                         "log_perplexity")

@@ -195,13 +195,11 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
         if on_route is not None:
-            on_route(letter, {k: v for k, v in row.items() if k != "_per_persona"})
+            on_route(letter, row)
     for letter, row in measured.items():
         if letter != "a" and "a" in measured:
             result["vs_baseline"][letter] = compare_routes(row, measured["a"])
-    for letter, row in measured.items():
-        row.pop("_per_persona")
-        result["routes"][letter] = row
+    result["routes"] = measured
     result["seconds"] = round(time.time() - t0, 1)
     return result
 

@@ -10,6 +10,7 @@ from personae.cli.llm import app
 from personae.llm.adapters import META, WEIGHTS
 from personae.llm.backends import BackendError, load_backend
 from personae.llm.bank import read_data_json
+from personae.llm.in_persona import compare_routes
 from personae.llm.learned_simulator import train_simulator
 from personae.llm.user_routes import (
     RouteTranscripts,
@@ -62,6 +63,12 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert list(res["routes"]) == list("acefij")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
+    assert "6 lines each" in a["assistant_like_share"]["method"]  # 3 runs x 2 turns per persona
+    # Per-persona values are stored, so two non-baseline routes compare after the fact; j against itself: none.
+    assert len(res["routes"]["j"]["per_persona"]["assistant_like"]) == 2
+    same = compare_routes(res["routes"]["j"], res["routes"]["j"])["p2l"]
+    assert same["estimate"] == 0 and not same["effect"]
+    assert set(compare_routes(res["routes"]["j"], res["routes"]["c"])) >= {"assistant_like", "embedding_nearest_own"}
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
     assert set(res["vs_baseline"]) == set("cefij")
