@@ -39,9 +39,33 @@ def iv(d: dict | None, digits: int = 2) -> str:
     return f"{num(d['estimate'])} [{num(d['low'])}, {num(d['high'])}]"
 
 
+SHARES = ("assistant_like_share", "offers_help_or_ai_share")
+
+
+def with_share_intervals(result: dict) -> dict:
+    """Runs stored before personae.stats.share_interval gave their shares a plain t interval over personas (no
+    width when every persona had the same share, and past 1 near 1): recompute each as share_interval from the
+    stored mean and the variance its half-width implies, with n_lines / n_personas lines per persona."""
+    from scipy import stats as sps
+
+    from personae.stats import share_interval_from_moments
+
+    for r in result["routes"].values():
+        for key in SHARES:
+            old = r.get(key)
+            if not old or not old["method"].startswith("t interval over"):
+                continue
+            n = old["n_units"]
+            se = (old["high"] - old["low"]) / 2 / float(sps.t.ppf(0.975, n - 1))
+            r[key] = share_interval_from_moments(old["estimate"], se ** 2 * n, n, r["n_lines"] // r["n_personas"],
+                                                 unit=old["unit"]).to_dict()
+    return result
+
+
 def table(result: dict) -> str:
     """One row per route: assistant-like share, help/AI share, prompt-to-line (and vs mismatched), ICC with
-    its null, drift slope; and the difference from route a where there is one."""
+    its null, drift slope; and the difference from route a where there is one. Shares: share_interval."""
+    result = with_share_intervals(result)
     head = ("| route | s | assistant-like (classifier) | help/AI | prompt-to-line | own - mismatched persona | "
             "ICC(1) [null p95] | p2l drift /turn | assistant-like vs a | p2l vs a | log-perplexity (vs a) |\n|"
             + "---|" * 11)
@@ -55,8 +79,9 @@ def table(result: dict) -> str:
                     f"{iv(r['drift_prompt_to_line']['slope_per_turn'], 3)} | {iv(vs.get('assistant_like'))} | "
                     f"{iv(vs.get('p2l'))} | {iv(r.get('log_perplexity'))} ({iv(vs.get('log_perplexity'))}) |")
     n = result["routes"][next(iter(result["routes"]))]
-    rows.append(f"\nIntervals: t over {n['n_personas']} personas (ICC: F interval); {n['n_scripts']} script(s), "
-                f"{n['runs']} runs, {n['turns']} turns, {n['n_lines']} lines per route. Classifier held-out accuracy "
+    rows.append(f"\nIntervals: t over {n['n_personas']} personas (ICC: F interval; shares: share_interval, variance at "
+                f"least binomial); {n['n_scripts']} script(s), {n['runs']} runs, {n['turns']} turns, {n['n_lines']} "
+                f"lines per route. Classifier held-out accuracy "
                 f"{iv(result['classifier']['heldout_accuracy'])} over {result['classifier']['n_heldout_lines']} "
                 f"held-out lines (shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.2f}).")
     return "\n".join(rows)

@@ -188,3 +188,21 @@ def test_benchmark_comparison_on_a_random_split_tests_seed_level_means():
     per_user = {"a": [rng.random(n) for n in (40, 40, 40)], "b": [rng.random(n) for n in (40, 40, 40)]}
     entry = paired_ndcg(per_user, "a", "b", "random")  # other users under every seed: no pairing across seeds
     assert entry["n_seeds"] == 3 and "seed-level" in entry["method"]
+
+
+def test_a_stored_plain_t_interval_of_shares_is_turned_into_the_share_interval_of_the_same_shares():
+    """bench/llm_users.py recomputes runs stored with the plain t interval; the recovered variance must give the
+    same interval as share_interval on the shares themselves (one spread case, one all-equal case)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "llm_users.py"
+    spec = importlib.util.spec_from_file_location("llm_users_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for shares in (np.array([0.0, 0.5, 1.0, 0.25, 0.75, 0.5]), np.full(6, 1 / 8)):
+        stored = {"routes": {"a": {"n_lines": 48, "n_personas": 6,
+                                   "assistant_like_share": mean_interval(shares, unit="personas").to_dict()}}}
+        got = bench.with_share_intervals(stored)["routes"]["a"]["assistant_like_share"]
+        want = share_interval(shares, trials=8, unit="personas")
+        assert (got["low"], got["high"]) == pytest.approx((want.low, want.high))

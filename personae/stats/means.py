@@ -49,16 +49,24 @@ def share_interval(shares: Sequence[float] | np.ndarray, trials: int, unit: str 
     between-unit variance is used when it is larger (lines within a unit are not independent). The interval is
     clipped to [0, 1]; the p-value tests the mean against ``reference``."""
     x = _finite_1d(shares, "share_interval")
-    if trials < 1 or ((x < 0) | (x > 1)).any():
-        raise ValueError(f"share_interval: shares must lie in [0, 1] over trials >= 1, got trials={trials}")
-    n, mean = len(x), float(x.mean())
-    adjusted = (mean * n * trials + 2) / (n * trials + 4)
-    variance = max(float(x.var(ddof=1)), adjusted * (1 - adjusted) / trials)
-    se = float(np.sqrt(variance / n))
-    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * se
-    p = float(2 * sps.t.sf(abs(mean - reference) / se, n - 1))
-    return Interval(mean, max(0.0, mean - half), min(1.0, mean + half), p, n, 1, unit,
-                    f"t over {n} {unit}, {trials} lines each, variance at least binomial", reference=reference)
+    if ((x < 0) | (x > 1)).any():
+        raise ValueError("share_interval: shares must lie in [0, 1]")
+    return share_interval_from_moments(float(x.mean()), float(x.var(ddof=1)), len(x), trials, unit, level, reference)
+
+
+def share_interval_from_moments(mean: float, variance: float, n_units: int, trials: int, unit: str = "units",
+                                level: float = 0.95, reference: float = 0.0) -> Interval:
+    """share_interval from the mean and sample variance (ddof=1) of the per-unit shares: for stored results that
+    kept only a mean and its plain t interval (the variance is recoverable from its half-width)."""
+    if trials < 1 or n_units < 2 or not 0.0 <= mean <= 1.0:
+        raise ValueError(f"share_interval: need a mean share in [0, 1] over >= 2 units and trials >= 1, got "
+                         f"mean={mean}, n_units={n_units}, trials={trials}")
+    adjusted = (mean * n_units * trials + 2) / (n_units * trials + 4)
+    se = float(np.sqrt(max(variance, adjusted * (1 - adjusted) / trials) / n_units))
+    half = float(sps.t.ppf(0.5 + level / 2, n_units - 1)) * se
+    p = float(2 * sps.t.sf(abs(mean - reference) / se, n_units - 1))
+    return Interval(mean, max(0.0, mean - half), min(1.0, mean + half), p, n_units, 1, unit,
+                    f"t over {n_units} {unit}, {trials} lines each, variance at least binomial", reference=reference)
 
 
 def compare_paired(a: np.ndarray | Sequence, b: np.ndarray | Sequence, unit: str = "users",
