@@ -45,7 +45,8 @@ SHARES = ("assistant_like_share", "offers_help_or_ai_share")
 def with_share_intervals(result: dict) -> dict:
     """Runs stored before personae.stats.share_interval gave their shares a plain t interval over personas (no
     width when every persona had the same share, and past 1 near 1): recompute each as share_interval from the
-    stored mean and the variance its half-width implies, with n_lines / n_personas lines per persona."""
+    stored mean and the variance its half-width implies, with n_lines / n_personas lines per persona. Changes
+    ``result`` in place and returns it."""
     from scipy import stats as sps
 
     from personae.stats import share_interval_from_moments

@@ -17,11 +17,11 @@ instrument's false-positive rate on data built to have no effect.
 from personae.stats.icc import icc1, icc_value, shuffled_label_null
 from personae.stats.interval import Interval
 from personae.stats.means import (
-           compare_independent,
-           compare_paired,
-           mean_interval,
-           share_interval,
-           share_interval_from_moments,
+    compare_independent,
+    compare_paired,
+    mean_interval,
+    share_interval,
+    share_interval_from_moments,
 )
 from personae.stats.resampling import binomial_interval, bootstrap_interval, holm
 

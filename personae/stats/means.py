@@ -44,10 +44,12 @@ def share_interval(shares: Sequence[float] | np.ndarray, trials: int, unit: str 
 
     Why: a rare event over few lines per unit often gives every unit the same share (each persona 1 of 8), and
     the plain t interval then has no width, or is far too narrow; at a true share of 0.02 over 6 units x 8 lines
-    it covers 61% instead of 95% (bench/calibration.py). The floor is the binomial variance p(1 - p) / trials at
-    the Agresti-Coull adjusted share p = (k + 2) / (n + 4), so that a share of 0 still gets an upper bound; the
-    between-unit variance is used when it is larger (lines within a unit are not independent). The interval is
-    clipped to [0, 1]; the p-value tests the mean against ``reference``."""
+    it covers 61% instead of 95% (tests/test_stats.py; bench/calibration.py has the rows at 0.05 and 0.10). The
+    floor is the binomial variance p(1 - p) / trials at the Agresti-Coull adjusted share p = (K + 2) / (N + 4),
+    K flagged of all N lines, so that a share of 0 still gets an upper bound; the between-unit variance is used
+    when it is larger (lines within a unit are not independent). Conservative at rare rates (a t quantile on a
+    floor that is in effect known). The interval is clipped to [0, 1]; the p-value tests the mean against
+    ``reference``."""
     x = _finite_1d(shares, "share_interval")
     if ((x < 0) | (x > 1)).any():
         raise ValueError("share_interval: shares must lie in [0, 1]")
@@ -58,9 +60,9 @@ def share_interval_from_moments(mean: float, variance: float, n_units: int, tria
                                 level: float = 0.95, reference: float = 0.0) -> Interval:
     """share_interval from the mean and sample variance (ddof=1) of the per-unit shares: for stored results that
     kept only a mean and its plain t interval (the variance is recoverable from its half-width)."""
-    if trials < 1 or n_units < 2 or not 0.0 <= mean <= 1.0:
+    if trials < 1 or n_units < 2 or not 0.0 <= mean <= 1.0 or not variance >= 0.0:
         raise ValueError(f"share_interval: need a mean share in [0, 1] over >= 2 units and trials >= 1, got "
-                         f"mean={mean}, n_units={n_units}, trials={trials}")
+                         f"mean={mean}, variance={variance}, n_units={n_units}, trials={trials}")
     adjusted = (mean * n_units * trials + 2) / (n_units * trials + 4)
     se = float(np.sqrt(max(variance, adjusted * (1 - adjusted) / trials) / n_units))
     half = float(sps.t.ppf(0.5 + level / 2, n_units - 1)) * se
