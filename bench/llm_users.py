@@ -186,8 +186,8 @@ MAX_LOG_PERPLEXITY_RISE = 0.693  # log 2: route e's lines may be at most twice a
 
 
 def select_strength(args: argparse.Namespace, strengths: list[float]) -> None:
-    """A steered route's (e or j, --select-route) strength chosen on calibration personas by a rule fixed before any run, then measured on
-    held-out personas. Calibration: the first half of --personas (offset 0); held-out: the second half. Rule:
+    """A steered route's (e or j, --select-route) strength chosen on calibration personas by a rule fixed before
+    any run, then measured on held-out personas. Calibration: the first half of --personas (offset 0); held-out: the second half. Rule:
     among the strengths whose lines' log-perplexity under the unsteered model exceeds route a's by at most
     log 2 (paired mean over calibration personas; the classifier alone rewards word salad), the one with the
     lowest assistant-like share; if none, the smallest strength. Writes selection.json under <name>/."""
