@@ -85,7 +85,21 @@ def table(result: dict) -> str:
                 f"lines per route. Classifier held-out accuracy "
                 f"{iv(result['classifier']['heldout_accuracy'])} over {result['classifier']['n_heldout_lines']} "
                 f"held-out lines (shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.2f}).")
+    rows += [mcq_line(letter, r["mcq_cost"]) for letter, r in result["routes"].items() if "mcq_cost" in r]
     return "\n".join(rows)
+
+
+def mcq_line(letter: str, m: dict) -> str:
+    """A route's multiple-choice cost: by letter (shipped set) and, where measured, by answer (cloze)."""
+    out = (f"\nMCQ cost of {letter}, by letter over {m['n_questions']} questions: {m['accuracy_base']:.3f} -> "
+           f"{m['accuracy_route']:.3f}, {iv(m['accuracy_diff'], 3)}")
+    if "cloze" in m:
+        c = m["cloze"]
+        out += (f"; by answer over {c['n_questions']} questions ({c['n_shipped']} shipped + {c['n_arithmetic']} "
+                f"generated): {c['accuracy_base']:.3f} -> {c['accuracy_route']:.3f}, {iv(c['accuracy_diff'], 3)}, "
+                f"right-option probability {iv(c['right_option_probability_diff'], 3)}; a cost above 0.05 "
+                f"{'ruled out' if c['bounded_at_0.05'] else 'not ruled out'}")
+    return out + "."
 
 
 def embedding_judge_table(path: Path) -> str:
@@ -134,6 +148,8 @@ def main() -> None:
                          "rule in select_strength, then run a and the route with it on the second half")
     ap.add_argument("--select-route", default="e", choices=["e", "j"], help="the steered route to choose for")
     ap.add_argument("--held-out-runs", default=None, help="runs on the held-out personas [default: --runs]")
+    ap.add_argument("--mcq-accuracy", action="store_true",
+                    help="print the model's MCQ accuracy by letter and by answer on each set and stop")
     ap.add_argument("--model", default=None)
     ap.add_argument("--routes", default="a,b,c,d")
     ap.add_argument("--personas", default="12")
@@ -149,6 +165,9 @@ def main() -> None:
     if args.embedding_judge:
         print(embedding_judge_table(Path(args.embedding_judge).resolve()))
         return
+    if args.mcq_accuracy:
+        mcq_accuracy(args.model)
+        return
     if args.select_strength:
         select_strength(args, [float(x) for x in args.select_strength.split(",")])
         return
@@ -156,6 +175,23 @@ def main() -> None:
     result = run_one(name, args.model, ["--routes", args.routes, "--personas", args.personas, "--runs", args.runs,
                                         "--turns", args.turns, "--scripts", args.scripts, *shlex.split(args.extra)])
     print(table(result))
+
+
+def mcq_accuracy(model: str | None, n_arithmetic: int = 160) -> None:
+    """Accuracy of the unsteered model on the shipped set and the generated arithmetic, by letter and by
+    answer, with intervals over questions: how far from chance each scoring leaves a cost to measure."""
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import load_mcq
+    from personae.llm.mcq import arithmetic_questions, mcq_cloze_correct_probability, mcq_correct_probability
+    from personae.stats import mean_interval
+
+    backend = load_backend("local", model_path=model)
+    for name, questions in (("shipped", load_mcq()), (f"generated arithmetic ({n_arithmetic})",
+                                                      arithmetic_questions(n_arithmetic))):
+        for scoring, score in (("letter", mcq_correct_probability), ("answer", mcq_cloze_correct_probability)):
+            right, prob = score(backend, questions)
+            print(f"{name}, by {scoring}: accuracy {iv(mean_interval(right, unit='questions').to_dict())}, "
+                  f"probability of the right option {prob.mean():.3f} (chance 0.25)")
 
 
 def run_one(name: str, model: str | None, options: list[str]) -> dict:

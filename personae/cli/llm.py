@@ -295,6 +295,8 @@ def simulate_users(out: Out,
                    steer_strength: Annotated[float, typer.Option(
                        help="routes e, j: share of the persona-to-default gap added")] = 0.5,
                    mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e, g, j (of 40)")] = 40,
+                   mcq_arithmetic: Annotated[int, typer.Option(
+                       help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,
                    adapter: Annotated[Path | None, typer.Option(
                        "--adapter", help="route g: a LoRA adapter directory (personae llm train-simulator)")] = None,
                    base_model: Annotated[str | None, typer.Option(
@@ -317,10 +319,13 @@ def simulate_users(out: Out,
     lines = read_data_json("user_lines.json")["lines"]
     if not 6 <= user_lines <= len(lines):
         raise ValueError(f"--user-lines must be 6..{len(lines)}")
+    if mcq_arithmetic < 0:
+        raise ValueError("--mcq-arithmetic must be 0 or more")
     result = run_simulated_users(llm, data, lines[:user_lines], routes=letters,
                                  n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
-                                 best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, base_backend=base,
+                                 best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, n_arithmetic=mcq_arithmetic,
+                                 base_backend=base,
                                  adapter_backend=tuned, seed=seed,
                                  on_route=lambda letter, row: _write(out, f"route-{letter}.json", row))
     _write(out, "users.json", result)
@@ -341,6 +346,11 @@ def simulate_users(out: Out,
                    f"cosine own - mismatched {_iv(e['cosine_own_vs_mismatched'])}")
         if "log_perplexity" in r:
             typer.echo(f"  fluency: log-perplexity of the lines under the unsteered model {_iv(r['log_perplexity'])}")
+        if "mcq_cost" in r:
+            m = r["mcq_cost"]["cloze"]
+            typer.echo(f"  MCQ cost, scored by answer over {m['n_questions']} questions: accuracy "
+                       f"{m['accuracy_base']:.3f} -> {m['accuracy_route']:.3f}, {_iv(m['accuracy_diff'])} "
+                       f"(bounded at 0.05: {'yes' if m['bounded_at_0.05'] else 'no'})")
         vs = result["vs_baseline"].get(letter)
         if vs:
             typer.echo(f"  vs a: assistant-like {_iv(vs['assistant_like'])}; prompt-to-line {_iv(vs['p2l'])}; "

@@ -59,6 +59,11 @@ class LLMBackend:
         """The first line the model writes after each prompt (plain text, no chat template)."""
         raise NotImplementedError
 
+    def response_log_likelihood(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
+        """(n,) summed log-probability of each response's tokens as the assistant's reply to its conversation."""
+        raise HiddenStatesUnavailable(
+            f"backend '{self.name}' gives no token log-probabilities; use --backend local to score answers")
+
     def response_activations(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' exposes no hidden states; use --backend local for activation instruments")
@@ -241,6 +246,30 @@ class LocalBackend(LLMBackend):
                                      logits_to_keep=1).logits[:, -1, first]  # (B, n_options)
             probs.append(torch.softmax(logits / max(temperature, 1e-6), dim=-1).numpy())
         return np.concatenate(probs).astype(np.float64)
+
+    def response_log_likelihood(self, conversations, responses):
+        import torch
+
+        rows = [(self.prompt_ids(c), self.tokenizer(r, add_special_tokens=False)["input_ids"])
+                for c, r in zip(conversations, responses, strict=True)]
+        if any(not reply for _, reply in rows):
+            raise BackendError("an empty response has no log-likelihood to score")
+        out = []
+        for start in range(0, len(rows), self.batch_size):
+            batch = [p + r for p, r in rows[start:start + self.batch_size]]
+            lengths = [len(r) for _, r in rows[start:start + self.batch_size]]
+            width, keep = max(map(len, batch)), max(lengths) + 1
+            # Left padding (as in `choose`), so every reply ends at the last column and only the last `keep`
+            # positions need the vocabulary projection.
+            ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(b)) + b for b in batch])
+            mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch])
+            with torch.no_grad():
+                logits = self._model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position k predicts column k + 1
+            for row, n in enumerate(lengths):
+                targets = ids[row, width - n:]
+                out.append(float(logp[row, keep - 1 - n:, :].gather(-1, targets[:, None]).sum()))
+        return np.array(out, dtype=np.float64)
 
     def response_activations(self, conversations, responses):
         from personae.llm.activations import mean_response_activations

@@ -1,5 +1,10 @@
-"""Capability cost on a chat-formatted task with checkable answers: the shipped 4-option multiple-choice set,
-scored by the answer letter the model puts first (argmax of its next-token probability over A-D)."""
+"""Capability cost on a chat-formatted task with checkable answers: the shipped 4-option multiple-choice set.
+
+Two ways to score it. By letter: the answer letter the model puts first (argmax of its next-token probability
+over A-D); small models sit near chance this way (Qwen2.5-Coder-0.5B: 0.35 on the shipped set, issue 22), so a
+cost has little to take away. By answer (cloze): the question alone, then each option's summed log-likelihood as
+the reply; the option the model finds likeliest is its answer (the same 0.5B: 0.85). Generated arithmetic
+questions add as many paired questions as a bound on the cost needs."""
 
 from __future__ import annotations
 
@@ -39,3 +44,46 @@ def smallest_detectable_difference(n_questions: int, alpha: float = 0.05) -> flo
     while 2 * 0.5 ** discordant > alpha:
         discordant += 1
     return discordant / n_questions if n_questions else float("inf")
+
+
+def mcq_cloze_conversation(q: dict, system: str | None = None) -> Conversation:
+    """The question without its options: the options are scored as replies, not read as a list."""
+    msgs: Conversation = [{"role": "system", "content": system}] if system else []
+    return msgs + [{"role": "user", "content": q["question"] + "\nAnswer with the answer only."}]
+
+
+def mcq_cloze_correct_probability(backend: LLMBackend, questions: list[dict],
+                                  system: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) right (1.0 where the option with the highest summed log-likelihood is the answer) and (n,) the
+    probability of the right option (softmax of the four log-likelihoods). Summed, not per token, so a longer
+    option pays for every token it adds; the options of both shipped sets are short and alike in length."""
+    convs = [mcq_cloze_conversation(q, system) for q in questions]
+    loglik = backend.response_log_likelihood([c for c in convs for _ in LETTERS],
+                                             [str(o) for q in questions for o in q["options"]])
+    loglik = loglik.reshape(len(questions), len(LETTERS))
+    answer = np.array([LETTERS.index(q["answer"]) for q in questions])
+    probs = np.exp(loglik - loglik.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return (loglik.argmax(1) == answer).astype(np.float64), probs[np.arange(len(questions)), answer]
+
+
+def arithmetic_questions(n: int, seed: int = 0) -> list[dict]:
+    """`n` generated questions, two-digit addition and subtraction, each with three near-miss distractors
+    (off by 1 or 10): a capability any route must keep, in as many paired questions as a bound needs. Seeded,
+    so every route and run scores the same questions."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        a, b = (int(x) for x in rng.integers(11, 90, size=2))
+        if i % 2:
+            a, b = max(a, b), min(a, b)
+            question, right = f"What is {a} - {b}?", a - b
+        else:
+            question, right = f"What is {a} + {b}?", a + b
+        wrong = [w for w in (right + 1, right - 1, right + 10, right - 10, right + 11) if w >= 0]
+        options = [right, *rng.choice(wrong, size=3, replace=False).tolist()]
+        order = rng.permutation(4)
+        options = [options[k] for k in order]
+        out.append({"question": question, "options": [str(o) for o in options],
+                    "answer": LETTERS[int(np.flatnonzero(order == 0)[0])]})
+    return out

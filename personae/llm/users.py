@@ -107,29 +107,50 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
     return RevisionRoute(backend=backend, judge=judge, **common)
 
 
-def mcq_cost(changed: LLMBackend, base: LLMBackend, n_mcq: int | None, hooks=None) -> dict:
-    """Multiple-choice accuracy and right-letter probability of `changed` minus `base`, paired over
-    questions; `hooks`: a context manager that changes `base` itself (steering)."""
+def mcq_cost(changed: LLMBackend, base: LLMBackend, n_mcq: int | None, hooks=None, n_arithmetic: int = 0) -> dict:
+    """Multiple-choice accuracy of `changed` minus `base`, paired over questions; `hooks`: a context manager
+    that changes `base` itself (steering). By letter on the shipped set (kept for comparison with earlier runs)
+    and by answer (cloze) on the shipped set plus `n_arithmetic` generated questions, where a small model is
+    far from chance. `cloze.bounded_at_0.05`: the interval rules out a cost above 0.05, and the set is large
+    enough to detect one at all (a paired t over few questions that all agree has no width)."""
     import contextlib
 
     from personae.llm.bank import load_mcq
-    from personae.llm.mcq import mcq_correct_probability, smallest_detectable_difference
+    from personae.llm.mcq import (
+        arithmetic_questions,
+        mcq_cloze_correct_probability,
+        mcq_correct_probability,
+        smallest_detectable_difference,
+    )
     from personae.stats import compare_paired
 
     mcq = load_mcq()[:n_mcq]
+    cloze_set = mcq + arithmetic_questions(n_arithmetic)
     right0, prob0 = mcq_correct_probability(base, mcq)
+    cright0, cprob0 = mcq_cloze_correct_probability(base, cloze_set)
     with hooks or contextlib.nullcontext():
         right1, prob1 = mcq_correct_probability(changed, mcq)
+        cright1, cprob1 = mcq_cloze_correct_probability(changed, cloze_set)
+    cloze_diff = compare_paired(cright1, cright0, unit="questions", seeded=False).to_dict()
     return {"n_questions": len(mcq), "accuracy_base": float(right0.mean()), "accuracy_route": float(right1.mean()),
             "accuracy_diff": compare_paired(right1, right0, unit="questions", seeded=False).to_dict(),
             "right_letter_probability_diff": compare_paired(prob1, prob0, unit="questions", seeded=False).to_dict(),
-            "smallest_detectable_difference": smallest_detectable_difference(len(mcq))}
+            "smallest_detectable_difference": smallest_detectable_difference(len(mcq)),
+            "cloze": {"n_questions": len(cloze_set), "n_shipped": len(mcq), "n_arithmetic": n_arithmetic,
+                      "accuracy_base": float(cright0.mean()), "accuracy_route": float(cright1.mean()),
+                      "accuracy_diff": cloze_diff,
+                      "right_option_probability_diff": compare_paired(cprob1, cprob0, unit="questions",
+                                                                      seeded=False).to_dict(),
+                      "smallest_detectable_difference": smallest_detectable_difference(len(cloze_set)),
+                      "bounded_at_0.05": bool(cloze_diff["low"] >= -0.05
+                                              and smallest_detectable_difference(len(cloze_set)) <= 0.05)}}
 
 
 def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], *, routes: list[str],
                         n_personas: int = 12, persona_offset: int = 0, runs: int = 3, n_turns: int = 8,
                         n_scripts: int = 3, temperature: float = 0.7, max_new_tokens: int = 24, best_of: int = 4,
-                        steer_strength: float = 0.5, n_mcq: int | None = 40, base_backend: LLMBackend | None = None,
+                        steer_strength: float = 0.5, n_mcq: int | None = 40, n_arithmetic: int = 160,
+                        base_backend: LLMBackend | None = None,
                         adapter_backend: LLMBackend | None = None, seed: int = 0,
                         on_route: Callable[[str, dict], None] | None = None) -> dict:
     """All chosen routes on personas[persona_offset : persona_offset + n_personas], the first `n_scripts`
@@ -189,9 +210,9 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             first = directions[0]  # the cost of one persona's steering: the first persona's vector
             hook = steered(backend.model, first, add={k: steer_strength * float(np.linalg.norm(v))
                                                       for k, v in first.items()})
-            row["mcq_cost"] = mcq_cost(backend, backend, n_mcq, hooks=hook)
+            row["mcq_cost"] = mcq_cost(backend, backend, n_mcq, hooks=hook, n_arithmetic=n_arithmetic)
         if letter == "g":
-            row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq)
+            row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq, n_arithmetic=n_arithmetic)
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
         if on_route is not None:

@@ -57,7 +57,8 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
-                                 "--mcq", "2", "--user-lines", "12", "--out", str(tmp_path)])
+                                 "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--out",
+                                 str(tmp_path)])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "users.json").read_text())
     assert list(res["routes"]) == list("acefij")
@@ -78,6 +79,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert a["consistency_embedding"]["chance"] == 0.5 and "embedding_nearest_own" in res["vs_baseline"]["c"]
     assert a["log_perplexity"]["unit"] == "personas" and "log_perplexity" in res["vs_baseline"]["e"]
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == res["routes"]["j"]["mcq_cost"]["n_questions"] == 2
+    assert res["routes"]["j"]["mcq_cost"]["cloze"]["n_questions"] == 4  # 2 shipped + 2 generated
     assert all("\n" not in line for lines in res["routes"]["j"]["transcripts"].values()
                for line in np.ravel(lines))  # j continues the transcript, one line per turn
     sil = res["routes"]["i"]["revised_persona_silhouette"]
