@@ -218,6 +218,24 @@ def run_one(name: str, model: str | None, options: list[str]) -> dict:
     return json.loads((dest / "users.json").read_text())
 
 
+def calibration_run(name: str, model: str | None, route: str, baseline: dict | None, options: list[str]) -> dict:
+    """One calibration strength: kept if its users.json is already under bench/figures (a long selection
+    resumes where it stopped). Route a does not depend on the strength (same personas, scripts and seeds), so
+    only the first strength runs it; later ones run the steered route alone and are compared with that row."""
+    stored = FIGS / name / "users.json"
+    if stored.is_file():
+        return json.loads(stored.read_text())
+    if baseline is None:
+        return run_one(name, model, ["--routes", f"a,{route}", *options])
+    from personae.llm.in_persona import compare_routes
+
+    res = run_one(name, model, ["--routes", route, *options])
+    res["routes"] = {"a": {**baseline, "copied_from": "the first calibration strength's route a"}, **res["routes"]}
+    res["vs_baseline"] = {route: compare_routes(res["routes"][route], baseline)}
+    stored.write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
 MAX_LOG_PERPLEXITY_RISE = 0.693  # log 2: route e's lines may be at most twice as perplexing as route a's
 
 
@@ -230,12 +248,13 @@ def select_strength(args: argparse.Namespace, strengths: list[float]) -> None:
     half = int(args.personas) // 2
     route = args.select_route
     base = args.name or f"{args.model}-{route}-selected"
-    common = ["--routes", f"a,{route}", "--turns", args.turns, "--scripts", args.scripts, *shlex.split(args.extra)]
-    calibration = {}
+    common = ["--turns", args.turns, "--scripts", args.scripts, *shlex.split(args.extra)]
+    calibration, baseline = {}, None
     for strength in strengths:
-        res = run_one(f"{base}/calibration-{strength:g}", args.model,
-                      [*common, "--runs", args.runs, "--personas", str(half), "--persona-offset", "0",
-                       "--steer-strength", f"{strength:g}"])
+        res = calibration_run(f"{base}/calibration-{strength:g}", args.model, route, baseline,
+                              [*common, "--runs", args.runs, "--personas", str(half), "--persona-offset", "0",
+                               "--steer-strength", f"{strength:g}"])
+        baseline = baseline or res["routes"]["a"]
         vs = res["vs_baseline"][route]
         calibration[f"{strength:g}"] = {"assistant_like": res["routes"][route]["assistant_like_share"]["estimate"],
                                         "log_perplexity_vs_a": vs["log_perplexity"]["estimate"],
@@ -245,7 +264,7 @@ def select_strength(args: argparse.Namespace, strengths: list[float]) -> None:
     chosen = (min(fluent, key=lambda k: calibration[k]["assistant_like"]) if fluent
               else f"{min(strengths):g}")
     held_out = run_one(f"{base}/held-out", args.model,
-                       [*common, "--runs", args.held_out_runs or args.runs, "--personas", str(int(args.personas) - half),
+                       ["--routes", f"a,{route}", *common, "--runs", args.held_out_runs or args.runs, "--personas", str(int(args.personas) - half),
                         "--persona-offset", str(half), "--steer-strength", chosen])
     (FIGS / base / "selection.json").write_text(json.dumps({
         "command": "python bench/llm_users.py " + shlex.join(sys.argv[1:]),
