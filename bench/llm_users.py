@@ -224,6 +224,12 @@ def calibration_run(name: str, model: str | None, route: str, baseline: dict | N
     only the first strength runs it; later ones run the steered route alone and are compared with that row."""
     stored = FIGS / name / "users.json"
     if stored.is_file():
+        argv = shlex.split(json.loads((FIGS / name / "run.json").read_text())["command"])[3:]
+        for flag in ("--routes", "--out"):  # the only options a resumed run may differ in
+            i = argv.index(flag)
+            del argv[i:i + 2]
+        if argv != [*options, *(["--model-path", model] if model else [])]:
+            sys.exit(f"{FIGS / name}: stored with other options ({shlex.join(argv)}); move it away to rerun")
         return json.loads(stored.read_text())
     if baseline is None:
         return run_one(name, model, ["--routes", f"a,{route}", *options])
@@ -232,7 +238,9 @@ def calibration_run(name: str, model: str | None, route: str, baseline: dict | N
     res = run_one(name, model, ["--routes", route, *options])
     res["routes"] = {"a": {**baseline, "copied_from": "the first calibration strength's route a"}, **res["routes"]}
     res["vs_baseline"] = {route: compare_routes(res["routes"][route], baseline)}
-    stored.write_text(json.dumps(res, indent=2) + "\n")
+    partial = stored.with_suffix(".partial")
+    partial.write_text(json.dumps(res, indent=2) + "\n")
+    partial.replace(stored)  # a crash never leaves a users.json without route a
     return res
 
 

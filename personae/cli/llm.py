@@ -296,7 +296,7 @@ def simulate_users(out: Out,
                        help="routes e, j: share of the persona-to-default gap added")] = 0.5,
                    mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e, g, j (of 40)")] = 40,
                    mcq_arithmetic: Annotated[int, typer.Option(
-                       help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,
+                       min=0, help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,
                    adapter: Annotated[Path | None, typer.Option(
                        "--adapter", help="route g: a LoRA adapter directory (personae llm train-simulator)")] = None,
                    base_model: Annotated[str | None, typer.Option(
@@ -319,8 +319,6 @@ def simulate_users(out: Out,
     lines = read_data_json("user_lines.json")["lines"]
     if not 6 <= user_lines <= len(lines):
         raise ValueError(f"--user-lines must be 6..{len(lines)}")
-    if mcq_arithmetic < 0:
-        raise ValueError("--mcq-arithmetic must be 0 or more")
     result = run_simulated_users(llm, data, lines[:user_lines], routes=letters,
                                  n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,

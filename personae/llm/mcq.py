@@ -56,7 +56,10 @@ def mcq_cloze_correct_probability(backend: LLMBackend, questions: list[dict],
                                   system: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n,) right (1.0 where the option with the highest summed log-likelihood is the answer) and (n,) the
     probability of the right option (softmax of the four log-likelihoods). Summed, not per token, so a longer
-    option pays for every token it adds; the options of both shipped sets are short and alike in length."""
+    option pays for every token it adds (digits are single tokens, so "9" beside "10" is favoured). The reply's
+    end-of-turn token is not scored, so an option that is a prefix of another ("1" beside "11") always beats
+    it: 5 of the 160 default generated questions hold such a pair. Both biases are the same for the two models
+    a cost compares, so they sit in accuracy levels more than in paired differences."""
     convs = [mcq_cloze_conversation(q, system) for q in questions]
     loglik = backend.response_log_likelihood([c for c in convs for _ in LETTERS],
                                              [str(o) for q in questions for o in q["options"]])

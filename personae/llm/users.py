@@ -112,7 +112,8 @@ def mcq_cost(changed: LLMBackend, base: LLMBackend, n_mcq: int | None, hooks=Non
     that changes `base` itself (steering). By letter on the shipped set (kept for comparison with earlier runs)
     and by answer (cloze) on the shipped set plus `n_arithmetic` generated questions, where a small model is
     far from chance. `cloze.bounded_at_0.05`: the interval rules out a cost above 0.05, and the set is large
-    enough to detect one at all (a paired t over few questions that all agree has no width)."""
+    enough to detect one at all by a sign test (a heuristic guard: a paired t over few questions that all agree
+    has no width). The estimate is route minus base, so a positive value is a gain."""
     import contextlib
 
     from personae.llm.bank import load_mcq

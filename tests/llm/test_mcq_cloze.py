@@ -4,6 +4,7 @@ model against itself (no cost, and too few questions to bound one)."""
 import numpy as np
 import pytest
 
+from personae.llm.backends import LLMBackend
 from personae.llm.mcq import (
     LETTERS,
     arithmetic_questions,
@@ -63,3 +64,34 @@ def test_a_model_against_itself_costs_nothing_and_eight_questions_cannot_bound_a
     assert cloze["n_questions"] == 8 and cloze["accuracy_diff"]["estimate"] == 0
     assert not cloze["accuracy_diff"]["effect"] and cloze["accuracy_diff"]["unit"] == "questions"
     assert cloze["smallest_detectable_difference"] > 0.05 and not cloze["bounded_at_0.05"]
+
+
+class _FixedScores(LLMBackend):
+    """FAKE backend (named as such): fixed log-likelihoods, so the cost's sign and its bound can be checked
+    without a model. `wrong_every` > 0 puts the right option last on every wrong_every-th question."""
+
+    def __init__(self, wrong_every: int = 0):
+        self.wrong_every = wrong_every
+
+    def choose(self, conversations, options, *, temperature=1.0, seed=0):
+        return np.full((len(conversations), len(options)), 1 / len(options))
+
+    def response_log_likelihood(self, conversations, responses):
+        out, questions = [], arithmetic_questions(1000)
+        by_text = {q["question"]: q for q in questions}
+        for conv, reply in zip(conversations, responses):
+            q = by_text.get(conv[-1]["content"].split("\n")[0])
+            right = q is not None and reply == q["options"][LETTERS.index(q["answer"])]
+            broken = self.wrong_every and q is not None and questions.index(q) % self.wrong_every == 0
+            out.append((-9.0 if broken else 0.0) if right else -1.0)
+        return np.array(out)
+
+
+def test_the_cost_bound_holds_only_with_enough_questions_and_a_detected_cost_is_not_bounded():
+    # 40 shipped (the fake ties their options: the same answer for both models) + 80 generated = 120 questions.
+    same = mcq_cost(_FixedScores(), _FixedScores(), n_mcq=40, n_arithmetic=80)["cloze"]
+    assert same["n_questions"] == 120 and same["accuracy_diff"]["estimate"] == 0
+    assert same["bounded_at_0.05"]  # 120 questions can detect 0.05, and none changed
+    worse = mcq_cost(_FixedScores(wrong_every=5), _FixedScores(), n_mcq=40, n_arithmetic=80)["cloze"]
+    assert worse["accuracy_diff"]["estimate"] == pytest.approx(-16 / 120) and worse["accuracy_diff"]["effect"]
+    assert not worse["bounded_at_0.05"]
