@@ -72,7 +72,7 @@ def mcq_cloze_correct_probability(backend: LLMBackend, questions: list[dict],
 
 def arithmetic_questions(n: int, seed: int = 0) -> list[dict]:
     """`n` generated questions, two-digit addition and subtraction, each with three near-miss distractors
-    (off by 1 or 10): a capability any route must keep, in as many paired questions as a bound needs. Seeded,
+    (off by 1, 10 or 11): a capability any route must keep, in as many paired questions as a bound needs. Seeded,
     so every route and run scores the same questions."""
     rng = np.random.default_rng(seed)
     out = []
