@@ -33,6 +33,7 @@ from personae.stats import (
     holm,
     icc1,
     mean_interval,
+    share_difference_interval,
     share_interval,
 )
 
@@ -163,6 +164,21 @@ def share_of_lines(personas: int, lines: int, rate: float, before: bool = False)
         shares = rng.binomial(lines, rates) / lines
         r = mean_interval(shares, unit="personas") if before else share_interval(shares, lines, unit="personas")
         return not (r.low <= truth <= r.high)
+    return run
+
+
+def share_difference_of_lines(personas: int, lines: int, rate: float, before: bool = False) -> Simulation:
+    """Two routes on the same personas, each flagging a persona's lines at the persona's own rate (mean
+    ``rate``, sd rate/2, the same for both routes: no effect); the planted effect raises one route's rates.
+    ``before``: the plain paired t of compare_paired, which has no width when every persona moves alike."""
+
+    def run(rng: np.random.Generator, effect: float) -> bool:
+        rates = np.clip(rng.normal(rate, rate / 2, size=personas), 0, 1)
+        a = rng.binomial(lines, np.clip(rates + effect, 0, 1)) / lines
+        b = rng.binomial(lines, rates) / lines
+        r = (compare_paired(a, b, unit="personas", seeded=False) if before
+             else share_difference_interval(a, b, lines, unit="personas"))
+        return r.effect
     return run
 
 
@@ -388,6 +404,15 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("assistant-like share, 6 personas x 8 lines (before)", "6 personas x 2 runs x 4 turns, rate 0.05",
                    "mean_interval (t) of the shares", share_of_lines(6, 8, 0.05, before=True), 0.25,
                    "rate 0.30 read against 0.05", before=True),
+        Instrument("assistant-like difference, route vs route, 6 personas x 24 lines",
+                   "6 personas x 3 scripts x 2 runs x 4 turns, rate 0.10 in both", "share_difference_interval",
+                   share_difference_of_lines(6, 24, 0.10), 0.15, "+0.15 in one route"),
+        Instrument("assistant-like difference, route vs route, 2 personas x 8 lines",
+                   "2 personas x 2 runs x 4 turns, rate 0.30 in both", "share_difference_interval",
+                   share_difference_of_lines(2, 8, 0.30), 0.40, "+0.40 in one route"),
+        Instrument("assistant-like difference, route vs route, 2 personas x 8 lines (before)",
+                   "2 personas x 2 runs x 4 turns, rate 0.30 in both", "compare_paired (paired t over personas)",
+                   share_difference_of_lines(2, 8, 0.30, before=True), 0.40, "+0.40 in one route", before=True),
         Instrument("capping pull-back", "12 roles x 3 questions", "compare_paired over roles",
                    capping_pull_back(12, 3), 1.5, "+1.5 (reply noise t3, sd 1.7)"),
         Instrument("judge own vs mismatched persona", "12 personas x 5 replies, scores 1-10",

@@ -4,6 +4,9 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
     python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --routes a,b,c,d --personas 12 --runs 2 \
         --turns 4 --scripts 1 [--extra "--max-new-tokens 16"]
     python bench/llm_users.py --table bench/figures/llm/users/<name>/users.json   # the markdown table only
+    python bench/llm_users.py --classifier-floor --model qwen2.5-coder-0.5b-instruct   # its flags on real lines
+    python bench/llm_users.py --recompare   # stored route-vs-a share differences beside today's interval
+    python bench/llm_users.py --compare-runs <run>/users.json:k <other run>/users.json:j   # paired by persona
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
         # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
     python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3,0.5 --personas 12 \
@@ -139,14 +142,66 @@ def embedding_judge_table(path: Path) -> str:
     return "\n".join([head, *rows])
 
 
+def recompare_stored() -> str:
+    """Every stored run's route-vs-a share differences as stored (plain paired t over personas) beside
+    compare_routes today (share_difference_interval, variance at least binomial), and whether a claim changes
+    (an interval that excluded zero now includes it, or the reverse). Runs stored before per-persona values
+    were kept cannot be recompared and are left out."""
+    from personae.llm.in_persona import compare_routes
+
+    excludes_zero = lambda d: d["low"] > 0 or d["high"] < 0
+    rows = ["| run | route | measure | stored (paired t) | today (variance at least binomial) | claim changes |",
+            "|---|---|---|---|---|---|"]
+    for path in sorted(FIGS.glob("**/users.json")):
+        result = json.loads(path.read_text())
+        base = result["routes"].get("a")
+        for letter, stored in result["vs_baseline"].items():
+            route = result["routes"].get(letter)
+            if base is None or route is None or "per_persona" not in route or "per_persona" not in base:
+                continue
+            today = compare_routes(route, base)
+            for key in ("assistant_like", "embedding_nearest_own"):
+                if key in stored and key in today:
+                    changed = "yes" if excludes_zero(stored[key]) != excludes_zero(today[key]) else "no"
+                    rows.append(f"| {path.parent.relative_to(FIGS)} | {letter} | {key} | {iv(stored[key])} | "
+                                f"{iv(today[key])} | {changed} |")
+    return "\n".join(rows)
+
+
+def compare_stored_routes(first: str, second: str) -> str:
+    """Two routes from stored runs ("PATH:LETTER"), first minus second, paired by persona with compare_routes.
+    The runs must share personas, scripts, turns, runs and seed, so each persona's lines answer the same turns."""
+    from personae.llm.in_persona import compare_routes
+
+    rows, keys = [], ("personas", "scripts", "turns", "runs", "seed", "temperature", "max_new_tokens")
+    for spec in (first, second):
+        path, _, letter = spec.rpartition(":")
+        result = json.loads(Path(path).read_text())
+        if letter not in result["routes"]:
+            raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+        rows.append((result, result["routes"][letter]))
+    differ = [k for k in keys if rows[0][0].get(k) != rows[1][0].get(k)]
+    if differ:
+        raise SystemExit(f"the two runs differ in {', '.join(differ)}: their personas' lines do not pair")
+    out = compare_routes(rows[0][1], rows[1][1])
+    return "\n".join([f"{first} minus {second}, paired over {len(rows[0][0]['personas'])} personas:",
+                      *(f"  {key}: {iv(value, 3)}" for key, value in out.items())])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=None, help="print the table of an existing users.json and stop")
     ap.add_argument("--embedding-judge", default=None, help="re-score a users.json with the MiniLM judge and stop")
+    ap.add_argument("--compare-runs", nargs=2, metavar="PATH:LETTER", default=None,
+                    help="two routes of stored runs on the same personas and seeds, first minus second, and stop")
+    ap.add_argument("--classifier-floor", action="store_true",
+                    help="print the share of held-out real user lines the --model's classifier flags, and stop")
+    ap.add_argument("--recompare", action="store_true",
+                    help="print every stored run's route-vs-a share differences, stored and recomputed, and stop")
     ap.add_argument("--select-strength", default=None,
                     help="comma-separated route e strengths: choose one on the first half of the personas by the "
                          "rule in select_strength, then run a and the route with it on the second half")
-    ap.add_argument("--select-route", default="e", choices=["e", "j"], help="the steered route to choose for")
+    ap.add_argument("--select-route", default="e", choices=["e", "j", "k"], help="the steered route to choose for")
     ap.add_argument("--held-out-runs", default=None, help="runs on the held-out personas [default: --runs]")
     ap.add_argument("--mcq-accuracy", action="store_true",
                     help="print the model's MCQ accuracy by letter and by answer on each set and stop")
@@ -161,6 +216,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
+        return
+    if args.classifier_floor:
+        classifier_floor(args.model)
+        return
+    if args.compare_runs:
+        print(compare_stored_routes(*args.compare_runs))
+        return
+    if args.recompare:
+        print(recompare_stored())
         return
     if args.embedding_judge:
         print(embedding_judge_table(Path(args.embedding_judge).resolve()))
@@ -192,6 +256,23 @@ def mcq_accuracy(model: str | None, n_arithmetic: int = 160) -> None:
             right, prob = score(backend, questions)
             print(f"{name}, by {scoring}: accuracy {iv(mean_interval(right, unit='questions').to_dict())}, "
                   f"probability of the right option {prob.mean():.3f} (chance 0.25)")
+
+
+def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0) -> None:
+    """The assistant-likeness classifier as every simulate-users run with these defaults trains it (the model's
+    greedy default replies to the 90 shipped user lines), and the share of held-out real user lines it flags:
+    the share a simulator indistinguishable from those lines would read. Stored runs predate the field."""
+    from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import read_data_json
+
+    backend = load_backend("local", model_path=model)
+    lines = read_data_json("user_lines.json")["lines"]
+    replies = default_replies(backend, lines, max_new_tokens=max_new_tokens, seed=seed)
+    v = train_assistant_likeness(lines, replies, seed=seed).validation
+    print(f"{model}: held-out accuracy {iv(v['heldout_accuracy'])} over {v['n_heldout_lines']} lines and their "
+          f"replies; real user lines flagged as the assistant {iv(v['user_lines_flagged'])}; default replies "
+          f"called a user {iv(v['replies_missed'])}")
 
 
 def run_one(name: str, model: str | None, options: list[str]) -> dict:

@@ -14,6 +14,7 @@ from personae.stats import (
     holm,
     icc1,
     mean_interval,
+    share_difference_interval,
     share_interval,
 )
 
@@ -65,6 +66,41 @@ def test_share_interval_covers_a_rare_true_share_where_the_plain_t_interval_does
 def test_share_interval_refuses_values_that_are_not_shares():
     with pytest.raises(ValueError, match="share_interval"):
         share_interval([0.5, 1.5], trials=4)
+
+
+def test_share_difference_has_width_when_every_unit_moves_by_the_same_amount():
+    plain = compare_paired([0.5, 0.5], [0.75, 0.75], unit="personas", seeded=False)
+    result = share_difference_interval([0.5, 0.5], [0.75, 0.75], trials=8, unit="personas")
+    assert plain.low == plain.high == -0.25  # the plain paired t: no width, a "certain" effect from 2 personas
+    assert result.low < 0 < result.high and result.estimate == -0.25 and result.n_units == 2
+    assert share_difference_interval(np.zeros(6), np.zeros(6), trials=8).high > 0  # nothing flagged: still a bound
+    assert "8 lines each" in result.method
+
+
+def test_share_difference_is_the_plain_paired_t_when_units_really_differ():
+    a, b = np.array([0.0, 0.5, 1.0, 0.25, 0.75, 0.5]), np.array([0.5, 0.25, 0.0, 0.75, 0.25, 1.0])
+    plain = compare_paired(a, b, seeded=False)
+    assert (share_difference_interval(a, b, trials=8).low, share_difference_interval(a, b, trials=8).high) == \
+        pytest.approx((plain.low, plain.high))
+
+
+def test_share_difference_of_two_conditions_with_the_same_rate_is_rarely_an_effect_and_a_real_one_is_found():
+    """The case built to show no effect: both conditions flag lines at the same true rate of 0.05 (6 personas x
+    24 lines); the interval excludes zero at most about 5% of the time. A planted difference (0.40 against
+    0.10) is found nearly always."""
+    rng = np.random.default_rng(1)
+    same = [share_difference_interval(*(rng.binomial(24, 0.05, size=(2, 6)) / 24), trials=24) for _ in range(1000)]
+    assert np.mean([r.low > 0 or r.high < 0 for r in same]) <= 0.06
+    moved = [share_difference_interval(rng.binomial(24, 0.4, 6) / 24, rng.binomial(24, 0.1, 6) / 24, trials=24)
+             for _ in range(200)]
+    assert np.mean([r.low > 0 for r in moved]) >= 0.9
+
+
+def test_share_difference_refuses_unpaired_or_non_share_values():
+    with pytest.raises(ValueError, match="pair unit by unit"):
+        share_difference_interval([0.5, 0.5, 0.5], [0.5, 0.5], trials=4)
+    with pytest.raises(ValueError, match="shares must lie"):
+        share_difference_interval([0.5, 1.5], [0.5, 0.5], trials=4)
 
 
 def test_one_seed_paired_comparison_is_scipys_paired_t_and_says_seed_variance_is_not_measured():

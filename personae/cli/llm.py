@@ -283,18 +283,20 @@ def simulate_users(out: Out,
                    routes: Annotated[str, typer.Option(help="routes, comma-separated: a chat slot, b transcript, "
                                                              "c profile+intent, d example lines, e steering, "
                                                              "f best-of-N, g adapter, h base model, i revision, "
-                                                             "j transcript + steering")] = "a,b",
+                                                             "j transcript + steering, k j + profile and intent")] = "a,b",
                    personas: Annotated[int, typer.Option(help="user personas (of 12 in simulated_users.json)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
                    runs: Annotated[int, typer.Option(help="sampled runs per persona and script")] = 3,
-                   turns: Annotated[int, typer.Option(help="user turns per conversation (of 8)")] = 8,
+                   turns: Annotated[int, typer.Option(
+                       min=2, help="user turns per conversation (of 8; drift is a slope over turns)")] = 8,
                    scripts: Annotated[int, typer.Option(help="assistant scripts (of 3)")] = 3,
                    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
                    best_of: Annotated[int, typer.Option(help="route f: candidates per turn")] = 4,
                    steer_strength: Annotated[float, typer.Option(
-                       help="routes e, j: share of the persona-to-default gap added")] = 0.5,
-                   mcq: Annotated[int, typer.Option(help="multiple-choice questions for routes e, g, j (of 40)")] = 40,
+                       help="routes e, j, k: share of the persona-to-default gap added")] = 0.5,
+                   mcq: Annotated[int, typer.Option(min=0, help="multiple-choice questions for routes e, g, j, k "
+                                                            "(of 40; 0, with --mcq-arithmetic 0: no cost)")] = 40,
                    mcq_arithmetic: Annotated[int, typer.Option(
                        min=0, help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,
                    adapter: Annotated[Path | None, typer.Option(

@@ -5,7 +5,8 @@
   `personae/llm/data/user_lines.json` (written for personae; provenance in the file). Lines are split into
   training and held-out lines, and each line's default reply goes with it, so no held-out text, nor the reply
   to a held-out line, is seen in training. Its held-out accuracy is reported with an interval over held-out
-  lines and beside a shuffled-label null (the same classifier trained on labels dealt at random).
+  lines and beside a shuffled-label null (the same classifier trained on labels dealt at random), and so is
+  the share of held-out real user lines it flags: the floor of any route's assistant-like share.
 - The share of turns that offer help or present the speaker as an AI (`offers_help_or_ai`): a fixed list of
   the assistant's stock phrases, written before any route was run.
 """
@@ -103,7 +104,7 @@ def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldo
     """Train on the training lines and their replies; validate on the held-out ones (interval over held-out
     lines from personae.stats) beside `n_null` classifiers trained on shuffled labels."""
     from personae.llm.embeddings import embed
-    from personae.stats import mean_interval
+    from personae.stats import binomial_interval, mean_interval
 
     if len(user_lines) != len(replies):
         raise ValueError(f"one default reply per user line: {len(user_lines)} lines, {len(replies)} replies")
@@ -111,11 +112,17 @@ def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldo
     x_reply = embed(replies).astype(np.float64)
     train, held = split_lines(len(user_lines), heldout_share, seed)
     w, b, per_line = heldout_accuracy(x_user, x_reply, train, held)
+    flagged = int(((x_user[held] @ w + b) > 0).sum())  # held-out real user lines it calls the assistant
+    missed = int(((x_reply[held] @ w + b) <= 0).sum())  # held-out default replies it calls a user
     null = np.array([heldout_accuracy(x_user, x_reply, train, held, labels_seed=seed + 1 + k)[2].mean()
                      for k in range(n_null)])
     accuracy = mean_interval(per_line, unit="held-out lines")
     validation = {"heldout_accuracy": accuracy.to_dict(), "n_train_lines": len(train), "n_heldout_lines": len(held),
                   "shuffled_label_accuracy_mean": float(null.mean()), "shuffled_label_accuracy_max": float(null.max()),
                   "n_null": n_null, "beats_chance": bool(accuracy.low > 0.5),
+                  # The floor of every assistant-like share: what it flags among lines real users wrote. A
+                  # simulator whose lines were indistinguishable from them would read this share, not 0.
+                  "user_lines_flagged": binomial_interval(flagged, len(held), unit="held-out user lines").to_dict(),
+                  "replies_missed": binomial_interval(missed, len(held), unit="held-out default replies").to_dict(),
                   "heldout_lines": [user_lines[i] for i in held[:3]], "heldout_replies": [replies[i] for i in held[:3]]}
     return AssistantLikeness(w, b, validation)

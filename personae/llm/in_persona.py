@@ -250,14 +250,22 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
 def compare_routes(route: dict, baseline: dict) -> dict:
     """Route minus baseline (any other route of the same run), paired by persona, for assistant-likeness,
     prompt-to-line and its drift slope, the embedding judge's share of lines nearest their own description and
-    its own-minus-mismatched cosine, and the lines' log-perplexity where both routes have it."""
-    from personae.stats import compare_paired
+    its own-minus-mismatched cosine, and the lines' log-perplexity where both routes have it. The two shares of
+    lines (assistant-like, nearest own) use share_difference_interval, whose variance is never below the
+    binomial one, so personas that all move by the same amount do not give a zero-width "certain" effect."""
+    from personae.stats import compare_paired, share_difference_interval
 
     a, b = route["per_persona"], baseline["per_persona"]
-    return {key: compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
-            for key in ("assistant_like", "p2l", "p2l_slope", "embedding_nearest_own", "embedding_cosine",
-                        "log_perplexity")
-            if key in a and key in b}
+    trials = min(r["n_lines"] // r["n_personas"] for r in (route, baseline))  # lines per persona; the fewer: wider
+    out = {}
+    for key in ("assistant_like", "p2l", "p2l_slope", "embedding_nearest_own", "embedding_cosine", "log_perplexity"):
+        if key not in a or key not in b:
+            continue
+        if key in ("assistant_like", "embedding_nearest_own"):
+            out[key] = share_difference_interval(a[key], b[key], trials, unit="personas").to_dict()
+        else:
+            out[key] = compare_paired(a[key], b[key], unit="personas", seeded=False).to_dict()
+    return out
 
 
 def silhouette(x: np.ndarray, labels: np.ndarray) -> float:

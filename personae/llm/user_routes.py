@@ -11,7 +11,10 @@ only in how the next user line is requested:
 - f  best-of-N: N sampled chat-slot candidates, the consistency judge picks one;
 - g  the chat slot of a LoRA-adapted model (personae.llm.learned_simulator; load the backend with --adapter);
 - h  transcript continuation on a base model that was never preference-tuned (its own backend);
-- i  PersonaAgent: between conversations the model rewrites the persona text against the judge's feedback.
+- i  PersonaAgent: between conversations the model rewrites the persona text against the judge's feedback;
+- j  transcript continuation (b) steered as in e;
+- k  j with c's latent variables written into the transcript: the profile in its header, the turn's intent as
+     a stage direction before the user's line.
 """
 
 from __future__ import annotations
@@ -47,6 +50,30 @@ class TurnContext:
 def load_simulated_users(data: dict) -> list[SimulatedUser]:
     return [SimulatedUser(p["name"], p["description"], dict(p["profile"]), tuple(p["examples"]))
             for p in data["personas"]]
+
+
+def profile_text(user: SimulatedUser) -> str:
+    """'age: 74; situation: ...; goal: ...': the session-level latent variables of routes c and k."""
+    return "; ".join(f"{k}: {v}" for k, v in user.profile.items())
+
+
+def drawn_intent(intents: tuple[str, ...], seed: int, key: tuple[int, int, int, int]) -> str:
+    """The turn-level intent of (persona, script, run, turn), drawn with a generator seeded by the key alone,
+    so every route and every run that draws intents sees the same one at the same turn."""
+    rng = np.random.default_rng([seed, *key])
+    return intents[int(rng.integers(len(intents)))]
+
+
+def transcript_request(ctx: TurnContext, *, profile: str = "", stage_direction: str = "") -> str:
+    """A written dialogue that ends with "<name>:", so the model speaks as the user and never from the
+    assistant's slot; `profile` joins the header and `stage_direction` precedes the user's line (route k)."""
+    name = ctx.user.name
+    head = f"The following is a text-message conversation between {name} and an AI assistant. {ctx.persona_text}."
+    if profile:
+        head += f" {name}'s profile: {profile}."
+    body = "".join(f"AI assistant: {a}\n{name}: {u}\n" for a, u in ctx.history[-HISTORY_TURNS:])
+    stage = f"({stage_direction})\n" if stage_direction else ""
+    return f"{head}\n\n{body}AI assistant: {ctx.assistant_line}\n{stage}{name}:"
 
 
 @dataclass
@@ -86,11 +113,7 @@ class TranscriptRoute(Route):
     title: str = "transcript continuation"
 
     def request(self, ctx: TurnContext) -> str:
-        name = ctx.user.name
-        head = (f"The following is a text-message conversation between {name} and an AI assistant. "
-                f"{ctx.persona_text}.\n\n")
-        body = "".join(f"AI assistant: {a}\n{name}: {u}\n" for a, u in ctx.history[-HISTORY_TURNS:])
-        return head + body + f"AI assistant: {ctx.assistant_line}\n{name}:"
+        return transcript_request(ctx)
 
 
 @dataclass
@@ -104,12 +127,10 @@ class LatentRoute(Route):
     seed: int = 0
 
     def intent(self, key: tuple[int, int, int, int]) -> str:
-        rng = np.random.default_rng([self.seed, *key])
-        return self.intents[int(rng.integers(len(self.intents)))]
+        return drawn_intent(self.intents, self.seed, key)
 
     def system_prompt(self, ctx: TurnContext) -> str:
-        profile = "; ".join(f"{k}: {v}" for k, v in ctx.user.profile.items())
-        return (super().system_prompt(ctx) + f"\nYour profile: {profile}.\nIn this message you "
+        return (super().system_prompt(ctx) + f"\nYour profile: {profile_text(ctx.user)}.\nIn this message you "
                 f"{self.intent(ctx.key)}.")
 
 
@@ -191,7 +212,25 @@ class SteeredTranscriptRoute(SteeredRoute):
     title: str = "transcript continuation + steering toward the persona"
 
     def request(self, ctx: TurnContext) -> str:
-        return TranscriptRoute.request(self, ctx)
+        return transcript_request(ctx)
+
+
+@dataclass
+class LatentSteeredTranscriptRoute(SteeredTranscriptRoute):
+    """Route k: j with c's latent variables (RecLLM) written into the transcript. Why: j's remaining
+    assistant-like turns are openings ("I'm doing great, thanks. How about you?"), where nothing in the
+    transcript says what the user came for; the profile carries the session's goal, the intent the turn's move.
+    The intents are those route c draws, for the same keys."""
+
+    letter: str = "k"
+    title: str = "transcript + profile and intent + steering toward the persona"
+    intents: tuple[str, ...] = ()
+    seed: int = 0
+
+    def request(self, ctx: TurnContext) -> str:
+        intent = drawn_intent(self.intents, self.seed, ctx.key)
+        return transcript_request(ctx, profile=profile_text(ctx.user),
+                                  stage_direction=f"Next, {ctx.user.name} will {intent}.")
 
 
 def persona_directions(backend: LLMBackend, route: Route, users: list[SimulatedUser], default_convs: list,

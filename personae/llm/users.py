@@ -23,6 +23,7 @@ from personae.llm.user_routes import (
     BestOfNRoute,
     ExampleLinesRoute,
     LatentRoute,
+    LatentSteeredTranscriptRoute,
     RevisionRoute,
     Route,
     RouteTranscripts,
@@ -35,7 +36,8 @@ from personae.llm.user_routes import (
     run_route,
 )
 
-ROUTE_LETTERS = "abcdefghij"
+ROUTE_LETTERS = "abcdefghijk"
+STEERED_ROUTES = ("e", "j", "k")
 
 
 def parse_routes(text: str) -> list[str]:
@@ -102,6 +104,9 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
     if letter in ("e", "j"):
         kind = SteeredRoute if letter == "e" else SteeredTranscriptRoute
         return kind(directions=directions or {}, strength=steer_strength, **common)
+    if letter == "k":
+        return LatentSteeredTranscriptRoute(directions=directions or {}, strength=steer_strength,
+                                            intents=tuple(data["intents"]), seed=seed, **common)
     if letter == "f":
         return BestOfNRoute(n_candidates=best_of, judge=judge, **common)
     return RevisionRoute(backend=backend, judge=judge, **common)
@@ -159,6 +164,9 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
     `adapter_backend` (the model with its LoRA adapter). The judge and the classifier use `backend`.
     `on_route(letter, row)` is called as each route finishes, so a long run keeps what it has measured."""
     t0 = time.time()
+    measure_mcq = n_mcq != 0  # --mcq 0 (with --mcq-arithmetic 0): routes are measured without an MCQ cost
+    if n_mcq == 0 and n_arithmetic:
+        raise ValueError("--mcq 0 measures no MCQ cost: give --mcq-arithmetic 0 with it")
     users: list[SimulatedUser] = load_simulated_users(data)[persona_offset:persona_offset + n_personas]
     if len(users) < 2:
         raise ValueError(f"need at least 2 personas, got {len(users)} (of {len(data['personas'])})")
@@ -185,6 +193,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         axis = axis / np.linalg.norm(axis)
         result.update(axis_layer=layer, steered_layers=middle_layers(n_layers), steer_strength=steer_strength)
     measured = {}
+    # e, j and k steer the same model with the same vector at the same strength: one MCQ cost serves all.
+    steered_cost: dict | None = None
     for letter in routes:
         route = build_route(letter, data["user_prompt"], data, backend=backend, judge=judge, best_of=best_of,
                             steer_strength=steer_strength, directions=directions, seed=seed)
@@ -192,7 +202,7 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         if gen is None:
             raise BackendError(f"route {letter} needs " + ("--base-model (a base model GGUF, e.g. "
                                "gemma3-270m-base)" if letter == "h" else "--adapter DIR (a trained LoRA adapter)"))
-        if letter in ("e", "j") and not hidden:
+        if letter in STEERED_ROUTES and not hidden:
             raise BackendError(f"route {letter} steers hidden states: it needs --backend local")
         tr = run_route(route, gen, users, scripts, runs, temperature=temperature, max_new_tokens=max_new_tokens,
                        seed=seed)
@@ -205,14 +215,17 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                                                                         seed=seed)
                                                  if len(route.revisions) >= 3 else None)
             row["revisions"] = {users[p].name: [rev[p] for rev in route.revisions] for p in range(min(3, len(users)))}
-        if letter in ("e", "j"):
-            from personae.llm.activation_capping import steered
+        if letter in STEERED_ROUTES and measure_mcq:
+            if steered_cost is None:
+                from personae.llm.activation_capping import steered
 
-            first = directions[0]  # the cost of one persona's steering: the first persona's vector
-            hook = steered(backend.model, first, add={k: steer_strength * float(np.linalg.norm(v))
-                                                      for k, v in first.items()})
-            row["mcq_cost"] = mcq_cost(backend, backend, n_mcq, hooks=hook, n_arithmetic=n_arithmetic)
-        if letter == "g":
+                first = directions[0]  # the cost of one persona's steering: the first persona's vector
+                hook = steered(backend.model, first, add={k: steer_strength * float(np.linalg.norm(v))
+                                                          for k, v in first.items()})
+                steered_cost = dict(mcq_cost(backend, backend, n_mcq, hooks=hook, n_arithmetic=n_arithmetic),
+                                    measured_with_route=letter)
+            row["mcq_cost"] = steered_cost
+        if letter == "g" and measure_mcq:
             row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq, n_arithmetic=n_arithmetic)
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row

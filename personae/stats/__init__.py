@@ -8,6 +8,7 @@ instrument's false-positive rate on data built to have no effect.
     compare_independent(a, b) two independent groups -> Interval of mean(a) - mean(b)
     mean_interval(x)          one value per unit -> Interval of the mean (t; any n >= 2)
     share_interval(x, trials) per-unit shares of k / trials -> Interval of the mean share (never zero-width)
+    share_difference_interval(a, b, trials) paired per-unit shares -> Interval of a - b (never zero-width)
     icc1(values, groups)      ICC(1) with its F interval and the shuffled-label null
     holm(p_values)            Holm-adjusted p-values for tables of many rows
     bootstrap_interval(...)   a non-mean statistic over >= 20 units, resampling whole units
@@ -20,11 +21,12 @@ from personae.stats.means import (
     compare_independent,
     compare_paired,
     mean_interval,
+    share_difference_interval,
     share_interval,
     share_interval_from_moments,
 )
 from personae.stats.resampling import binomial_interval, bootstrap_interval, holm
 
 __all__ = ["Interval", "binomial_interval", "bootstrap_interval", "compare_independent", "compare_paired",
-           "holm", "icc1", "icc_value", "mean_interval", "share_interval",
+           "holm", "icc1", "icc_value", "mean_interval", "share_difference_interval", "share_interval",
            "share_interval_from_moments", "shuffled_label_null"]

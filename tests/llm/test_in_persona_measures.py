@@ -19,6 +19,8 @@ from personae.llm.in_persona import (
 from personae.llm.user_routes import (
     ExampleLinesRoute,
     LatentRoute,
+    LatentSteeredTranscriptRoute,
+    TranscriptRoute,
     TurnContext,
     echoes_the_request,
     load_simulated_users,
@@ -43,6 +45,11 @@ def test_classifier_trained_on_two_halves_of_the_same_user_lines_cannot_beat_cha
                                    n_null=3)
     assert res.validation["beats_chance"] is False
     assert res.validation["heldout_accuracy"]["low"] < 0.5
+    flagged = res.validation["user_lines_flagged"]
+    assert flagged["n_units"] == res.validation["n_heldout_lines"] and flagged["low"] <= flagged["estimate"]
+    # Per-line accuracy is the mean of the user line and its reply being right, so the two error rates add up.
+    errors = flagged["estimate"] + res.validation["replies_missed"]["estimate"]
+    assert errors == pytest.approx(2 * (1 - res.validation["heldout_accuracy"]["estimate"]))
 
 
 def test_shipped_user_lines_state_their_provenance():
@@ -89,6 +96,22 @@ def test_latent_route_draws_the_same_intent_for_the_same_turn_and_puts_profile_a
     assert route.intent((0, 1, 2, 3)) == route.intent((0, 1, 2, 3))
     prompt = route.system_prompt(ctx)
     assert "Your profile:" in prompt and route.intent((0, 1, 2, 3)) in prompt
+
+
+def test_route_k_writes_route_cs_profile_and_intent_into_route_bs_transcript_and_b_is_unchanged():
+    users = load_simulated_users(read_data_json("simulated_users.json"))
+    ctx = TurnContext(users[0], users[0].description, "Hi!", [("Hello.", "Ahoy.")], (0, 1, 2, 3))
+    b = TranscriptRoute().request(ctx)
+    assert b == (f"The following is a text-message conversation between Dolores and an AI assistant. "
+                 f"{users[0].description}.\n\nAI assistant: Hello.\nDolores: Ahoy.\nAI assistant: Hi!\nDolores:")
+    intents = ("ask a question", "complain", "agree")
+    k = LatentSteeredTranscriptRoute(intents=intents, seed=3).request(ctx)
+    intent = LatentRoute(intents=intents, seed=3).intent((0, 1, 2, 3))  # the intent c draws for the same key
+    assert k.endswith(f"AI assistant: Hi!\n(Next, Dolores will {intent}.)\nDolores:")
+    assert users[0].profile["goal"] in k and k.count("Dolores's profile:") == 1
+    other = LatentSteeredTranscriptRoute(intents=intents, seed=3).request(
+        TurnContext(users[0], users[0].description, "Hi!", [], (0, 1, 2, 4)))
+    assert other.startswith(k.split("\n\n")[0])  # the profile is per session, the same at every turn
 
 
 def test_example_lines_route_shows_the_personas_own_lines():

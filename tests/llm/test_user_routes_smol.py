@@ -55,13 +55,13 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 
 
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
-    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j", "--personas", "2", "--runs", "3",
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
                                  "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--out",
                                  str(tmp_path)])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "users.json").read_text())
-    assert list(res["routes"]) == list("acefij")
+    assert list(res["routes"]) == list("acefijk")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
     assert "6 lines each" in a["assistant_like_share"]["method"]  # 3 runs x 2 turns per persona
@@ -69,19 +69,26 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert len(res["routes"]["j"]["per_persona"]["assistant_like"]) == 2
     same = compare_routes(res["routes"]["j"], res["routes"]["j"])["p2l"]
     assert same["estimate"] == 0 and not same["effect"]
+    itself = compare_routes(res["routes"]["j"], res["routes"]["j"])["assistant_like"]  # shares: a floored interval
+    assert itself["estimate"] == 0 and itself["low"] < 0 < itself["high"]
+    assert "variance at least binomial" in itself["method"]
     j_vs_c = compare_routes(res["routes"]["j"], res["routes"]["c"])
     assert j_vs_c["assistant_like"]["unit"] == "personas" and j_vs_c["assistant_like"]["n_units"] == 2
     assert j_vs_c["assistant_like"]["estimate"] == pytest.approx(np.mean(res["routes"]["j"]["per_persona"][
         "assistant_like"]) - np.mean(res["routes"]["c"]["per_persona"]["assistant_like"]))
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
-    assert set(res["vs_baseline"]) == set("cefij")
+    assert set(res["vs_baseline"]) == set("cefijk")
     assert a["consistency_embedding"]["chance"] == 0.5 and "embedding_nearest_own" in res["vs_baseline"]["c"]
     assert a["log_perplexity"]["unit"] == "personas" and "log_perplexity" in res["vs_baseline"]["e"]
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == res["routes"]["j"]["mcq_cost"]["n_questions"] == 2
     assert res["routes"]["j"]["mcq_cost"]["cloze"]["n_questions"] == 4  # 2 shipped + 2 generated
-    assert all("\n" not in line for lines in res["routes"]["j"]["transcripts"].values()
-               for line in np.ravel(lines))  # j continues the transcript, one line per turn
+    # e, j and k steer with the same vector at the same strength: the cost is measured once, with e.
+    assert res["routes"]["k"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"]
+    assert res["routes"]["k"]["mcq_cost"]["measured_with_route"] == "e"
+    for letter in "jk":  # j and k continue the transcript, one line per turn
+        assert all("\n" not in line for lines in res["routes"][letter]["transcripts"].values()
+                   for line in np.ravel(lines))
     sil = res["routes"]["i"]["revised_persona_silhouette"]
     assert sil["revisions"] == 4 and 0 <= sil["accepted"] <= 4  # 2 personas x 2 revisions; echoes rejected
     assert sil["observed"] is not None or "echoed the request" in sil["reason"]
@@ -91,8 +98,21 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
 
 def test_route_h_without_a_base_model_says_what_it_needs(tmp_path):
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "h", "--personas", "2", "--runs", "2", "--turns",
-                                 "1", "--scripts", "1", "--out", str(tmp_path)])
+                                 "2", "--scripts", "1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "route h needs --base-model" in r.output
+    r = CliRunner().invoke(app, ["simulate-users", "--turns", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--turns" in r.output  # one turn has no drift slope: refused before models load
+
+
+def test_mcq_0_skips_the_cost_only_together_with_mcq_arithmetic_0(tmp_path):
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "j", "--personas", "2", "--runs", "2", "--turns", "2",
+                                 "--scripts", "1", "--mcq", "0", "--mcq-arithmetic", "4", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--mcq 0 measures no MCQ cost" in r.output
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "j", "--personas", "2", "--runs", "2", "--turns", "2",
+                                 "--scripts", "1", "--mcq", "0", "--mcq-arithmetic", "0", "--max-new-tokens", "4",
+                                 "--user-lines", "12", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "mcq_cost" not in json.loads((tmp_path / "users.json").read_text())["routes"]["j"]
 
 
 def test_route_g_trains_a_lora_adapter_that_reloads_and_changes_the_weights(smol, tmp_path):
