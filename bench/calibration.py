@@ -167,14 +167,18 @@ def share_of_lines(personas: int, lines: int, rate: float, before: bool = False)
     return run
 
 
-def share_difference_of_lines(personas: int, lines: int, rate: float, before: bool = False) -> Simulation:
+def share_difference_of_lines(personas: int, lines: int, rate: float, before: bool = False,
+                              interaction: float = 0.0) -> Simulation:
     """Two routes on the same personas, each flagging a persona's lines at the persona's own rate (mean
     ``rate``, sd rate/2, the same for both routes: no effect); the planted effect raises one route's rates.
-    ``before``: the plain paired t of compare_paired, which has no width when every persona moves alike."""
+    ``interaction``: sd of a per-persona shift of one route's rate with mean zero (routes that suit some
+    personas more, still no effect on average). ``before``: the plain paired t of compare_paired, which has
+    no width when every persona moves alike."""
 
     def run(rng: np.random.Generator, effect: float) -> bool:
         rates = np.clip(rng.normal(rate, rate / 2, size=personas), 0, 1)
-        a = rng.binomial(lines, np.clip(rates + effect, 0, 1)) / lines
+        shift = rng.normal(0.0, interaction, size=personas) if interaction else 0.0
+        a = rng.binomial(lines, np.clip(rates + effect + shift, 0, 1)) / lines
         b = rng.binomial(lines, rates) / lines
         r = (compare_paired(a, b, unit="personas", seeded=False) if before
              else share_difference_interval(a, b, lines, unit="personas"))
@@ -407,6 +411,9 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("assistant-like difference, route vs route, 6 personas x 24 lines",
                    "6 personas x 3 scripts x 2 runs x 4 turns, rate 0.10 in both", "share_difference_interval",
                    share_difference_of_lines(6, 24, 0.10), 0.15, "+0.15 in one route"),
+        Instrument("assistant-like difference, route vs route, 6 personas x 8 lines, route x persona sd 0.15",
+                   "6 personas x 2 runs x 4 turns, rate 0.30 in both on average", "share_difference_interval",
+                   share_difference_of_lines(6, 8, 0.30, interaction=0.15), 0.25, "+0.25 in one route"),
         Instrument("assistant-like difference, route vs route, 2 personas x 8 lines",
                    "2 personas x 2 runs x 4 turns, rate 0.30 in both", "share_difference_interval",
                    share_difference_of_lines(2, 8, 0.30), 0.40, "+0.40 in one route"),

@@ -143,15 +143,16 @@ def embedding_judge_table(path: Path) -> str:
 
 
 def recompare_stored() -> str:
-    """Every stored run's route-vs-a share differences as stored (plain paired t over personas) beside
-    compare_routes today (share_difference_interval, variance at least binomial), and whether a claim changes
-    (an interval that excluded zero now includes it, or the reverse). Runs stored before per-persona values
-    were kept cannot be recompared and are left out."""
+    """Every stored run's route-vs-a share differences: as stored, as the plain paired t over personas gives them
+    (what runs before share_difference_interval stored), and as compare_routes gives them today; and whether a
+    claim changes between the plain paired t and today (an interval that excluded zero now includes it, or the
+    reverse). Runs stored before per-persona values were kept cannot be recompared and are left out."""
     from personae.llm.in_persona import compare_routes
+    from personae.stats import compare_paired
 
     excludes_zero = lambda d: d["low"] > 0 or d["high"] < 0
-    rows = ["| run | route | measure | stored (paired t) | today (variance at least binomial) | claim changes |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| run | route | measure | stored | plain paired t | today (share_difference_interval) | claim changes |",
+            "|---|---|---|---|---|---|---|"]
     for path in sorted(FIGS.glob("**/users.json")):
         result = json.loads(path.read_text())
         base = result["routes"].get("a")
@@ -162,9 +163,11 @@ def recompare_stored() -> str:
             today = compare_routes(route, base)
             for key in ("assistant_like", "embedding_nearest_own"):
                 if key in stored and key in today:
-                    changed = "yes" if excludes_zero(stored[key]) != excludes_zero(today[key]) else "no"
+                    plain = compare_paired(route["per_persona"][key], base["per_persona"][key], unit="personas",
+                                           seeded=False).to_dict()
+                    changed = "yes" if excludes_zero(plain) != excludes_zero(today[key]) else "no"
                     rows.append(f"| {path.parent.relative_to(FIGS)} | {letter} | {key} | {iv(stored[key])} | "
-                                f"{iv(today[key])} | {changed} |")
+                                f"{iv(plain)} | {iv(today[key])} | {changed} |")
     return "\n".join(rows)
 
 
@@ -173,7 +176,8 @@ def compare_stored_routes(first: str, second: str) -> str:
     The runs must share personas, scripts, turns, runs and seed, so each persona's lines answer the same turns."""
     from personae.llm.in_persona import compare_routes
 
-    rows, keys = [], ("personas", "scripts", "turns", "runs", "seed", "temperature", "max_new_tokens")
+    rows, keys = [], ("model", "personas", "scripts", "turns", "runs", "seed", "temperature", "max_new_tokens",
+                      "steer_strength")
     for spec in (first, second):
         path, _, letter = spec.rpartition(":")
         result = json.loads(Path(path).read_text())
@@ -261,7 +265,8 @@ def mcq_accuracy(model: str | None, n_arithmetic: int = 160) -> None:
 def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0) -> None:
     """The assistant-likeness classifier as every simulate-users run with these defaults trains it (the model's
     greedy default replies to the 90 shipped user lines), and the share of held-out real user lines it flags:
-    the share a simulator indistinguishable from those lines would read. Stored runs predate the field."""
+    the share a simulator indistinguishable from those lines would read. Stored runs predate the field, so it is
+    written to bench/figures/llm/classifier-floor/<model>.json."""
     from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
     from personae.llm.backends import load_backend
     from personae.llm.bank import read_data_json
@@ -270,8 +275,13 @@ def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0)
     lines = read_data_json("user_lines.json")["lines"]
     replies = default_replies(backend, lines, max_new_tokens=max_new_tokens, seed=seed)
     v = train_assistant_likeness(lines, replies, seed=seed).validation
+    out = ROOT / "bench" / "figures" / "llm" / "classifier-floor" / f"{Path(str(model)).name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": f"python bench/llm_users.py --classifier-floor --model {model}",
+                               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "validation": v},
+                              indent=1))
     print(f"{model}: held-out accuracy {iv(v['heldout_accuracy'])} over {v['n_heldout_lines']} lines and their "
-          f"replies; real user lines flagged as the assistant {iv(v['user_lines_flagged'])}; default replies "
+          f"replies; held-out user-style lines flagged as the assistant {iv(v['user_lines_flagged'])}; default replies "
           f"called a user {iv(v['replies_missed'])}")
 
 

@@ -84,6 +84,21 @@ def test_share_difference_is_the_plain_paired_t_when_units_really_differ():
         pytest.approx((plain.low, plain.high))
 
 
+def test_share_difference_is_never_narrower_than_the_paired_t_and_uses_the_normal_quantile_on_its_floor():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = rng.binomial(8, 0.3, size=(2, 6)) / 8
+        plain, floored = compare_paired(a, b, seeded=False), share_difference_interval(a, b, trials=8)
+        assert floored.high - floored.low >= plain.high - plain.low - 1e-12
+        assert floored.p_value >= plain.p_value - 1e-12
+    # Every persona's difference the same: the floor alone sets the width, with the normal quantile.
+    a, b = np.full(6, 0.5), np.full(6, 0.25)
+    adjusted = [(s * 48 + 2) / 52 for s in (0.5, 0.25)]
+    se = np.sqrt(sum(p * (1 - p) for p in adjusted) / 8 / 6)
+    result = share_difference_interval(a, b, trials=8)
+    assert (result.low, result.high) == pytest.approx((0.25 - 1.959964 * se, 0.25 + 1.959964 * se))
+
+
 def test_share_difference_of_two_conditions_with_the_same_rate_is_rarely_an_effect_and_a_real_one_is_found():
     """The case built to show no effect: both conditions flag lines at the same true rate of 0.05 (6 personas x
     24 lines); the interval excludes zero at most about 5% of the time. A planted difference (0.40 against

@@ -314,6 +314,8 @@ def simulate_users(out: Out,
     from personae.llm.users import parse_routes, plot_users, run_simulated_users
 
     letters = parse_routes(routes)
+    if mcq == 0 and mcq_arithmetic:
+        raise ValueError("--mcq 0 measures no MCQ cost: give --mcq-arithmetic 0 with it")
     data = read_data_json("simulated_users.json")
     llm = _backend(backend, model_path, llm_base_url, llm_model, api_key_env)
     base = load_backend("local", model_path=base_model) if "h" in letters and base_model else None

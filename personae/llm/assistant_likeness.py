@@ -6,7 +6,7 @@
   training and held-out lines, and each line's default reply goes with it, so no held-out text, nor the reply
   to a held-out line, is seen in training. Its held-out accuracy is reported with an interval over held-out
   lines and beside a shuffled-label null (the same classifier trained on labels dealt at random), and so is
-  the share of held-out real user lines it flags: the floor of any route's assistant-like share.
+  the share of held-out user-style lines it flags: the floor of any route's assistant-like share.
 - The share of turns that offer help or present the speaker as an AI (`offers_help_or_ai`): a fixed list of
   the assistant's stock phrases, written before any route was run.
 """
@@ -120,8 +120,8 @@ def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldo
     validation = {"heldout_accuracy": accuracy.to_dict(), "n_train_lines": len(train), "n_heldout_lines": len(held),
                   "shuffled_label_accuracy_mean": float(null.mean()), "shuffled_label_accuracy_max": float(null.max()),
                   "n_null": n_null, "beats_chance": bool(accuracy.low > 0.5),
-                  # The floor of every assistant-like share: what it flags among lines real users wrote. A
-                  # simulator whose lines were indistinguishable from them would read this share, not 0.
+                  # The floor of every assistant-like share: what it flags among held-out user-style lines
+                  # (hand-written for the bank). A simulator as good as those lines would read this, not 0.
                   "user_lines_flagged": binomial_interval(flagged, len(held), unit="held-out user lines").to_dict(),
                   "replies_missed": binomial_interval(missed, len(held), unit="held-out default replies").to_dict(),
                   "heldout_lines": [user_lines[i] for i in held[:3]], "heldout_replies": [replies[i] for i in held[:3]]}
