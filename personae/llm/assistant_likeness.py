@@ -88,15 +88,14 @@ def heldout_accuracy(x_user: np.ndarray, x_reply: np.ndarray, train: np.ndarray,
                      labels_seed: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Fit on the training lines (user line = 0, its default reply = 1) and score the held-out lines.
     labels_seed: deal the training labels at random instead (the shuffled-label null).
-    Returns (w, b) and the (n_held,) per-line accuracy (mean over the line and its reply)."""
+    Returns (w, b) and two (n_held,) booleans: each held-out user line read as a user, each reply as the
+    assistant (a line's accuracy is their mean)."""
     x = np.concatenate([x_user[train], x_reply[train]])
     y = np.concatenate([np.zeros(len(train)), np.ones(len(train))])
     if labels_seed is not None:
         y = np.random.default_rng(labels_seed).permutation(y)
     w, b = fit_logistic(x, y)
-    right_user = (x_user[held] @ w + b) < 0
-    right_reply = (x_reply[held] @ w + b) > 0
-    return w, b, (right_user.astype(float) + right_reply.astype(float)) / 2
+    return w, b, (x_user[held] @ w + b) < 0, (x_reply[held] @ w + b) > 0
 
 
 def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldout_share: float = 1 / 3,
@@ -111,10 +110,10 @@ def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldo
     x_user = embed(user_lines).astype(np.float64)
     x_reply = embed(replies).astype(np.float64)
     train, held = split_lines(len(user_lines), heldout_share, seed)
-    w, b, per_line = heldout_accuracy(x_user, x_reply, train, held)
-    flagged = int(((x_user[held] @ w + b) > 0).sum())  # held-out real user lines it calls the assistant
-    missed = int(((x_reply[held] @ w + b) <= 0).sum())  # held-out default replies it calls a user
-    null = np.array([heldout_accuracy(x_user, x_reply, train, held, labels_seed=seed + 1 + k)[2].mean()
+    w, b, right_user, right_reply = heldout_accuracy(x_user, x_reply, train, held)
+    per_line = (right_user.astype(float) + right_reply.astype(float)) / 2
+    flagged, missed = int((~right_user).sum()), int((~right_reply).sum())  # user lines as the assistant, and back
+    null = np.array([np.mean(heldout_accuracy(x_user, x_reply, train, held, labels_seed=seed + 1 + k)[2:])
                      for k in range(n_null)])
     accuracy = mean_interval(per_line, unit="held-out lines")
     validation = {"heldout_accuracy": accuracy.to_dict(), "n_train_lines": len(train), "n_heldout_lines": len(held),

@@ -251,8 +251,8 @@ def compare_routes(route: dict, baseline: dict) -> dict:
     """Route minus baseline (any other route of the same run), paired by persona, for assistant-likeness,
     prompt-to-line and its drift slope, the embedding judge's share of lines nearest their own description and
     its own-minus-mismatched cosine, and the lines' log-perplexity where both routes have it. The two shares of
-    lines (assistant-like, nearest own) use share_difference_interval, whose variance is never below the
-    binomial one, so personas that all move by the same amount do not give a zero-width "certain" effect."""
+    lines (assistant-like, nearest own) use share_difference_interval, never narrower than the paired t and
+    never of zero width, so personas that all move by the same amount do not give a "certain" effect."""
     from personae.stats import compare_paired, share_difference_interval
 
     a, b = route["per_persona"], baseline["per_persona"]

@@ -63,7 +63,7 @@ def share_interval_from_moments(mean: float, variance: float, n_units: int, tria
     if trials < 1 or n_units < 2 or not 0.0 <= mean <= 1.0 or not variance >= 0.0:
         raise ValueError(f"share_interval: need a mean share in [0, 1] over >= 2 units and trials >= 1, got "
                          f"mean={mean}, variance={variance}, n_units={n_units}, trials={trials}")
-    adjusted = (mean * n_units * trials + 2) / (n_units * trials + 4)
+    adjusted = _adjusted_share(mean, n_units * trials)
     se = float(np.sqrt(max(variance, adjusted * (1 - adjusted) / trials) / n_units))
     half = float(sps.t.ppf(0.5 + level / 2, n_units - 1)) * se
     p = float(2 * sps.t.sf(abs(mean - reference) / se, n_units - 1))
@@ -92,7 +92,7 @@ def share_difference_interval(a: Sequence[float] | np.ndarray, b: Sequence[float
     if trials < 1:
         raise ValueError(f"share_difference_interval: trials must be >= 1, got {trials}")
     n = len(x)
-    adjusted = [(float(s.mean()) * n * trials + 2) / (n * trials + 4) for s in (x, y)]
+    adjusted = [_adjusted_share(float(s.mean()), n * trials) for s in (x, y)]
     floor_se = float(np.sqrt(sum(p * (1 - p) for p in adjusted) / trials / n))
     diff = x - y
     estimate = float(diff.mean())
@@ -182,6 +182,12 @@ def _compare_ragged(a: Sequence, b: Sequence, unit: str, level: float) -> Interv
     return _t_interval(float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d) - 1, level,
                        n_units=units, n_seeds=len(d), unit=unit,
                        method=f"t over {len(d)} seed-level mean differences (about {units} {unit} each)")
+
+
+def _adjusted_share(mean: float, lines: int) -> float:
+    """The Agresti-Coull adjusted share (K + 2) / (N + 4) of K = mean * N flagged lines: never 0 or 1, so the
+    binomial variance floor built on it has width even when nothing (or everything) was flagged."""
+    return (mean * lines + 2) / (lines + 4)
 
 
 def _t_interval(estimate: float, se: float, df: float, level: float, *, n_units: int, n_seeds: int, unit: str,
