@@ -35,6 +35,7 @@ from personae.stats import (
     mean_interval,
     share_difference_interval,
     share_interval,
+    share_minus_reference_interval,
 )
 
 HERE = Path(__file__).parent
@@ -183,6 +184,18 @@ def share_difference_of_lines(personas: int, lines: int, rate: float, before: bo
         r = (compare_paired(a, b, unit="personas", seeded=False) if before
              else share_difference_interval(a, b, lines, unit="personas"))
         return r.effect
+    return run
+
+
+def share_against_real_lines(personas: int, lines: int, reference_lines: int, rate: float) -> Simulation:
+    """A route flagging a persona's lines at the persona's own rate (mean ``rate``, sd rate/2) against
+    ``reference_lines`` independent real lines flagged at ``rate`` (no effect); the planted effect raises the
+    route's rates."""
+
+    def run(rng: np.random.Generator, effect: float) -> bool:
+        rates = np.clip(rng.normal(rate, rate / 2, size=personas) + effect, 0, 1)
+        shares = rng.binomial(lines, rates) / lines
+        return share_minus_reference_interval(shares, lines, rng.random(reference_lines) < rate).effect
     return run
 
 
@@ -420,6 +433,14 @@ def instruments(resamples: int = 1000) -> list[Instrument]:
         Instrument("assistant-like difference, route vs route, 2 personas x 8 lines (before)",
                    "2 personas x 2 runs x 4 turns, rate 0.30 in both", "compare_paired (paired t over personas)",
                    share_difference_of_lines(2, 8, 0.30, before=True), 0.40, "+0.40 in one route", before=True),
+        Instrument("assistant-like share vs real lines, 6 personas x 24 lines vs 600 lines",
+                   "6 personas x 3 scripts x 2 runs x 4 turns against 600 real lines, rate 0.10 in both",
+                   "share_minus_reference_interval", share_against_real_lines(6, 24, 600, 0.10), 0.10,
+                   "+0.10 in the route"),
+        Instrument("assistant-like share vs real lines, 6 personas x 8 lines vs 300 lines",
+                   "6 personas x 2 runs x 4 turns against 300 real lines, rate 0.30 in both",
+                   "share_minus_reference_interval", share_against_real_lines(6, 8, 300, 0.30), 0.25,
+                   "+0.25 in the route"),
         Instrument("capping pull-back", "12 roles x 3 questions", "compare_paired over roles",
                    capping_pull_back(12, 3), 1.5, "+1.5 (reply noise t3, sd 1.7)"),
         Instrument("judge own vs mismatched persona", "12 personas x 5 replies, scores 1-10",

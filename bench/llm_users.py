@@ -5,6 +5,7 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
         --turns 4 --scripts 1 [--extra "--max-new-tokens 16"]
     python bench/llm_users.py --table bench/figures/llm/users/<name>/users.json   # the markdown table only
     python bench/llm_users.py --classifier-floor --model qwen2.5-coder-0.5b-instruct   # its flags on real lines
+    python bench/llm_users.py --real-lines --model qwen2.5-coder-0.5b-instruct   # both judges on real lines
     python bench/llm_users.py --recompare   # stored route-vs-a share differences beside today's interval
     python bench/llm_users.py --compare-runs <run>/users.json:k <other run>/users.json:j   # paired by persona
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
@@ -88,6 +89,12 @@ def table(result: dict) -> str:
                 f"lines per route. Classifier held-out accuracy "
                 f"{iv(result['classifier']['heldout_accuracy'])} over {result['classifier']['n_heldout_lines']} "
                 f"held-out lines (shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.2f}).")
+    real = result["classifier"].get("real_user_lines_flagged")
+    if real:
+        rows.append(f"\nThe classifier flags {iv(real)} of {real['n_units']} real users' ShareGPT lines; each route "
+                    "minus that (a route no different from real users reads zero): " + "; ".join(
+                        f"{letter} {iv(r['assistant_like_minus_real_users'])}"
+                        for letter, r in result["routes"].items() if "assistant_like_minus_real_users" in r) + ".")
     rows += [mcq_line(letter, r["mcq_cost"]) for letter, r in result["routes"].items() if "mcq_cost" in r]
     return "\n".join(rows)
 
@@ -200,6 +207,9 @@ def main() -> None:
                     help="two routes of stored runs on the same personas and seeds, first minus second, and stop")
     ap.add_argument("--classifier-floor", action="store_true",
                     help="print the share of held-out real user lines the --model's classifier flags, and stop")
+    ap.add_argument("--real-lines", action="store_true",
+                    help="hold both assistant-likeness judges and the --model's stored runs to real people's lines, "
+                         "and stop")
     ap.add_argument("--recompare", action="store_true",
                     help="print every stored run's route-vs-a share differences, stored and recomputed, and stop")
     ap.add_argument("--select-strength", default=None,
@@ -223,6 +233,9 @@ def main() -> None:
         return
     if args.classifier_floor:
         classifier_floor(args.model)
+        return
+    if args.real_lines:
+        real_lines_reading(args.model)
         return
     if args.compare_runs:
         print(compare_stored_routes(*args.compare_runs))
@@ -283,6 +296,111 @@ def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0)
     print(f"{model}: held-out accuracy {iv(v['heldout_accuracy'])} over {v['n_heldout_lines']} lines and their "
           f"replies; held-out user-style lines flagged as the assistant {iv(v['user_lines_flagged'])}; default replies "
           f"called a user {iv(v['replies_missed'])}")
+
+
+def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 1200, seed: int = 0) -> None:
+    """Both assistant-likeness judges held to lines real people wrote (personae.llm.real_lines): the project's
+    classifier (the shipped bank against the --model's default replies, as every run trains it) and a judge
+    trained on ShareGPT's real users against ChatGPT's replies, which never saw the bank or the model. Each
+    stored run of the model is re-read by both, and every route's share is set against the same judge's share
+    on real users' ShareGPT lines (the primary reference: people writing to an assistant, the role a simulated
+    user plays; fixed before any reading) with share_minus_reference_interval.
+    Written to bench/figures/llm/real-lines/<model>.json."""
+    import numpy as np
+
+    from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import read_data_json
+    from personae.llm.real_lines import (
+        flagged_share,
+        real_judge,
+        real_user_lines,
+        real_user_reply_pairs,
+        route_against_real_lines,
+    )
+    from personae.stats import binomial_interval
+
+    backend = load_backend("local", model_path=model)
+    bank = read_data_json("user_lines.json")["lines"]
+    own_replies = default_replies(backend, bank, max_new_tokens=24, seed=seed)
+    project = train_assistant_likeness(bank, own_replies, seed=seed)
+    real, held_users, held_replies = real_judge(n_pairs, seed)
+    judges = {"project classifier": project, "real-data judge": real}
+    sharegpt = real_user_lines("sharegpt", n_lines, seed)  # the draw simulate-users --real-lines makes
+    chitchat = real_user_lines("chitchat", n_lines, seed)
+    chatgpt = real_user_reply_pairs(n_lines, seed + 1)[1]
+    out: dict = {"command": f"python bench/llm_users.py --real-lines --model {model}",
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "judges": {}, "runs": []}
+    # Every reading is on text the judge never trained on: the project classifier's bank lines and the model's
+    # replies are its held-out third; the real-data judge's ShareGPT lines and ChatGPT replies are its own.
+    v = project.validation
+    n_held = v["n_heldout_lines"]
+    readings = {
+        "project classifier": {
+            "real_users": flagged_share(project, sharegpt, "ShareGPT user lines"),
+            "chatgpt_replies_caught": flagged_share(project, chatgpt, "ChatGPT reply openings")[0],
+            "bank_lines": v["user_lines_flagged"],
+            "model_default_replies_caught": binomial_interval(
+                n_held - round(v["replies_missed"]["estimate"] * n_held), n_held,
+                unit="held-out default replies").to_dict()},
+        "real-data judge": {
+            "real_users": flagged_share(real, held_users, "held-out ShareGPT user lines"),
+            "chatgpt_replies_caught": flagged_share(real, held_replies, "held-out ChatGPT reply openings")[0],
+            "bank_lines": flagged_share(real, bank, "hand-written bank lines")[0],
+            "model_default_replies_caught": flagged_share(real, own_replies, "the model's default replies")[0]}}
+    flags_on_reference, flags_on_chitchat = {}, {}
+    for name, judge in judges.items():
+        r = readings[name]
+        r["real_users"], flags_on_reference[name] = r["real_users"]
+        r["chitchat_people"], flags_on_chitchat[name] = flagged_share(judge, chitchat, "Chit-Chat lines")
+        out["judges"][name] = {"validation": {k: x for k, x in judge.validation.items()
+                                              if k not in ("heldout_lines", "heldout_replies")}, **r}
+    for path in sorted(FIGS.glob("**/users.json")):
+        result = json.loads(path.read_text())
+        if model_key(result["model"]) != model_key(getattr(backend, "path", model)):
+            continue
+        for letter, route in result["routes"].items():
+            lines = route.get("transcripts")
+            if not lines:
+                continue
+            per_persona = [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in lines.values()]
+            row = {"run": str(path.parent.relative_to(FIGS)), "route": letter, "personas": len(per_persona),
+                   "lines_per_persona": min(len(p) for p in per_persona),
+                   "stored_share": route["assistant_like_share"]}
+            for name, judge in judges.items():
+                vs_users = route_against_real_lines(judge, per_persona, flags_on_reference[name])
+                vs_chitchat = route_against_real_lines(judge, per_persona, flags_on_chitchat[name], "Chit-Chat lines")
+                row[name] = {"share": vs_users["share"], "minus_real_users": vs_users["minus_reference"],
+                             "minus_chitchat_people": vs_chitchat["minus_reference"]}
+            out["runs"].append(row)
+    target = ROOT / "bench" / "figures" / "llm" / "real-lines" / f"{Path(str(model)).name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=1))
+    print(real_lines_table(out))
+
+
+def model_key(path: object) -> str:
+    """A model file's name without its extension and quantisation, so the cached and packaged files match."""
+    return Path(str(path)).name.lower().removesuffix(".gguf").removesuffix(".q4_1")
+
+
+def real_lines_table(out: dict) -> str:
+    """The judges on real lines, then each stored route beside the real users' share under the same judge."""
+    rows = [("| judge | held-out accuracy | real users' lines flagged (ShareGPT, the reference) | Chit-Chat lines "
+             "flagged | ChatGPT replies caught | bank's user-style lines flagged | the model's replies caught |"),
+            "|---|---|---|---|---|---|---|"]
+    for name, r in out["judges"].items():
+        rows.append(f"| {name} | " + " | ".join(f"{iv(x)} ({x['n_units']})" for x in (
+            r["validation"]["heldout_accuracy"], r["real_users"], r["chitchat_people"], r["chatgpt_replies_caught"],
+            r["bank_lines"], r["model_default_replies_caught"])) + " |")
+    rows += ["", ("| run | route | personas x lines | project classifier | minus ShareGPT users | minus Chit-Chat "
+                  "people | real-data judge | minus ShareGPT users | minus Chit-Chat people |"),
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in out["runs"]:
+        rows.append(f"| {r['run']} | {r['route']} | {r['personas']} x {r['lines_per_persona']} | " + " | ".join(
+            iv(r[judge][key]) for judge in ("project classifier", "real-data judge")
+            for key in ("share", "minus_real_users", "minus_chitchat_people")) + " |")
+    return "\n".join(rows)
 
 
 def run_one(name: str, model: str | None, options: list[str]) -> dict:

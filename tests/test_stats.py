@@ -16,6 +16,7 @@ from personae.stats import (
     mean_interval,
     share_difference_interval,
     share_interval,
+    share_minus_reference_interval,
 )
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. ICC(1) = 0.17, F(5, 18) = 1.79, p = 0.16,
@@ -116,6 +117,29 @@ def test_share_difference_refuses_unpaired_or_non_share_values():
         share_difference_interval([0.5, 0.5, 0.5], [0.5, 0.5], trials=4)
     with pytest.raises(ValueError, match="shares must lie"):
         share_difference_interval([0.5, 1.5], [0.5, 0.5], trials=4)
+
+
+def test_share_minus_reference_with_the_same_rate_is_rarely_an_effect_and_a_real_one_is_found():
+    """The case built to show no effect: 6 personas x 24 lines, each persona's true rate drawn around 0.10 (and,
+    separately, all at 0.10), against 600 independent reference lines at 0.10; the interval excludes zero at
+    most about 5% of the time. A planted gap (0.30 against 0.10) is found nearly always."""
+    rng = np.random.default_rng(4)
+    for rates in (lambda: np.full(6, 0.1), lambda: rng.beta(2, 18, 6)):
+        same = [share_minus_reference_interval(rng.binomial(24, rates()) / 24, 24, rng.random(600) < 0.1)
+                for _ in range(1000)]
+        assert np.mean([r.low > 0 or r.high < 0 for r in same]) <= 0.06
+    moved = [share_minus_reference_interval(rng.binomial(24, 0.3, 6) / 24, 24, rng.random(600) < 0.1)
+             for _ in range(200)]
+    assert np.mean([r.low > 0 for r in moved]) >= 0.9
+
+
+def test_share_minus_reference_has_width_and_names_both_sets():
+    result = share_minus_reference_interval(np.zeros(6), 8, np.zeros(100, dtype=bool), unit="personas",
+                                            reference_unit="real lines")
+    assert result.estimate == 0 and result.low < 0 < result.high and result.n_units == 106
+    assert "100 independent real lines" in result.method and result.unit == "personas and real lines"
+    with pytest.raises(ValueError, match="reference flags of 0/1"):
+        share_minus_reference_interval([0.5, 0.5], 8, [0.5, 1.0])
 
 
 def test_one_seed_paired_comparison_is_scipys_paired_t_and_says_seed_variance_is_not_measured():

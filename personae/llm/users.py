@@ -157,11 +157,13 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
                         n_scripts: int = 3, temperature: float = 0.7, max_new_tokens: int = 24, best_of: int = 4,
                         steer_strength: float = 0.5, n_mcq: int | None = 40, n_arithmetic: int = 160,
                         base_backend: LLMBackend | None = None,
-                        adapter_backend: LLMBackend | None = None, seed: int = 0,
+                        adapter_backend: LLMBackend | None = None, n_real_lines: int = 0, seed: int = 0,
                         on_route: Callable[[str, dict], None] | None = None) -> dict:
     """All chosen routes on personas[persona_offset : persona_offset + n_personas], the first `n_scripts`
     scripts cut to `n_turns`, `runs` seeded runs. Route h needs `base_backend` (a base model), route g
     `adapter_backend` (the model with its LoRA adapter). The judge and the classifier use `backend`.
+    `n_real_lines` > 0: the classifier also reads that many real users' ShareGPT lines (personae.llm.real_lines),
+    and each route's share is set against theirs (a route no different from real users reads zero).
     `on_route(letter, row)` is called as each route finishes, so a long run keeps what it has measured."""
     t0 = time.time()
     measure_mcq = n_mcq != 0  # --mcq 0 (with --mcq-arithmetic 0): routes are measured without an MCQ cost
@@ -192,6 +194,12 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         axis = -np.mean([d[layer] for d in full.values()], axis=0)
         axis = axis / np.linalg.norm(axis)
         result.update(axis_layer=layer, steered_layers=middle_layers(n_layers), steer_strength=steer_strength)
+    real_flags = None
+    if n_real_lines:
+        from personae.llm.real_lines import flagged_share, real_user_lines
+
+        result["classifier"]["real_user_lines_flagged"], real_flags = flagged_share(
+            classifier, real_user_lines("sharegpt", n_real_lines, seed), "ShareGPT user lines")
     measured = {}
     # e, j and k steer the same model with the same vector at the same strength: one MCQ cost serves all.
     steered_cost: dict | None = None
@@ -227,6 +235,12 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             row["mcq_cost"] = steered_cost
         if letter == "g" and measure_mcq:
             row["mcq_cost"] = mcq_cost(adapter_backend, backend, n_mcq, n_arithmetic=n_arithmetic)
+        if real_flags is not None:
+            from personae.stats import share_minus_reference_interval
+
+            row["assistant_like_minus_real_users"] = share_minus_reference_interval(
+                row["per_persona"]["assistant_like"], row["n_lines"] // row["n_personas"], real_flags,
+                unit="personas", reference_unit="ShareGPT user lines").to_dict()
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
         if on_route is not None:

@@ -9,6 +9,7 @@ instrument's false-positive rate on data built to have no effect.
     mean_interval(x)          one value per unit -> Interval of the mean (t; any n >= 2)
     share_interval(x, trials) per-unit shares of k / trials -> Interval of the mean share (never zero-width)
     share_difference_interval(a, b, trials) paired per-unit shares -> Interval of a - b (never zero-width)
+    share_minus_reference_interval(x, trials, flags) per-unit shares minus an independent set of 0/1 lines
     icc1(values, groups)      ICC(1) with its F interval and the shuffled-label null
     holm(p_values)            Holm-adjusted p-values for tables of many rows
     bootstrap_interval(...)   a non-mean statistic over >= 20 units, resampling whole units
@@ -24,9 +25,10 @@ from personae.stats.means import (
     share_difference_interval,
     share_interval,
     share_interval_from_moments,
+    share_minus_reference_interval,
 )
 from personae.stats.resampling import binomial_interval, bootstrap_interval, holm
 
 __all__ = ["Interval", "binomial_interval", "bootstrap_interval", "compare_independent", "compare_paired",
            "holm", "icc1", "icc_value", "mean_interval", "share_difference_interval", "share_interval",
-           "share_interval_from_moments", "shuffled_label_null"]
+           "share_interval_from_moments", "share_minus_reference_interval", "shuffled_label_null"]

