@@ -8,7 +8,8 @@ and too few to bound a 10% target. These two wheels carry thousands of real line
   real users had with ChatGPT and chose to share. Its human turns are real users writing to an assistant, the
   role a simulated user plays; the gpt turn that answers one is a real assistant of another model family.
   The wheel states no licence; the data is read here as a reference and never shipped. The wheel's file is cut
-  off mid-record at byte 125,509,632, so only the complete conversations before the cut are read (17,671).
+  off mid-record at byte 125,509,632, so only the 17,671 complete records before the cut are read; a long
+  conversation is split over several records, which are joined back (about 9,460 conversations).
 - ``chitchat``: ``chitchat-dataset==0.9.0`` (MIT), the BYU PCC lab's Chit-Chat Challenge: 7,168
   conversations between two people. A turn is one sender's consecutive messages, joined with spaces.
 
@@ -17,11 +18,13 @@ into $PERSONAE_HOME/llm-data/<source>/ with its SHA-256 checked.
 
 The rule for a usable line was fixed before any classifier read one: 4 to 30 words, one line, none of the
 code or link markers in ``CODE_MARKERS``, and at least 90% ASCII characters (English text). At most one line
-is drawn per conversation, so the lines are independent units for a binomial interval.
+is drawn per conversation and per person, and no text twice, so the lines are independent units for a binomial
+interval. The rule makes the reference short plain lines; a route's own lines are not filtered.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -38,12 +41,14 @@ from personae.errors import DataError
 from personae.llm.assistant_likeness import AssistantLikeness
 
 CODE_MARKERS = ("```", "{", "}", ";", "=", "<", ">", "http", "www.")
-Turn = tuple[str, str]  # (speaker, text); speaker is "user" (a person) or "assistant"
+Turn = tuple[str, str, str]  # (speaker, text, author): speaker "user" (a person) or "assistant"; who wrote it
 
 
 def _read_sharegpt(path: Path) -> list[list[Turn]]:
     """The complete conversations of the (truncated) ShareGPT list; human -> user, gpt -> assistant, the few
-    other speakers (system, bing, bard) dropped."""
+    other speakers (system, bing, bard) dropped. A long conversation is stored as several records
+    ("hRPPgZT_0", "hRPPgZT_11", ...): they are joined back into one conversation, in order, whose user is its
+    author."""
     text = path.read_text(encoding="utf-8")
     decoder, gap = json.JSONDecoder(), re.compile(r"\s*,?\s*")
     start = text.find("[")
@@ -60,20 +65,27 @@ def _read_sharegpt(path: Path) -> list[list[Turn]]:
             break  # the cut-off last record
         records.append(record)
     roles = {"human": "user", "gpt": "assistant"}
+    conversations: dict[str, list[tuple[int, list[Turn]]]] = {}
     try:
-        return [[(roles[m["from"]], str(m["value"])) for m in r["conversations"] if m["from"] in roles]
-                for r in records]
+        for r in records:
+            base, _, part = str(r["id"]).rpartition("_")
+            if not base or not part.isdigit():
+                base, part = str(r["id"]), "0"
+            turns = [(roles[m["from"]], str(m["value"]), base if m["from"] == "human" else "chatgpt")
+                     for m in r["conversations"] if m["from"] in roles]
+            conversations.setdefault(base, []).append((int(part), turns))
     except (KeyError, TypeError) as exc:
         raise DataError(f"{path}: a conversation lacks the field {exc}") from None
+    return [[t for _, turns in sorted(parts, key=lambda x: x[0]) for t in turns] for parts in conversations.values()]
 
 
 def _read_chitchat(path: Path) -> list[list[Turn]]:
-    """Every conversation of the Chit-Chat set; both senders are people."""
+    """Every conversation of the Chit-Chat set; both senders are people, each the author of their turns."""
     data = json.loads(path.read_text(encoding="utf-8"))
     try:
-        return [[("user", " ".join(str(m["text"]) for m in turn)) for turn in convo["messages"]]
-                for convo in data.values()]
-    except (KeyError, TypeError, AttributeError) as exc:
+        return [[("user", " ".join(str(m["text"]) for m in turn), str(turn[0]["sender"]))
+                 for turn in convo["messages"] if turn] for convo in data.values()]
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(f"{path}: a conversation lacks the field {exc}") from None
 
 
@@ -140,50 +152,63 @@ def usable_line(text: str, min_words: int = 4, max_words: int = 30) -> bool:
     return sum(ch.isascii() for ch in stripped) >= 0.9 * len(stripped)
 
 
-def reply_opening(text: str, words: int = 25) -> str | None:
-    """An assistant reply's first `words` words on one line (the simulator's default replies are as short), or
-    None where that opening fails the marker or ASCII part of the rule."""
+def reply_opening(text: str, words: int) -> str | None:
+    """An assistant reply's first `words` words on one line (as many as the user line it answers, so the judge
+    cannot tell the two apart by length), or None where that opening fails the marker or ASCII part of the
+    rule."""
     opening = " ".join(text.split()[:words])
     return opening if usable_line(opening, min_words=1, max_words=words) else None
 
 
-def _draw(n: int, conversations: list, pick: Callable[[list[Turn], np.random.Generator], object | None],
+Candidate = tuple[object, str, str]  # (the item drawn, its author, its text)
+
+
+def _draw(n: int, conversations: list[list[Turn]], candidates: Callable[[list[Turn]], list[Candidate]],
           seed: int, what: str) -> list:
-    """One item per conversation, conversations in a seeded order, until n; refuses when fewer exist."""
+    """One item per conversation, conversations in a seeded order, until n, never two by the same author nor
+    two of the same text (Chit-Chat's 1,315 people wrote its 7,168 conversations; ShareGPT repeats stock
+    requests), so the items are independent units; refuses when fewer exist."""
     rng = np.random.default_rng(seed)
-    out = []
+    out, authors, texts = [], set(), set()
     for index in rng.permutation(len(conversations)):
-        item = pick(conversations[index], rng)
-        if item is not None:
+        fresh = [c for c in candidates(conversations[index]) if c[1] not in authors and c[2] not in texts]
+        if fresh:
+            item, author, text = fresh[rng.integers(len(fresh))]
             out.append(item)
+            authors.add(author)
+            texts.add(text)
             if len(out) == n:
                 return out
-    raise DataError(f"{what}: asked for {n}, only {len(out)} conversations have one")
+    raise DataError(f"{what}: asked for {n}, only {len(out)} conversations by different people have one")
 
 
 def real_user_lines(name: str, n: int, seed: int = 0) -> list[str]:
-    """n usable lines written by people, at most one per conversation, drawn with the seed."""
+    """n usable lines written by people, at most one per conversation and per person, drawn with the seed."""
     conversations = real_line_source(name).reader(fetch_real_lines(name))
 
-    def pick(turns: list[Turn], rng: np.random.Generator) -> str | None:
-        usable = [t.strip() for speaker, t in turns if speaker == "user" and usable_line(t)]
-        return usable[rng.integers(len(usable))] if usable else None
+    def candidates(turns: list[Turn]) -> list[Candidate]:
+        return [(t.strip(), author, t.strip()) for speaker, t, author in turns
+                if speaker == "user" and usable_line(t)]
 
-    return _draw(n, conversations, pick, seed, f"real user lines from {name}")
+    return _draw(n, conversations, candidates, seed, f"real user lines from {name}")
 
 
 def real_user_reply_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """n (real user line, the opening of ChatGPT's reply to it) pairs from ShareGPT, one per conversation: the
-    training data of a judge that never saw the project's bank or the simulator's replies."""
+    """n (real user line, the opening of ChatGPT's reply to it, as many words as the line) pairs from
+    ShareGPT, one per conversation: the training data of a judge that never saw the project's bank or the
+    simulator's replies."""
     conversations = real_line_source("sharegpt").reader(fetch_real_lines("sharegpt"))
 
-    def pick(turns: list[Turn], rng: np.random.Generator) -> tuple[str, str] | None:
-        pairs = [(turns[i][1].strip(), opening) for i in range(len(turns) - 1)
-                 if turns[i][0] == "user" and turns[i + 1][0] == "assistant" and usable_line(turns[i][1])
-                 and (opening := reply_opening(turns[i + 1][1])) is not None]
-        return pairs[rng.integers(len(pairs))] if pairs else None
+    def candidates(turns: list[Turn]) -> list[Candidate]:
+        pairs = []
+        for (speaker, line, author), (next_speaker, reply, _) in itertools.pairwise(turns):
+            if speaker == "user" and next_speaker == "assistant" and usable_line(line):
+                opening = reply_opening(reply, len(line.split()))
+                if opening is not None:
+                    pairs.append(((line.strip(), opening), author, line.strip()))
+        return pairs
 
-    pairs = _draw(n, conversations, pick, seed, "ShareGPT user lines with a reply")
+    pairs = _draw(n, conversations, candidates, seed, "ShareGPT user lines with a reply")
     return [u for u, _ in pairs], [r for _, r in pairs]
 
 
@@ -206,8 +231,8 @@ def real_judge(n_pairs: int = 1200, seed: int = 0) -> tuple[AssistantLikeness, l
 
     users, replies = real_user_reply_pairs(n_pairs, seed)
     judge = train_assistant_likeness(users, replies, seed=seed)
-    judge.validation["trained_on"] = (f"{len(users)} ShareGPT (real user line, opening of ChatGPT's reply) pairs, "
-                                      "one per conversation; validated on the held-out third")
+    judge.validation["trained_on"] = (f"{len(users)} ShareGPT (real user line, opening of ChatGPT's reply cut to the "
+                                      "line's length) pairs, one per conversation; validated on the held-out third")
     _, held = split_lines(len(users), seed=seed)
     return judge, [users[i] for i in held], [replies[i] for i in held]
 

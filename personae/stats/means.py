@@ -130,9 +130,9 @@ def share_minus_reference_interval(shares: Sequence[float] | np.ndarray, trials:
     estimate = float(x.mean() - ref.mean())
     half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * se
     p = float(2 * sps.t.sf(abs(estimate) / se, n - 1))
-    return Interval(estimate, max(-1.0, estimate - half), min(1.0, estimate + half), p, n + m, 1,
-                    f"{unit} and {reference_unit}", f"t over {n} {unit} ({trials} lines each, variance at least "
-                    f"binomial) minus a share over {m} independent {reference_unit}")
+    return Interval(estimate, max(-1.0, estimate - half), min(1.0, estimate + half), p, n, 1, unit,
+                    f"t over {n} {unit} ({trials} lines each, variance at least binomial) minus a share over {m} "
+                    f"independent {reference_unit}")
 
 
 def compare_paired(a: np.ndarray | Sequence, b: np.ndarray | Sequence, unit: str = "users",

@@ -35,22 +35,41 @@ def test_usable_line_keeps_plain_talk_and_refuses_code_links_length_and_other_sc
     assert not usable_line("это строка на русском языке, а не английском")
 
 
-def test_sharegpt_reader_keeps_the_complete_records_before_the_cut(tmp_path):
-    whole = [{"id": "1", "conversations": [{"from": "human", "value": "hi there, how are you"},
-                                           {"from": "gpt", "value": "Fine, thanks."},
-                                           {"from": "system", "value": "dropped"}]},
-             {"id": "2", "conversations": [{"from": "human", "value": "second one"}]}]
+def test_sharegpt_reader_keeps_the_complete_records_before_the_cut_and_joins_split_conversations(tmp_path):
+    whole = [{"id": "abc_0", "conversations": [{"from": "human", "value": "hi there, how are you"},
+                                               {"from": "gpt", "value": "Fine, thanks."},
+                                               {"from": "system", "value": "dropped"}]},
+             {"id": "xyz", "conversations": [{"from": "human", "value": "another person entirely"}]},
+             {"id": "abc_2", "conversations": [{"from": "human", "value": "and the rest of it"}]},
+             {"id": "q_0", "conversations": [{"from": "human", "value": "second one"}]}]
     text = json.dumps(whole)
     cut = tmp_path / "cut.json"
-    cut.write_text(text[: text.index('"second one"') + 5])  # cut off inside the second record
-    assert real_lines._read_sharegpt(cut) == [[("user", "hi there, how are you"), ("assistant", "Fine, thanks.")]]
+    cut.write_text(text[: text.index('"second one"') + 5])  # cut off inside the last record
+    assert real_lines._read_sharegpt(cut) == [
+        [("user", "hi there, how are you", "abc"), ("assistant", "Fine, thanks.", "chatgpt"),
+         ("user", "and the rest of it", "abc")],  # abc_0 and abc_2: one conversation, one author
+        [("user", "another person entirely", "xyz")]]
     full = tmp_path / "full.json"
     full.write_text(text)
-    assert len(real_lines._read_sharegpt(full)) == 2
+    assert len(real_lines._read_sharegpt(full)) == 3
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps([{"id": "3", "talk": []}]))
     with pytest.raises(DataError, match="broken.json: a conversation lacks the field 'conversations'"):
         real_lines._read_sharegpt(broken)
+
+
+def test_draw_takes_one_item_per_conversation_per_author_and_per_text():
+    conversations = [[("user", "line one of four words", "ann")], [("user", "another line by ann here", "ann")],
+                     [("user", "line one of four words", "bob")], [("user", "a line by carl right here", "carl")]]
+
+    def candidates(turns):
+        return [((author, t), author, t) for _, t, author in turns]
+
+    for seed in range(5):
+        drawn = real_lines._draw(2, conversations, candidates, seed=seed, what="test")
+        assert len({a for a, _ in drawn}) == len({t for _, t in drawn}) == 2  # two people, two texts
+    with pytest.raises(DataError, match="asked for 4, only . conversations by different people"):
+        real_lines._draw(4, conversations, candidates, seed=0, what="test")  # 3 people, so never 4
 
 
 def test_real_lines_come_one_per_conversation_from_the_real_wheels_and_repeat_with_the_seed():
@@ -59,9 +78,9 @@ def test_real_lines_come_one_per_conversation_from_the_real_wheels_and_repeat_wi
     assert lines == real_user_lines("chitchat", 40, seed=3) and lines != real_user_lines("chitchat", 40, seed=4)
     users, replies = real_user_reply_pairs(20, seed=1)
     assert len(users) == len(replies) == 20 and all(usable_line(x) for x in users)
-    assert all(len(r.split()) <= 25 for r in replies)
-    with pytest.raises(DataError, match="asked for 10000, only"):
-        real_user_lines("chitchat", 10_000)  # more than the 7,168 conversations
+    assert all(len(r.split()) <= len(u.split()) for u, r in zip(users, replies))  # no longer than the line
+    with pytest.raises(DataError, match="asked for 5000, only"):
+        real_user_lines("chitchat", 5_000)  # more than its 1,315 people
     with pytest.raises(DataError, match="unknown source of real lines 'reddit' \\(known: chitchat, sharegpt\\)"):
         real_user_lines("reddit", 5)
 
@@ -93,6 +112,10 @@ def test_the_real_data_judge_beats_its_shuffled_labels(small_judge):
     assert len(held) == len(held_replies) == v["n_heldout_lines"] == 50 and "ShareGPT" in v["trained_on"]
     pairs = dict(zip(*real_user_reply_pairs(150, seed=0)))
     assert all(pairs[u] == r for u, r in zip(held, held_replies))  # each held-out line with its own reply
+    # The lines returned are the ones the validation held out: the same flags on them.
+    assert flagged_share(judge, held, "lines")[0]["estimate"] == pytest.approx(v["user_lines_flagged"]["estimate"])
+    assert flagged_share(judge, held_replies, "replies")[0]["estimate"] == pytest.approx(
+        1 - v["replies_missed"]["estimate"])
     assert v["heldout_accuracy"]["low"] > v["shuffled_label_accuracy_mean"]
     share, flags = flagged_share(judge, held, "real user lines")
     assert share["n_units"] == 50 and share["estimate"] == pytest.approx(flags.mean())
