@@ -5,7 +5,7 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
         --turns 4 --scripts 1 [--extra "--max-new-tokens 16"]
     python bench/llm_users.py --table bench/figures/llm/users/<name>/users.json   # the markdown table only
     python bench/llm_users.py --classifier-floor --model qwen2.5-coder-0.5b-instruct   # its flags on real lines
-    python bench/llm_users.py --real-lines --model qwen2.5-coder-0.5b-instruct   # both judges on real lines
+    python bench/llm_users.py --real-lines --model qwen2.5-coder-0.5b-instruct   # the three judges on real lines
     python bench/llm_users.py --recompare   # stored route-vs-a share differences beside today's interval
     python bench/llm_users.py --compare-runs <run>/users.json:k <other run>/users.json:j   # paired by persona
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -178,20 +179,26 @@ def recompare_stored() -> str:
     return "\n".join(rows)
 
 
+def unpaired_settings(first: dict, second: dict) -> list[str]:
+    """The settings two stored runs differ in that stop their personas' lines from pairing (none: they pair)."""
+    keys = ("model", "personas", "scripts", "turns", "runs", "seed", "temperature", "max_new_tokens")
+    return [k for k in keys if first.get(k) != second.get(k)]
+
+
 def compare_stored_routes(first: str, second: str) -> str:
     """Two routes from stored runs ("PATH:LETTER"), first minus second, paired by persona with compare_routes.
-    The runs must share personas, scripts, turns, runs and seed, so each persona's lines answer the same turns."""
+    The runs must share personas, scripts, turns, runs and seed, so each persona's lines answer the same turns; a
+    steered route's strength is part of what is compared, not of the pairing."""
     from personae.llm.in_persona import compare_routes
 
-    rows, keys = [], ("model", "personas", "scripts", "turns", "runs", "seed", "temperature", "max_new_tokens",
-                      "steer_strength")
+    rows = []
     for spec in (first, second):
         path, _, letter = spec.rpartition(":")
         result = json.loads(Path(path).read_text())
         if letter not in result["routes"]:
             raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
         rows.append((result, result["routes"][letter]))
-    differ = [k for k in keys if rows[0][0].get(k) != rows[1][0].get(k)]
+    differ = unpaired_settings(rows[0][0], rows[1][0])
     if differ:
         raise SystemExit(f"the two runs differ in {', '.join(differ)}: their personas' lines do not pair")
     out = compare_routes(rows[0][1], rows[1][1])
@@ -298,12 +305,26 @@ def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0)
           f"called a user {iv(v['replies_missed'])}")
 
 
-def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 1200, seed: int = 0) -> None:
-    """Both assistant-likeness judges held to lines real people wrote (personae.llm.real_lines): the project's
-    classifier (the shipped bank against the --model's default replies, as every run trains it) and a judge
-    trained on ShareGPT's real users against ChatGPT's replies, which never saw the bank or the model. Each
-    stored run of the model is re-read by both, and every route's share is set against the same judge's share
-    on real users' ShareGPT lines (the primary reference: people writing to an assistant, the role a simulated
+# Route pairs on the same personas, scripts and seeds, compared paired under every judge by --real-lines: the
+# routes with the lowest readings against the one before them (run folder without the model's name, letter).
+# k against j on 7-12 was read first (-0.15 under the n-gram judge); k on the fresh personas 13-24 was run after
+# it, once, to test that reading on personas it never saw.
+PAIRED_ROUTES = ((("l-fresh-personas", "l"), ("j-fresh-personas", "j")),
+                 (("k-held-out", "k"), ("j-selected-3scripts/held-out", "j")),
+                 (("k-calibration", "k"), ("j-selected-3scripts/calibration-0.1", "j")),
+                 (("k-fresh-personas", "k"), ("j-fresh-personas", "j")))
+
+REFERENCES = {"real_users": "ShareGPT user lines", "real_users_answering": "ShareGPT user lines answering a question",
+              "chitchat_people": "Chit-Chat lines", "chitchat_people_answering": "Chit-Chat lines answering a question"}
+
+
+def real_lines_reading(model: str | None, n_lines: int = 600, seed: int = 0) -> None:
+    """The three assistant-likeness judges held to lines real people wrote (personae.llm.real_lines): the project's
+    classifier (the shipped bank against the --model's default replies, as every run trains it) and two judges
+    trained on ShareGPT's real users against ChatGPT's replies, which never saw the bank or the model: MiniLM
+    (the "real-data judge") and word and character n-grams (personae.llm.ngram_judge). Each stored run of the
+    model is re-read by all three, and every route's share is set against the same judge's share on real
+    users' ShareGPT lines (the primary reference: people writing to an assistant, the role a simulated
     user plays; fixed before any reading) with share_minus_reference_interval.
     Written to bench/figures/llm/real-lines/<model>.json."""
     import numpy as np
@@ -312,6 +333,10 @@ def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 120
     from personae.llm.backends import load_backend
     from personae.llm.bank import read_data_json
     from personae.llm.real_lines import (
+        ANSWERING_LINES,
+        NGRAM_JUDGE_PAIRS,
+        REAL_JUDGE_PAIRS,
+        answering_reference,
         flagged_share,
         real_judge,
         real_user_lines,
@@ -324,13 +349,26 @@ def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 120
     bank = read_data_json("user_lines.json")["lines"]
     own_replies = default_replies(backend, bank, max_new_tokens=24, seed=seed)
     project = train_assistant_likeness(bank, own_replies, seed=seed)
-    real, held_users, held_replies = real_judge(n_pairs, seed)
-    judges = {"project classifier": project, "real-data judge": real}
+    real, held_users, held_replies = real_judge(REAL_JUDGE_PAIRS, seed)
+    ngram, ngram_users, ngram_replies = real_judge(NGRAM_JUDGE_PAIRS, seed, features="ngrams")
+    judges = {"project classifier": project, "real-data judge": real, "n-gram judge": ngram}
+    # The control for the n-gram judge's gain: MiniLM trained on the same 4,500 pairs, so size is not the cause.
+    same_size = real_judge(NGRAM_JUDGE_PAIRS, seed)[0].validation
     sharegpt = real_user_lines("sharegpt", n_lines, seed)  # the draw simulate-users --real-lines makes
     chitchat = real_user_lines("chitchat", n_lines, seed)
     chatgpt = real_user_reply_pairs(n_lines, seed + 1)[1]
+    # Lines that answer someone else's question, as every simulated line answers a scripted question (added
+    # after the n-gram judge's weights showed it reads questions as users).
+    answering = {"sharegpt": answering_reference("sharegpt", ANSWERING_LINES, seed),
+                 "chitchat": answering_reference("chitchat", n_lines, seed)}
     out: dict = {"command": f"python bench/llm_users.py --real-lines --model {model}",
-                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "judges": {}, "runs": []}
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "judges": {}, "runs": [],
+                 "minilm_judge_on_the_n_gram_judges_pairs": {k: same_size[k] for k in (
+                     "heldout_accuracy", "n_train_lines", "n_heldout_lines", "shuffled_label_accuracy_mean")},
+                 "n_gram_judges_heaviest_terms": ngram.heaviest_terms(),
+                 "n_gram_judge_on_held_out_users_cut_to_70_percent": flagged_share(
+                     ngram, [" ".join(u.split()[:max(3, int(0.7 * len(u.split())))]) for u in ngram_users],
+                     "held-out ShareGPT user lines cut to 70% of their words")[0]}
     # Every reading is on text the judge never trained on: the project classifier's bank lines and the model's
     # replies are its held-out third; the real-data judge's ShareGPT lines and ChatGPT replies are its own.
     v = project.validation
@@ -347,12 +385,21 @@ def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 120
             "real_users": flagged_share(real, held_users, "held-out ShareGPT user lines"),
             "chatgpt_replies_caught": flagged_share(real, held_replies, "held-out ChatGPT reply openings")[0],
             "bank_lines": flagged_share(real, bank, "hand-written bank lines")[0],
-            "model_default_replies_caught": flagged_share(real, own_replies, "the model's default replies")[0]}}
-    flags_on_reference, flags_on_chitchat = {}, {}
+            "model_default_replies_caught": flagged_share(real, own_replies, "the model's default replies")[0]},
+        "n-gram judge": {
+            "real_users": flagged_share(ngram, ngram_users, "held-out ShareGPT user lines"),
+            "chatgpt_replies_caught": flagged_share(ngram, ngram_replies, "held-out ChatGPT reply openings")[0],
+            "bank_lines": flagged_share(ngram, bank, "hand-written bank lines")[0],
+            "model_default_replies_caught": flagged_share(ngram, own_replies, "the model's default replies")[0]}}
+    flags: dict[str, dict[str, np.ndarray]] = {}  # judge -> reference -> its flags on the reference's lines
     for name, judge in judges.items():
-        r = readings[name]
-        r["real_users"], flags_on_reference[name] = r["real_users"]
-        r["chitchat_people"], flags_on_chitchat[name] = flagged_share(judge, chitchat, "Chit-Chat lines")
+        r, f = readings[name], flags.setdefault(name, {})
+        r["real_users"], f["real_users"] = r["real_users"]
+        r["chitchat_people"], f["chitchat_people"] = flagged_share(judge, chitchat, "Chit-Chat lines")
+        r["real_users_answering"], f["real_users_answering"] = flagged_share(
+            judge, answering["sharegpt"], "ShareGPT user lines answering a question")
+        r["chitchat_people_answering"], f["chitchat_people_answering"] = flagged_share(
+            judge, answering["chitchat"], "Chit-Chat lines answering a question")
         out["judges"][name] = {"validation": {k: x for k, x in judge.validation.items()
                                               if k not in ("heldout_lines", "heldout_replies")}, **r}
     for path in sorted(FIGS.glob("**/users.json")):
@@ -366,22 +413,65 @@ def real_lines_reading(model: str | None, n_lines: int = 600, n_pairs: int = 120
             per_persona = [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in lines.values()]
             row = {"run": str(path.parent.relative_to(FIGS)), "route": letter, "personas": len(per_persona),
                    "lines_per_persona": min(len(p) for p in per_persona),
-                   "stored_share": route["assistant_like_share"]}
+                   "stored_share": route["assistant_like_share"],
+                   # Truncation control: simulated lines stop at the token budget, mid-sentence, as the
+                   # ChatGPT openings the n-gram judge trained on do; its share on the complete lines alone.
+                   "n_gram_share_of_complete_lines": complete_line_share(ngram, per_persona),
+                   # Route k writes the turn's intent as "(Next, <name> will ...)"; a line that repeats it,
+                   # anywhere, is not the assistant, but not a user speaking either.
+                   "lines_echoing_the_stage_direction": sum(
+                       bool(re.search(r"\bnext, \w+ will\b", x, re.IGNORECASE)) for p in per_persona for x in p)}
             for name, judge in judges.items():
-                vs_users = route_against_real_lines(judge, per_persona, flags_on_reference[name])
-                vs_chitchat = route_against_real_lines(judge, per_persona, flags_on_chitchat[name], "Chit-Chat lines")
-                row[name] = {"share": vs_users["share"], "minus_real_users": vs_users["minus_reference"],
-                             "minus_chitchat_people": vs_chitchat["minus_reference"]}
+                vs = {ref: route_against_real_lines(judge, per_persona, ref_flags, REFERENCES[ref])
+                      for ref, ref_flags in flags[name].items()}
+                row[name] = {"share": vs["real_users"]["share"], "per_persona": vs["real_users"]["per_persona"],
+                             "trials": vs["real_users"]["trials"],
+                             **{f"minus_{ref}": v["minus_reference"] for ref, v in vs.items()}}
             out["runs"].append(row)
+    out["paired"] = paired_route_readings(out["runs"], list(judges))
     target = ROOT / "bench" / "figures" / "llm" / "real-lines" / f"{Path(str(model)).name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=1))
     print(real_lines_table(out))
 
 
+def paired_route_readings(rows: list[dict], judges: list[str]) -> list[dict]:
+    """Each PAIRED_ROUTES pair the model has, first minus second under every judge, paired by persona with
+    share_difference_interval (the runs must pair: same personas, scripts, turns, runs and seed)."""
+    from personae.stats import share_difference_interval
+
+    def find(run: str, letter: str) -> dict | None:
+        return next((r for r in rows if r["route"] == letter and r["run"].endswith("-" + run)), None)
+
+    out = []
+    for (run1, letter1), (run2, letter2) in PAIRED_ROUTES:
+        first, second = find(run1, letter1), find(run2, letter2)
+        if first is None or second is None:
+            continue
+        settings = [json.loads((FIGS / r["run"] / "users.json").read_text()) for r in (first, second)]
+        if unpaired_settings(*settings):
+            raise SystemExit(f"{first['run']} and {second['run']} differ in {unpaired_settings(*settings)}")
+        reading = {"first": f"{first['run']}:{letter1}", "second": f"{second['run']}:{letter2}"}
+        for name in judges:
+            a, b = first[name], second[name]
+            reading[name] = share_difference_interval(a["per_persona"], b["per_persona"],
+                                                      min(a["trials"], b["trials"]), unit="personas").to_dict()
+        out.append(reading)
+    return out
+
+
 def model_key(path: object) -> str:
     """A model file's name without its extension and quantisation, so the cached and packaged files match."""
     return Path(str(path)).name.lower().removesuffix(".gguf").removesuffix(".q4_1")
+
+
+def complete_line_share(judge, per_persona: list[list[str]]) -> dict:
+    """The judge's assistant-like share on the lines that end a sentence (. ! ? or a closing quote), with its
+    exact interval over those lines."""
+    from personae.llm.real_lines import flagged_share
+
+    complete = [x for lines in per_persona for x in lines if re.search(r"[.!?\"')]\s*$", x)]
+    return flagged_share(judge, complete, "complete lines")[0] if complete else None
 
 
 def real_lines_table(out: dict) -> str:
@@ -393,13 +483,34 @@ def real_lines_table(out: dict) -> str:
         rows.append(f"| {name} | " + " | ".join(f"{iv(x)} ({x['n_units']})" for x in (
             r["validation"]["heldout_accuracy"], r["real_users"], r["chitchat_people"], r["chatgpt_replies_caught"],
             r["bank_lines"], r["model_default_replies_caught"])) + " |")
-    rows += ["", ("| run | route | personas x lines | project classifier | minus ShareGPT users | minus Chit-Chat "
-                  "people | real-data judge | minus ShareGPT users | minus Chit-Chat people |"),
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in out["runs"]:
-        rows.append(f"| {r['run']} | {r['route']} | {r['personas']} x {r['lines_per_persona']} | " + " | ".join(
-            iv(r[judge][key]) for judge in ("project classifier", "real-data judge")
-            for key in ("share", "minus_real_users", "minus_chitchat_people")) + " |")
+    control = out.get("minilm_judge_on_the_n_gram_judges_pairs")
+    if control:
+        cut = out["n_gram_judge_on_held_out_users_cut_to_70_percent"]
+        rows += ["", (f"MiniLM trained on the n-gram judge's pairs ({control['n_train_lines']}, held out "
+                      f"{control['n_heldout_lines']}): held-out accuracy {iv(control['heldout_accuracy'])}. "
+                      f"The n-gram judge on its held-out users' lines cut to 70% of their words: {iv(cut)} "
+                      f"({cut['n_units']})")]
+    rows += ["", "Lines answering a question flagged: " + "; ".join(
+        f"{name}: ShareGPT users {iv(r['real_users_answering'])} ({r['real_users_answering']['n_units']}), "
+        f"Chit-Chat people {iv(r['chitchat_people_answering'])} ({r['chitchat_people_answering']['n_units']})"
+        for name, r in out["judges"].items())]
+    for judge in out["judges"]:
+        ngram = judge == "n-gram judge"
+        rows += ["", f"{judge}:", "", "| run | route | personas x lines | assistant-like | " + " | ".join(
+            f"minus {REFERENCES[ref]}" for ref in REFERENCES) + (" | complete lines only (pooled lines) |" if ngram else " |"),
+                 "|---|---|---|---|" + "---|" * (len(REFERENCES) + ngram)]
+        for r in out["runs"]:
+            cells = [r["run"], r["route"], f"{r['personas']} x {r['lines_per_persona']}",
+                     *(iv(r[judge][key]) for key in ("share", *(f"minus_{ref}" for ref in REFERENCES)))]
+            if ngram:
+                complete = r.get("n_gram_share_of_complete_lines")
+                cells.append(f"{iv(complete)} ({complete['n_units']})" if complete else "n/a")
+            rows.append("| " + " | ".join(cells) + " |")
+    if out.get("paired"):
+        rows += ["", "Routes on the same personas, first minus second, paired by persona:", "",
+                 "| first | second | " + " | ".join(out["judges"]) + " |", "|---|---|" + "---|" * len(out["judges"])]
+        rows += [f"| {p['first']} | {p['second']} | " + " | ".join(iv(p[name]) for name in out["judges"]) + " |"
+                 for p in out["paired"]]
     return "\n".join(rows)
 
 

@@ -283,7 +283,8 @@ def simulate_users(out: Out,
                    routes: Annotated[str, typer.Option(help="routes, comma-separated: a chat slot, b transcript, "
                                                              "c profile+intent, d example lines, e steering, "
                                                              "f best-of-N, g adapter, h base model, i revision, "
-                                                             "j transcript + steering, k j + profile and intent")] = "a,b",
+                                                             "j transcript + steering, k j + profile and intent, "
+                                                             "l transcript + example lines")] = "a,b",
                    personas: Annotated[int, typer.Option(help="user personas (of 24 in simulated_users.json; 13-24 are a fresh held-out set)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
@@ -338,6 +339,11 @@ def simulate_users(out: Out,
     typer.echo(f"assistant-likeness classifier: held-out accuracy {_iv(result['classifier']['heldout_accuracy'])} "
                f"(shuffled labels: {result['classifier']['shuffled_label_accuracy_mean']:.3f}); real users' lines "
                f"flagged {_iv(result['classifier'].get('real_user_lines_flagged'))}")
+    if "ngram_judge" in result:
+        v = result["ngram_judge"]
+        typer.echo(f"n-gram judge (real users against ChatGPT): held-out accuracy {_iv(v['heldout_accuracy'])} "
+                   f"(shuffled labels: {v['shuffled_label_accuracy_mean']:.3f}); held-out real users flagged "
+                   f"{_iv(v['user_lines_flagged'])}, answering a question {_iv(v['answering_lines_flagged'])}")
     for letter, r in result["routes"].items():
         c, icc = r["consistency"], r["icc_embeddings"]
         typer.echo(f"{letter} {r['title']} ({r['seconds']} s): assistant-like {_iv(r['assistant_like_share'])} "
@@ -347,6 +353,10 @@ def simulate_users(out: Out,
                    f"ICC {_iv(icc.get('interval'))} (null p95 "
                    f"{((icc.get('interval') or {}).get('null') or {}).get('p95', float('nan')):+.3f}); drift "
                    f"{_iv(r['drift_prompt_to_line']['slope_per_turn'])}/turn")
+        if "ngram_judge" in r:
+            typer.echo(f"  n-gram judge: assistant-like {_iv(r['ngram_judge']['share'])}, minus real users "
+                       f"{_iv(r['ngram_judge']['minus_reference'])}, minus real users answering a question "
+                       f"{_iv(r['ngram_judge']['minus_answering'])}")
         e = r["consistency_embedding"]
         typer.echo(f"  MiniLM judge: line nearest its own description {_iv(e['nearest_description_is_own'])} "
                    f"(chance {e['chance']:.3f}, shuffled p95 {e['shuffled_labels_null']['null_p95']:.3f}); "

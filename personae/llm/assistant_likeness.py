@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -65,6 +66,14 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 20
     return w.detach().numpy(), float(b.item())
 
 
+class LineJudge(Protocol):
+    """Anything that calls lines the assistant's: the MiniLM classifier here, personae.llm.ngram_judge."""
+
+    validation: dict
+
+    def is_assistant_like(self, texts: list[str]) -> np.ndarray: ...
+
+
 @dataclass
 class AssistantLikeness:
     """The trained classifier: P(assistant-like | text) from a MiniLM embedding."""
@@ -98,12 +107,32 @@ def heldout_accuracy(x_user: np.ndarray, x_reply: np.ndarray, train: np.ndarray,
     return w, b, (x_user[held] @ w + b) < 0, (x_reply[held] @ w + b) > 0
 
 
+def heldout_validation(right_user: np.ndarray, right_reply: np.ndarray, null_accuracies: np.ndarray, n_train: int,
+                       heldout_users: list[str], heldout_replies: list[str]) -> dict:
+    """A judge's validation record from its held-out readings: accuracy with its interval over held-out lines
+    (personae.stats) beside the shuffled-label null, and the two error shares; every judge reports these."""
+    from personae.stats import binomial_interval, mean_interval
+
+    per_line = (right_user.astype(float) + right_reply.astype(float)) / 2
+    flagged, missed = int((~right_user).sum()), int((~right_reply).sum())  # user lines as the assistant, and back
+    accuracy = mean_interval(per_line, unit="held-out lines")
+    n_held = len(per_line)
+    return {"heldout_accuracy": accuracy.to_dict(), "n_train_lines": n_train, "n_heldout_lines": n_held,
+            "shuffled_label_accuracy_mean": float(null_accuracies.mean()),
+            "shuffled_label_accuracy_max": float(null_accuracies.max()),
+            "n_null": len(null_accuracies), "beats_chance": bool(accuracy.low > 0.5),
+            # The floor of every assistant-like share: what it flags among held-out user lines. A simulator as
+            # good as those lines would read this, not 0.
+            "user_lines_flagged": binomial_interval(flagged, n_held, unit="held-out user lines").to_dict(),
+            "replies_missed": binomial_interval(missed, n_held, unit="held-out default replies").to_dict(),
+            "heldout_lines": heldout_users[:3], "heldout_replies": heldout_replies[:3]}
+
+
 def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldout_share: float = 1 / 3,
                              n_null: int = 20, seed: int = 0) -> AssistantLikeness:
     """Train on the training lines and their replies; validate on the held-out ones (interval over held-out
     lines from personae.stats) beside `n_null` classifiers trained on shuffled labels."""
     from personae.llm.embeddings import embed
-    from personae.stats import binomial_interval, mean_interval
 
     if len(user_lines) != len(replies):
         raise ValueError(f"one default reply per user line: {len(user_lines)} lines, {len(replies)} replies")
@@ -111,17 +140,7 @@ def train_assistant_likeness(user_lines: list[str], replies: list[str], *, heldo
     x_reply = embed(replies).astype(np.float64)
     train, held = split_lines(len(user_lines), heldout_share, seed)
     w, b, right_user, right_reply = heldout_accuracy(x_user, x_reply, train, held)
-    per_line = (right_user.astype(float) + right_reply.astype(float)) / 2
-    flagged, missed = int((~right_user).sum()), int((~right_reply).sum())  # user lines as the assistant, and back
     null = np.array([np.mean(heldout_accuracy(x_user, x_reply, train, held, labels_seed=seed + 1 + k)[2:])
                      for k in range(n_null)])
-    accuracy = mean_interval(per_line, unit="held-out lines")
-    validation = {"heldout_accuracy": accuracy.to_dict(), "n_train_lines": len(train), "n_heldout_lines": len(held),
-                  "shuffled_label_accuracy_mean": float(null.mean()), "shuffled_label_accuracy_max": float(null.max()),
-                  "n_null": n_null, "beats_chance": bool(accuracy.low > 0.5),
-                  # The floor of every assistant-like share: what it flags among held-out user-style lines
-                  # (hand-written for the bank). A simulator as good as those lines would read this, not 0.
-                  "user_lines_flagged": binomial_interval(flagged, len(held), unit="held-out user lines").to_dict(),
-                  "replies_missed": binomial_interval(missed, len(held), unit="held-out default replies").to_dict(),
-                  "heldout_lines": [user_lines[i] for i in held[:3]], "heldout_replies": [replies[i] for i in held[:3]]}
-    return AssistantLikeness(w, b, validation)
+    return AssistantLikeness(w, b, heldout_validation(right_user, right_reply, null, len(train),
+                                                      [user_lines[i] for i in held], [replies[i] for i in held]))

@@ -138,6 +138,12 @@ def echoes_description(line: str, description: str, n: int = 4) -> bool:
     return bool(grams(words(line)) & grams(words(description)))
 
 
+def copies_an_example(line: str, examples: tuple[str, ...] | list[str]) -> bool:
+    """Whether a line repeats 4 words in a row of one of its persona's example lines (routes d and l show
+    them): such a line speaks in the persona's voice by copying it."""
+    return any(echoes_description(line, e) for e in examples)
+
+
 def embedding_judge(lines: np.ndarray, descriptions: list[str], names: list[str], n_null: int = 200,
                     seed: int = 0) -> dict:
     """lines (P, S, R, T) of str, descriptions[p]: persona p's own description, names: the persona names
@@ -216,6 +222,8 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
     probs = classifier.probability(texts).reshape(p_, s_, r_, t_)
     assistant_like = (probs > 0.5).astype(np.float64)
     help_ai = np.array([offers_help_or_ai(x) for x in texts], dtype=np.float64).reshape(p_, s_, r_, t_)
+    copies = np.array([[copies_an_example(str(x), tr.users[p].examples) for x in np.ravel(per)]
+                       for p, per in enumerate(np.array(tr.lines, dtype=object))], dtype=np.float64)
     cons = consistency(tr, judge)
     own = cons.pop("_own")
     by_embedding = embedding_judge(np.array(tr.lines, dtype=object), [u.description for u in tr.users],
@@ -227,6 +235,7 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
            "assistant_like_share_turn1": float(assistant_like[..., 0].mean()),
            "assistant_like_by_turn": assistant_like.mean(axis=(0, 1, 2)).tolist(),
            "offers_help_or_ai_share": persona_share_interval(help_ai),
+           "copies_example_share": persona_share_interval(copies.reshape(p_, s_, r_, t_)),
            "consistency": cons,
            "consistency_embedding": by_embedding,
            "icc_embeddings": {k: v for k, v in icc_with_null(emb).items() if k != "icc1_per_item"},

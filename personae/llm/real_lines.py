@@ -35,8 +35,11 @@ import numpy as np
 
 from personae.data.registry import fetch_wheel_files, personae_home
 from personae.errors import DataError
-from personae.llm.assistant_likeness import AssistantLikeness
+from personae.llm.assistant_likeness import LineJudge
 
+REAL_JUDGE_PAIRS = 1200  # the MiniLM real-data judge's pairs: 800 to train on, 400 held out
+NGRAM_JUDGE_PAIRS = 4500  # the n-gram judge's (user line, reply) pairs: 3,000 to train on, 1,500 held out
+ANSWERING_LINES = 250  # ShareGPT users answering a question, none of them trained on: 286 people exist
 CODE_MARKERS = ("```", "{", "}", ";", "=", "<", ">", "http", "www.")
 Turn = tuple[str, str, str]  # (speaker, text, author): speaker "user" (a person) or "assistant"; who wrote it
 
@@ -166,37 +169,78 @@ def _draw(n: int, conversations: list[list[Turn]], candidates: Callable[[list[Tu
     raise DataError(f"{what}: asked for {n}, only {len(out)} conversations by different people have one")
 
 
-def real_user_lines(name: str, n: int, seed: int = 0) -> list[str]:
-    """n usable lines written by people, at most one per conversation and per person, drawn with the seed."""
+def answers_a_question(before: Turn | None, turn: Turn) -> bool:
+    """True when the turn before is someone else's and ends with a question mark: the dialogue act of a
+    simulated user, since every scripted assistant turn asks something."""
+    return before is not None and before[2] != turn[2] and before[1].strip().endswith("?")
+
+
+def real_user_lines(name: str, n: int, seed: int = 0, *, answering: bool = False,
+                    exclude_authors: frozenset[str] = frozenset(),
+                    exclude_lines: frozenset[str] = frozenset()) -> list[str]:
+    """n usable lines written by people, at most one per conversation and per person, drawn with the seed.
+    answering: only lines that answer someone else's question (answers_a_question), the reference matched to
+    the scripts. exclude_authors and exclude_lines: the conversations and the texts a judge trained on
+    (judge_training_data)."""
     conversations = real_line_source(name).reader(fetch_real_lines(name))
 
     def candidates(turns: list[Turn]) -> list[Candidate]:
-        return [(t.strip(), author, t.strip()) for speaker, t, author in turns
-                if speaker == "user" and usable_line(t)]
+        return [(turn[1].strip(), turn[2], turn[1].strip()) for before, turn in zip([None, *turns[:-1]], turns)
+                if turn[0] == "user" and turn[2] not in exclude_authors and usable_line(turn[1])
+                and turn[1].strip() not in exclude_lines and (not answering or answers_a_question(before, turn))]
 
-    return _draw(n, conversations, candidates, seed, f"real user lines from {name}")
+    what = f"real user lines{' answering a question' if answering else ''} from {name}"
+    return _draw(n, conversations, candidates, seed, what)
+
+
+def _user_reply_triples(n: int, seed: int) -> list[tuple[str, str, str]]:
+    """n (real user line, the opening of ChatGPT's reply to it, the user) from ShareGPT, one per conversation."""
+    conversations = real_line_source("sharegpt").reader(fetch_real_lines("sharegpt"))
+
+    def candidates(turns: list[Turn]) -> list[Candidate]:
+        triples = []
+        for (speaker, line, author), (next_speaker, reply, _) in itertools.pairwise(turns):
+            if speaker == "user" and next_speaker == "assistant" and usable_line(line):
+                opening = reply_opening(reply, len(line.split()))
+                if opening is not None:
+                    triples.append(((line.strip(), opening, author), author, line.strip()))
+        return triples
+
+    return _draw(n, conversations, candidates, seed, "ShareGPT user lines with a reply")
 
 
 def real_user_reply_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     """n (real user line, the opening of ChatGPT's reply to it, as many words as the line) pairs from
     ShareGPT, one per conversation: the training data of a judge that never saw the project's bank or the
     simulator's replies."""
-    conversations = real_line_source("sharegpt").reader(fetch_real_lines("sharegpt"))
-
-    def candidates(turns: list[Turn]) -> list[Candidate]:
-        pairs = []
-        for (speaker, line, author), (next_speaker, reply, _) in itertools.pairwise(turns):
-            if speaker == "user" and next_speaker == "assistant" and usable_line(line):
-                opening = reply_opening(reply, len(line.split()))
-                if opening is not None:
-                    pairs.append(((line.strip(), opening), author, line.strip()))
-        return pairs
-
-    pairs = _draw(n, conversations, candidates, seed, "ShareGPT user lines with a reply")
-    return [u for u, _ in pairs], [r for _, r in pairs]
+    triples = _user_reply_triples(n, seed)
+    return [u for u, _, _ in triples], [r for _, r, _ in triples]
 
 
-def flagged_share(classifier: AssistantLikeness, lines: list[str], unit: str) -> tuple[dict, np.ndarray]:
+def judge_training_data(n_pairs: int, seed: int = 0) -> tuple[frozenset[str], frozenset[str]]:
+    """The ShareGPT conversations and the user lines real_judge(n_pairs, seed) trains on: a reference read by
+    that judge leaves out both, so nothing it learned from is in the reference. ShareGPT has no user id, so a
+    conversation stands for its person; the same text in another conversation is left out by its words."""
+    from personae.llm.assistant_likeness import split_lines
+
+    triples = _user_reply_triples(n_pairs, seed)
+    train, _ = split_lines(len(triples), seed=seed)
+    return frozenset(triples[i][2] for i in train), frozenset(triples[i][0] for i in train)
+
+
+def answering_reference(name: str, n: int, seed: int = 0) -> list[str]:
+    """Real lines answering someone else's question, the reference matched to the scripts (every simulated
+    line answers a scripted question). From ShareGPT it leaves out everything either real-data judge (MiniLM
+    on REAL_JUDGE_PAIRS, n-grams on NGRAM_JUDGE_PAIRS) trained on, so every caller reads the same lines."""
+    conversations, lines = frozenset(), frozenset()
+    if name == "sharegpt":
+        for n_pairs in (REAL_JUDGE_PAIRS, NGRAM_JUDGE_PAIRS):
+            c, t = judge_training_data(n_pairs, seed)
+            conversations, lines = conversations | c, lines | t
+    return real_user_lines(name, n, seed, answering=True, exclude_authors=conversations, exclude_lines=lines)
+
+
+def flagged_share(classifier: LineJudge, lines: list[str], unit: str) -> tuple[dict, np.ndarray]:
     """The share of `lines` the classifier calls the assistant, with its exact interval (each line its own
     unit), and the (n,) flags themselves for share_minus_reference_interval."""
     from personae.stats import binomial_interval
@@ -205,31 +249,40 @@ def flagged_share(classifier: AssistantLikeness, lines: list[str], unit: str) ->
     return binomial_interval(int(flags.sum()), len(flags), unit=unit).to_dict(), flags
 
 
-def real_judge(n_pairs: int = 1200, seed: int = 0) -> tuple[AssistantLikeness, list[str], list[str]]:
-    """The assistant-likeness classifier trained on real users' ShareGPT lines against the openings of
-    ChatGPT's replies to them, never on the project's bank or on the simulator's own replies: a second judge,
-    independent of the mechanism it grades. Its validation (held-out accuracy, shuffled-label null, real user
-    lines flagged, real replies missed) is on the held-out third of the pairs, whose user lines and replies it
-    returns too (the reference any reading by this judge is set against)."""
+def real_judge(n_pairs: int = REAL_JUDGE_PAIRS, seed: int = 0, features: str = "minilm") -> tuple[LineJudge, list[str], list[str]]:
+    """An assistant-likeness judge trained on real users' ShareGPT lines against the openings of ChatGPT's
+    replies to them, never on the project's bank or on the simulator's own replies: a judge independent of the
+    mechanism it grades. `features`: "minilm" (the project classifier's MiniLM logistic regression) or
+    "ngrams" (personae.llm.ngram_judge, which reads register). Its validation (held-out accuracy,
+    shuffled-label null, real user lines flagged, real replies missed) is on the held-out third of the pairs,
+    whose user lines and replies it returns too: the reference any reading by this judge is set against. It
+    draws in the seeded order simulate-users' reference draws, so it must not be set against that one."""
     from personae.llm.assistant_likeness import split_lines, train_assistant_likeness
+    from personae.llm.ngram_judge import train_ngram_judge
 
+    trainers = {"minilm": train_assistant_likeness, "ngrams": train_ngram_judge}
+    if features not in trainers:
+        raise DataError(f"unknown judge features '{features}' (known: {', '.join(trainers)})")
     users, replies = real_user_reply_pairs(n_pairs, seed)
-    judge = train_assistant_likeness(users, replies, seed=seed)
+    judge = trainers[features](users, replies, seed=seed)
     judge.validation["trained_on"] = (f"{len(users)} ShareGPT (real user line, opening of ChatGPT's reply cut to the "
-                                      "line's length) pairs, one per conversation; validated on the held-out third")
+                                      f"line's length) pairs, one per conversation, {features} features; validated "
+                                      "on the held-out third")
     _, held = split_lines(len(users), seed=seed)
     return judge, [users[i] for i in held], [replies[i] for i in held]
 
 
-def route_against_real_lines(judge: AssistantLikeness, per_persona_lines: list[list[str]],
+def route_against_real_lines(judge: LineJudge, per_persona_lines: list[list[str]],
                              reference_flags: np.ndarray, reference_unit: str = "real user lines") -> dict:
     """A route's assistant-like share under `judge` (share_interval over personas, each persona's first
     `trials` lines, trials the fewest any persona has) and that share minus the same judge's share on real
-    people's lines (share_minus_reference_interval): a route no different from real users reads zero."""
+    people's lines (share_minus_reference_interval): a route no different from real users reads zero. The
+    per-persona shares are kept so two routes on the same personas can be compared paired."""
     from personae.stats import share_interval, share_minus_reference_interval
 
     trials = min(len(lines) for lines in per_persona_lines)
     shares = [float(judge.is_assistant_like(lines[:trials]).mean()) for lines in per_persona_lines]
-    return {"share": share_interval(shares, trials, unit="personas").to_dict(),
+    return {"share": share_interval(shares, trials, unit="personas").to_dict(), "per_persona": shares,
+            "trials": trials,
             "minus_reference": share_minus_reference_interval(shares, trials, reference_flags, unit="personas",
                                                               reference_unit=reference_unit).to_dict()}

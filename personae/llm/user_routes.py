@@ -14,7 +14,9 @@ only in how the next user line is requested:
 - i  PersonaAgent: between conversations the model rewrites the persona text against the judge's feedback;
 - j  transcript continuation (b) steered as in e;
 - k  j with c's latent variables written into the transcript: the profile in its header, the turn's intent as
-     a stage direction before the user's line.
+     a stage direction before the user's line;
+- l  transcript continuation (b) whose header quotes the persona's own example lines (d's lines, in b's
+     transcript), unsteered.
 """
 
 from __future__ import annotations
@@ -64,13 +66,17 @@ def drawn_intent(intents: tuple[str, ...], seed: int, key: tuple[int, int, int, 
     return intents[int(rng.integers(len(intents)))]
 
 
-def transcript_request(ctx: TurnContext, *, profile: str = "", stage_direction: str = "") -> str:
+def transcript_request(ctx: TurnContext, *, profile: str = "", stage_direction: str = "",
+                       examples: tuple[str, ...] = ()) -> str:
     """A written dialogue that ends with "<name>:", so the model speaks as the user and never from the
-    assistant's slot; `profile` joins the header and `stage_direction` precedes the user's line (route k)."""
+    assistant's slot; `profile` joins the header and `stage_direction` precedes the user's line (route k);
+    `examples` are quoted in the header as messages the user wrote before (route l)."""
     name = ctx.user.name
     head = f"The following is a text-message conversation between {name} and an AI assistant. {ctx.persona_text}."
     if profile:
         head += f" {name}'s profile: {profile}."
+    if examples:
+        head += f" Messages {name} has sent before: " + " ".join(f'"{e}"' for e in examples)
     body = "".join(f"AI assistant: {a}\n{name}: {u}\n" for a, u in ctx.history[-HISTORY_TURNS:])
     stage = f"({stage_direction})\n" if stage_direction else ""
     return f"{head}\n\n{body}AI assistant: {ctx.assistant_line}\n{stage}{name}:"
@@ -231,6 +237,22 @@ class LatentSteeredTranscriptRoute(SteeredTranscriptRoute):
         intent = drawn_intent(self.intents, self.seed, ctx.key)
         return transcript_request(ctx, profile=profile_text(ctx.user),
                                   stage_direction=f"Next, {ctx.user.name} will {intent}.")
+
+
+@dataclass
+class ExampleTranscriptRoute(Route):
+    """Route l: transcript continuation (b) with the persona's own example lines quoted in the header. Why: at
+    turn 1 the transcript holds no line of the user's to continue, and the model fills the gap in the
+    assistant's register (j: 0.47 of first turns on personas 13-24); the examples give the user's voice before
+    the first line. In the chat slot the same lines did nothing (d); here they sit where the model reads the
+    user's voice. Unsteered, so the model is unchanged and has no MCQ cost. Lines that copy an example are
+    counted (copies_example_share)."""
+
+    letter: str = "l"
+    title: str = "transcript continuation + the persona's example lines"
+
+    def request(self, ctx: TurnContext) -> str:
+        return transcript_request(ctx, examples=ctx.user.examples)
 
 
 def persona_directions(backend: LLMBackend, route: Route, users: list[SimulatedUser], default_convs: list,

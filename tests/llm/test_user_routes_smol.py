@@ -55,7 +55,7 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 
 
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
-    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k", "--personas", "2", "--runs", "3",
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k,l", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
                                  "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--real-lines", "30",
                                  "--out", str(tmp_path)])
@@ -67,7 +67,15 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert minus["estimate"] == pytest.approx(np.mean(res["routes"]["a"]["per_persona"]["assistant_like"])
                                               - real["estimate"])
     assert "30 independent ShareGPT user lines" in minus["method"]
-    assert list(res["routes"]) == list("acefijk")
+    # The independent n-gram judge reads every route too, against its own 1,500 held-out real users.
+    ngram = res["routes"]["a"]["ngram_judge"]
+    assert res["ngram_judge"]["n_heldout_lines"] == 1500 and "ngrams features" in res["ngram_judge"]["trained_on"]
+    assert ngram["share"]["n_units"] == 2 and "1500 independent held-out ShareGPT user lines" in ngram[
+        "minus_reference"]["method"]
+    assert res["ngram_judge"]["answering_lines_flagged"]["n_units"] == 30  # --real-lines 30 of the 250
+    assert "30 independent ShareGPT user lines answering a question" in ngram["minus_answering"]["method"]
+    assert "n-gram judge: assistant-like" in r.output and "answering a question" in r.output
+    assert list(res["routes"]) == list("acefijkl")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
     assert "6 lines each" in a["assistant_like_share"]["method"]  # 3 runs x 2 turns per persona
@@ -84,7 +92,9 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
         "assistant_like"]) - np.mean(res["routes"]["c"]["per_persona"]["assistant_like"]))
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
-    assert set(res["vs_baseline"]) == set("cefijk")
+    assert set(res["vs_baseline"]) == set("cefijkl")
+    copies = res["routes"]["l"]["copies_example_share"]  # l quotes the examples: lines that copy them counted
+    assert copies["unit"] == "personas" and copies["n_units"] == 2 and "mcq_cost" not in res["routes"]["l"]
     assert a["consistency_embedding"]["chance"] == 0.5 and "embedding_nearest_own" in res["vs_baseline"]["c"]
     assert a["log_perplexity"]["unit"] == "personas" and "log_perplexity" in res["vs_baseline"]["e"]
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == res["routes"]["j"]["mcq_cost"]["n_questions"] == 2
@@ -92,7 +102,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     # e, j and k steer with the same vector at the same strength: the cost is measured once, with e.
     assert res["routes"]["k"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"]
     assert res["routes"]["k"]["mcq_cost"]["measured_with_route"] == "e"
-    for letter in "jk":  # j and k continue the transcript, one line per turn
+    for letter in "jkl":  # j, k and l continue the transcript, one line per turn
         assert all("\n" not in line for lines in res["routes"][letter]["transcripts"].values()
                    for line in np.ravel(lines))
     sil = res["routes"]["i"]["revised_persona_silhouette"]
