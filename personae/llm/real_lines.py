@@ -24,6 +24,7 @@ interval. The rule makes the reference short plain lines; a route's own lines ar
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -150,6 +151,19 @@ def reply_opening(text: str, words: int) -> str | None:
 Candidate = tuple[object, str, str]  # (the item drawn, its author, its text)
 
 
+def _conversations(name: str) -> list[list[Turn]]:
+    """The source's conversations, parsed once per file version: a run draws from the same file several times
+    (the judges' pairs, what they trained on, the references). Callers only read them."""
+    path = fetch_real_lines(name)
+    stat = path.stat()
+    return _parsed(name, str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(name: str, path: str, mtime_ns: int, size: int) -> list[list[Turn]]:
+    return real_line_source(name).reader(Path(path))
+
+
 def _draw(n: int, conversations: list[list[Turn]], candidates: Callable[[list[Turn]], list[Candidate]],
           seed: int, what: str) -> list:
     """One item per conversation, conversations in a seeded order, until n, never two by the same author nor
@@ -182,7 +196,7 @@ def real_user_lines(name: str, n: int, seed: int = 0, *, answering: bool = False
     answering: only lines that answer someone else's question (answers_a_question), the reference matched to
     the scripts. exclude_authors and exclude_lines: the conversations and the texts a judge trained on
     (judge_training_data)."""
-    conversations = real_line_source(name).reader(fetch_real_lines(name))
+    conversations = _conversations(name)
 
     def candidates(turns: list[Turn]) -> list[Candidate]:
         return [(turn[1].strip(), turn[2], turn[1].strip()) for before, turn in zip([None, *turns[:-1]], turns)
@@ -195,7 +209,7 @@ def real_user_lines(name: str, n: int, seed: int = 0, *, answering: bool = False
 
 def _user_reply_triples(n: int, seed: int) -> list[tuple[str, str, str]]:
     """n (real user line, the opening of ChatGPT's reply to it, the user) from ShareGPT, one per conversation."""
-    conversations = real_line_source("sharegpt").reader(fetch_real_lines("sharegpt"))
+    conversations = _conversations("sharegpt")
 
     def candidates(turns: list[Turn]) -> list[Candidate]:
         triples = []
