@@ -284,8 +284,9 @@ def simulate_users(out: Out,
                                                              "c profile+intent, d example lines, e steering, "
                                                              "f best-of-N, g adapter, h base model, i revision, "
                                                              "j transcript + steering, k j + profile and intent, "
-                                                             "l transcript + example lines")] = "a,b",
-                   personas: Annotated[int, typer.Option(help="user personas (of 24 in simulated_users.json; 13-24 are a fresh held-out set)")] = 12,
+                                                             "l transcript + example lines, m k with lines "
+                                                             "that repeat the stage direction drawn again")] = "a,b",
+                   personas: Annotated[int, typer.Option(help="user personas (of 36 in simulated_users.json; 13-24 and 25-36 are fresh held-out sets)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
                    runs: Annotated[int, typer.Option(help="sampled runs per persona and script")] = 3,
@@ -295,8 +296,8 @@ def simulate_users(out: Out,
                    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
                    best_of: Annotated[int, typer.Option(help="route f: candidates per turn")] = 4,
                    steer_strength: Annotated[float, typer.Option(
-                       help="routes e, j, k: share of the persona-to-default gap added")] = 0.5,
-                   mcq: Annotated[int, typer.Option(min=0, help="multiple-choice questions for routes e, g, j, k "
+                       help="routes e, j, k, m: share of the persona-to-default gap added")] = 0.5,
+                   mcq: Annotated[int, typer.Option(min=0, help="multiple-choice questions for routes e, g, j, k, m "
                                                             "(of 40; 0, with --mcq-arithmetic 0: no cost)")] = 40,
                    mcq_arithmetic: Annotated[int, typer.Option(
                        min=0, help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,

@@ -26,7 +26,7 @@ import numpy as np
 from personae.llm.assistant_likeness import AssistantLikeness, offers_help_or_ai
 from personae.llm.nulls import null_summary
 from personae.llm.persona_consistency import Judge, judge_line_to_line, judge_prompt_to_line, judge_qa
-from personae.llm.user_routes import RouteTranscripts
+from personae.llm.user_routes import RouteTranscripts, echoes_stage_direction
 
 
 def per_persona(values: np.ndarray) -> np.ndarray:
@@ -224,6 +224,8 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
     help_ai = np.array([offers_help_or_ai(x) for x in texts], dtype=np.float64).reshape(p_, s_, r_, t_)
     copies = np.array([[copies_an_example(str(x), tr.users[p].examples) for x in np.ravel(per)]
                        for p, per in enumerate(np.array(tr.lines, dtype=object))], dtype=np.float64)
+    # Lines that repeat route k's stage direction; every route without one is the control (it should read 0).
+    stage_echoes = np.array([echoes_stage_direction(x) for x in texts], dtype=np.float64).reshape(p_, s_, r_, t_)
     cons = consistency(tr, judge)
     own = cons.pop("_own")
     by_embedding = embedding_judge(np.array(tr.lines, dtype=object), [u.description for u in tr.users],
@@ -236,6 +238,7 @@ def measure_route(tr: RouteTranscripts, classifier: AssistantLikeness, judge: Ju
            "assistant_like_by_turn": assistant_like.mean(axis=(0, 1, 2)).tolist(),
            "offers_help_or_ai_share": persona_share_interval(help_ai),
            "copies_example_share": persona_share_interval(copies.reshape(p_, s_, r_, t_)),
+           "echoes_stage_direction_share": persona_share_interval(stage_echoes),
            "consistency": cons,
            "consistency_embedding": by_embedding,
            "icc_embeddings": {k: v for k, v in icc_with_null(emb).items() if k != "icc1_per_item"},

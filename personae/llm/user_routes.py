@@ -16,11 +16,13 @@ only in how the next user line is requested:
 - k  j with c's latent variables written into the transcript: the profile in its header, the turn's intent as
      a stage direction before the user's line;
 - l  transcript continuation (b) whose header quotes the persona's own example lines (d's lines, in b's
-     transcript), unsteered.
+     transcript), unsteered;
+- m  k, with every line that repeats its stage direction drawn again (up to 3 more draws).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,6 +239,47 @@ class LatentSteeredTranscriptRoute(SteeredTranscriptRoute):
         intent = drawn_intent(self.intents, self.seed, ctx.key)
         return transcript_request(ctx, profile=profile_text(ctx.user),
                                   stage_direction=f"Next, {ctx.user.name} will {intent}.")
+
+
+# "(Next, <name> will ...)" and the variants a small model writes: "(Next, Dolores explains", "(The next, Kai
+# will", "(Further, the AI will respond": a parenthesis that opens with "next" or says what someone will do.
+STAGE_DIRECTION = re.compile(r"\(\s*(?:the\s+)?next\b|\([^)]*\bwill\b", re.IGNORECASE)
+
+
+def echoes_stage_direction(line: str) -> bool:
+    """Whether a line repeats route k's stage direction, in a parenthesis ("Next, I will call her." is a
+    user's own line). Such a line is neither the assistant nor a user speaking, and, kept in the transcript,
+    it is copied on later turns (k on personas 13-24: 24 of 288 lines, from two personas)."""
+    return bool(STAGE_DIRECTION.search(line))
+
+
+@dataclass
+class ResampledLatentSteeredTranscriptRoute(LatentSteeredTranscriptRoute):
+    """Route m: k, with each line that echoes the stage direction drawn again with another seed, up to
+    `retries` times; a line that still echoes is kept and counted. The check reads only the line's form
+    (the regex above), never a judge or the classifier, so the assistant-likeness measures stay independent
+    of the filter. Counts accumulate over the route's calls: `redrawn` extra draws, `kept_echoes` lines kept."""
+
+    letter: str = "m"
+    title: str = "k, lines that repeat the stage direction drawn again"
+    retries: int = 3
+    redrawn: int = 0
+    kept_echoes: int = 0
+
+    def generate(self, backend, contexts, *, max_new_tokens, temperature, seed):
+        lines = super().generate(backend, contexts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                 seed=seed)
+        for attempt in range(1, self.retries + 1):
+            rows = [i for i, line in enumerate(lines) if echoes_stage_direction(line)]
+            if not rows:
+                break
+            self.redrawn += len(rows)
+            again = super().generate(backend, [contexts[i] for i in rows], max_new_tokens=max_new_tokens,
+                                     temperature=temperature, seed=seed + 7919 * attempt)
+            for i, line in zip(rows, again):
+                lines[i] = line
+        self.kept_echoes += sum(echoes_stage_direction(line) for line in lines)
+        return lines
 
 
 @dataclass

@@ -25,6 +25,7 @@ from personae.llm.user_routes import (
     ExampleTranscriptRoute,
     LatentRoute,
     LatentSteeredTranscriptRoute,
+    ResampledLatentSteeredTranscriptRoute,
     RevisionRoute,
     Route,
     RouteTranscripts,
@@ -37,8 +38,8 @@ from personae.llm.user_routes import (
     run_route,
 )
 
-ROUTE_LETTERS = "abcdefghijkl"
-STEERED_ROUTES = ("e", "j", "k")
+ROUTE_LETTERS = "abcdefghijklm"
+STEERED_ROUTES = ("e", "j", "k", "m")
 
 
 def parse_routes(text: str) -> list[str]:
@@ -105,9 +106,10 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
     if letter in ("e", "j"):
         kind = SteeredRoute if letter == "e" else SteeredTranscriptRoute
         return kind(directions=directions or {}, strength=steer_strength, **common)
-    if letter == "k":
-        return LatentSteeredTranscriptRoute(directions=directions or {}, strength=steer_strength,
-                                            intents=tuple(data["intents"]), seed=seed, **common)
+    if letter in ("k", "m"):
+        kind = LatentSteeredTranscriptRoute if letter == "k" else ResampledLatentSteeredTranscriptRoute
+        return kind(directions=directions or {}, strength=steer_strength, intents=tuple(data["intents"]),
+                    seed=seed, **common)
     if letter == "l":
         return ExampleTranscriptRoute(**common)
     if letter == "f":
@@ -237,6 +239,9 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         tr = run_route(route, gen, users, scripts, runs, temperature=temperature, max_new_tokens=max_new_tokens,
                        seed=seed)
         tr.extra["user_prompt"] = data["user_prompt"]
+        if isinstance(route, ResampledLatentSteeredTranscriptRoute):
+            tr.extra["stage_direction_redraws"] = {"extra_draws": route.redrawn, "retries_per_line": route.retries,
+                                                   "lines_still_echoing": route.kept_echoes}
         proj = line_projections(backend, tr, axis, layer) if hidden else None
         fluency = line_log_perplexity(backend, tr) if hidden else None
         row = measure_route(tr, classifier, judge, projections=proj, log_perplexity=fluency, seed=seed)

@@ -24,6 +24,7 @@ from personae.llm.user_routes import (
     LatentSteeredTranscriptRoute,
     TranscriptRoute,
     TurnContext,
+    echoes_stage_direction,
     echoes_the_request,
     load_simulated_users,
 )
@@ -124,7 +125,7 @@ def test_route_l_is_route_bs_transcript_with_the_personas_example_lines_quoted_i
     quoted = " ".join(f'"{e}"' for e in users[0].examples)
     assert l_ == b.replace(f"{users[0].description}.\n\n",
                            f"{users[0].description}. Messages Dolores has sent before: {quoted}\n\n")
-    assert l_.endswith("AI assistant: Hi!\nDolores:") and parse_routes("b,l") == ["b", "l"]
+    assert l_.endswith("AI assistant: Hi!\nDolores:") and parse_routes("b,l,m") == ["b", "l", "m"]
 
 
 def test_a_line_copies_an_example_only_when_it_repeats_four_of_its_words_in_a_row():
@@ -132,6 +133,24 @@ def test_a_line_copies_an_example_only_when_it_repeats_four_of_its_words_in_a_ro
     assert copies_an_example("well, just tell me the cheap way please", examples)
     assert not copies_an_example("the port is fine, my fees are paid", examples)  # words shared, never 4 in a row
     assert not copies_an_example("Hello! How can I help you today?", ())
+
+
+def test_a_line_echoes_the_stage_direction_only_when_it_repeats_the_parenthesis():
+    assert echoes_stage_direction("(Next, Obi will say why I feel this way.)")
+    assert echoes_stage_direction("fine thanks (next, she will say goodbye to the AI assistant.")
+    assert echoes_stage_direction("(Next, Dolores explains how she has to") and echoes_stage_direction("(The next, Kai")
+    assert echoes_stage_direction("(Further, the AI will respond with another")
+    assert not echoes_stage_direction("Next, I will call my sister and ask her.")  # a user's own plan
+    assert not echoes_stage_direction("(sighs) the next bus will be late again")
+    # Lines no route k wrote: none of the shipped user-style lines echoes it (the control).
+    assert not any(echoes_stage_direction(x) for x in read_data_json("user_lines.json")["lines"])
+
+
+def test_the_persona_bank_has_36_distinct_personas_with_a_profile_and_three_examples_each():
+    data = read_data_json("simulated_users.json")
+    users = load_simulated_users(data)
+    assert len(users) == 36 and len({u.name for u in users}) == 36 and "36 user personas" in data["description"]
+    assert all(set(u.profile) == {"age", "situation", "goal", "style"} and len(u.examples) == 3 for u in users)
 
 
 def test_example_lines_route_shows_the_personas_own_lines():

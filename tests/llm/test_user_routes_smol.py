@@ -13,9 +13,12 @@ from personae.llm.bank import read_data_json
 from personae.llm.in_persona import compare_routes
 from personae.llm.learned_simulator import train_simulator
 from personae.llm.user_routes import (
+    LatentSteeredTranscriptRoute,
+    ResampledLatentSteeredTranscriptRoute,
     RouteTranscripts,
     TranscriptRoute,
     TurnContext,
+    echoes_stage_direction,
     load_simulated_users,
     run_route,
 )
@@ -33,6 +36,27 @@ def test_transcript_route_continues_as_the_persona_on_one_line(smol):
     assert all("\n" not in x for x in tr.texts())
     prompt = TranscriptRoute().request(TurnContext(users[0], users[0].description, "Hi!", [], (0, 0, 0, 0)))
     assert prompt.endswith(f"AI assistant: Hi!\n{users[0].name}:")
+
+
+def test_route_m_draws_again_exactly_the_lines_where_k_repeats_its_stage_direction(smol):
+    users = load_simulated_users(DATA)[:2]
+    # Strength 0 on a unit direction: the steering hooks run but add nothing, so only the redraws differ.
+    directions = {p: {1: np.ones(smol.model.config.hidden_size)} for p in range(2)}
+    # Three of the user's own lines, then one echo of the direction: the model tends to copy it.
+    history = [[("How are you?", u.examples[0])] * 3 + [("Hi!", f"(Next, {u.name} will say how they feel.)")]
+               for u in users]
+    contexts = [TurnContext(u, u.description, DATA["scripts"][s][1], history[p], (p, s, 0, 4))
+                for p, u in enumerate(users) for s in range(3)]
+    settings = {"directions": directions, "strength": 0.0, "intents": tuple(DATA["intents"]), "seed": 0,
+                "user_prompt": DATA["user_prompt"]}
+    k, m = LatentSteeredTranscriptRoute(**settings), ResampledLatentSteeredTranscriptRoute(**settings)
+    kw = {"max_new_tokens": 12, "temperature": 0.7, "seed": 3}
+    k_lines, m_lines = k.generate(smol, contexts, **kw), m.generate(smol, contexts, **kw)
+    echoed = [echoes_stage_direction(x) for x in k_lines]
+    assert sum(echoed) >= 1, k_lines  # the primed transcript makes k repeat the direction: the case is real
+    assert m.redrawn >= sum(echoed)  # m's first draw is k's; every echo was drawn again at least once
+    assert all(x == y for x, y, e in zip(k_lines, m_lines, echoed) if not e)  # the other lines are untouched
+    assert m.kept_echoes == sum(echoes_stage_direction(y) for y in m_lines) < sum(echoed)
 
 
 def _transcripts(lines: list[list[str]]) -> RouteTranscripts:
@@ -55,7 +79,7 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 
 
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
-    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k,l", "--personas", "2", "--runs", "3",
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,k,l,m", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
                                  "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--real-lines", "30",
                                  "--out", str(tmp_path)])
@@ -75,7 +99,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert res["ngram_judge"]["answering_lines_flagged"]["n_units"] == 30  # --real-lines 30 of the 250
     assert "30 independent ShareGPT user lines answering a question" in ngram["minus_answering"]["method"]
     assert "n-gram judge: assistant-like" in r.output and "answering a question" in r.output
-    assert list(res["routes"]) == list("acefijkl")
+    assert list(res["routes"]) == list("acefijklm")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
     assert "6 lines each" in a["assistant_like_share"]["method"]  # 3 runs x 2 turns per persona
@@ -92,7 +116,11 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
         "assistant_like"]) - np.mean(res["routes"]["c"]["per_persona"]["assistant_like"]))
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
-    assert set(res["vs_baseline"]) == set("cefijkl")
+    assert set(res["vs_baseline"]) == set("cefijklm")
+    redraws = res["routes"]["m"]["stage_direction_redraws"]  # m counts its redraws and the echoes it kept
+    assert redraws["retries_per_line"] == 3 and redraws["lines_still_echoing"] == sum(
+        echoes_stage_direction(x) for lines in res["routes"]["m"]["transcripts"].values() for x in np.ravel(lines))
+    assert res["routes"]["a"]["echoes_stage_direction_share"]["estimate"] == 0  # no stage direction, no echo
     copies = res["routes"]["l"]["copies_example_share"]  # l quotes the examples: lines that copy them counted
     assert copies["unit"] == "personas" and copies["n_units"] == 2 and "mcq_cost" not in res["routes"]["l"]
     assert a["consistency_embedding"]["chance"] == 0.5 and "embedding_nearest_own" in res["vs_baseline"]["c"]
@@ -100,9 +128,10 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == res["routes"]["j"]["mcq_cost"]["n_questions"] == 2
     assert res["routes"]["j"]["mcq_cost"]["cloze"]["n_questions"] == 4  # 2 shipped + 2 generated
     # e, j and k steer with the same vector at the same strength: the cost is measured once, with e.
-    assert res["routes"]["k"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"]
+    assert res["routes"]["m"]["mcq_cost"] == res["routes"]["k"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res[
+        "routes"]["e"]["mcq_cost"]
     assert res["routes"]["k"]["mcq_cost"]["measured_with_route"] == "e"
-    for letter in "jkl":  # j, k and l continue the transcript, one line per turn
+    for letter in "jklm":  # j, k, l and m continue the transcript, one line per turn
         assert all("\n" not in line for lines in res["routes"][letter]["transcripts"].values()
                    for line in np.ravel(lines))
     sil = res["routes"]["i"]["revised_persona_silhouette"]
