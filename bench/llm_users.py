@@ -8,6 +8,9 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
     python bench/llm_users.py --real-lines --model qwen2.5-coder-0.5b-instruct   # the three judges on real lines
     python bench/llm_users.py --recompare   # stored route-vs-a share differences beside today's interval
     python bench/llm_users.py --compare-runs <run>/users.json:k <other run>/users.json:j   # paired by persona
+    python bench/llm_users.py --assemble-unfinished <unfinished run folder> <finished run>/users.json
+        # users.json for a run stopped after some routes, from its route-<letter>.json rows
+    python bench/llm_users.py --pool-runs <run>/users.json:k <other run>/users.json:k   # one route, personas pooled
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
         # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
     python bench/llm_users.py --model qwen2.5-coder-0.5b-instruct --select-strength 0.1,0.2,0.3,0.5 --personas 12 \
@@ -206,12 +209,85 @@ def compare_stored_routes(first: str, second: str) -> str:
                       *(f"  {key}: {iv(value, 3)}" for key, value in out.items())])
 
 
+SETTING_KEYS = ("personas", "persona_offset", "runs", "turns", "scripts", "temperature", "max_new_tokens", "seed",
+                "model", "judge", "classifier", "axis_layer", "steered_layers", "steer_strength", "ngram_judge")
+
+
+def assemble_unfinished(folder: Path, settings_from: Path) -> Path:
+    """users.json for a run that ended before its last route: the route-<letter>.json rows it wrote as each route
+    finished, under the settings of a finished run of the same command but for --routes (its classifier, axis
+    and n-gram judge are trained from the same seed). Each row must have the finished run's personas, scripts,
+    runs and turns, or nothing is written; the file says it was assembled and from what."""
+    from personae.llm.in_persona import compare_routes
+
+    settings = json.loads(settings_from.read_text())
+    rows = {json.loads(f.read_text())["route"]: json.loads(f.read_text()) for f in sorted(folder.glob("route-*.json"))}
+    if not rows:
+        raise SystemExit(f"{folder}: no route-<letter>.json rows")
+    for letter, row in rows.items():
+        shape = (row["n_personas"], row["n_scripts"], row["runs"], row["turns"], list(row["transcripts"]))
+        wanted = (len(settings["personas"]), settings["scripts"], settings["runs"], settings["turns"],
+                  settings["personas"])
+        if shape != wanted:
+            raise SystemExit(f"{folder}/route-{letter}.json: personas, scripts, runs, turns {shape[:4]} and "
+                             f"persona names differ from {settings_from} ({wanted[:4]})")
+    result = {k: settings[k] for k in SETTING_KEYS if k in settings}
+    result["routes"] = rows
+    result["vs_baseline"] = {x: compare_routes(row, rows["a"]) for x, row in rows.items() if x != "a" and "a" in rows}
+    result["assembled"] = {"routes_from": [f"route-{x}.json" for x in rows],
+                           "settings_from": os.path.relpath(settings_from.resolve(), ROOT),
+                           "note": "the run ended before its last route; these are the rows it wrote as each "
+                                   "route finished"}
+    target = folder / "users.json"
+    target.write_text(json.dumps(result, indent=1))
+    return target
+
+
+def pool_stored_runs(specs: list[str]) -> str:
+    """One route's assistant-like share over the personas of several stored runs ("PATH:LETTER") that differ in
+    nothing but their personas: the per-persona shares pooled, with share_interval over all the personas."""
+    import numpy as np
+
+    from personae.stats import share_interval
+
+    rows, names, first = [], [], None
+    if len({spec.rpartition(":")[2] for spec in specs}) != 1:
+        raise SystemExit(f"pooling needs one route letter, got {', '.join(specs)}")
+    for spec in specs:
+        path, _, letter = spec.rpartition(":")
+        result = json.loads(Path(path).read_text())
+        if letter not in result["routes"]:
+            raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+        differ = [k for k in unpaired_settings(first, result) if k != "personas"] if first else []
+        differ += ["steer_strength"] if first and first.get("steer_strength") != result.get("steer_strength") else []
+        if differ:
+            raise SystemExit(f"{path} differs from {specs[0]} in {', '.join(differ)}: not one route to pool")
+        first = first or result
+        rows.append(result["routes"][letter])
+        names += result["personas"]
+    if len(set(names)) != len(names):
+        raise SystemExit("the runs share personas: pooling would count them twice")
+    shares = np.concatenate([row["per_persona"]["assistant_like"] for row in rows])
+    lines = {row["n_lines"] // row["n_personas"] for row in rows}
+    if len(lines) != 1:
+        raise SystemExit(f"the runs have different lines per persona {sorted(lines)}")
+    pooled = share_interval(shares, trials=lines.pop(), unit="personas").to_dict()
+    flagged = sum(round(x * row["n_lines"] / row["n_personas"]) for row in rows
+                  for x in row["per_persona"]["assistant_like"])
+    return (f"assistant-like share, project classifier, pooled over {len(names)} personas "
+            f"({flagged} of {sum(row['n_lines'] for row in rows)} lines): {iv(pooled, 3)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", default=None, help="print the table of an existing users.json and stop")
     ap.add_argument("--embedding-judge", default=None, help="re-score a users.json with the MiniLM judge and stop")
     ap.add_argument("--compare-runs", nargs=2, metavar="PATH:LETTER", default=None,
                     help="two routes of stored runs on the same personas and seeds, first minus second, and stop")
+    ap.add_argument("--assemble-unfinished", nargs=2, metavar=("FOLDER", "USERS_JSON"), default=None,
+                    help="write FOLDER/users.json from its route rows under USERS_JSON's settings, and stop")
+    ap.add_argument("--pool-runs", nargs="+", metavar="PATH:LETTER", default=None,
+                    help="one route's assistant-like share pooled over the personas of stored runs, and stop")
     ap.add_argument("--classifier-floor", action="store_true",
                     help="print the share of held-out real user lines the --model's classifier flags, and stop")
     ap.add_argument("--real-lines", action="store_true",
@@ -246,6 +322,13 @@ def main() -> None:
         return
     if args.compare_runs:
         print(compare_stored_routes(*args.compare_runs))
+        return
+    if args.pool_runs:
+        print(pool_stored_runs(args.pool_runs))
+        return
+    if args.assemble_unfinished:
+        folder, settings_from = (Path(x).resolve() for x in args.assemble_unfinished)
+        print(table(json.loads(assemble_unfinished(folder, settings_from).read_text())))
         return
     if args.recompare:
         print(recompare_stored())
@@ -313,14 +396,16 @@ def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0)
 # (1) k minus j under the n-gram judge below zero again (it held on 13-24); (2) the issue's target, the project
 # classifier's share of k and of m at or below 0.10 by its estimate, interval reported beside it; (3) m minus k,
 # which differ only where k repeats its stage direction, reported without a stated expectation.
+# The run of a, j, k and m ended inside m; m ran again alone, the same command but for --routes, into its own folder.
 PERSONAS_25_36 = "jkm-personas-25-36"
+PERSONAS_25_36_M = "m-personas-25-36"
 PAIRED_ROUTES = ((("l-fresh-personas", "l"), ("j-fresh-personas", "j")),
                  (("k-held-out", "k"), ("j-selected-3scripts/held-out", "j")),
                  (("k-calibration", "k"), ("j-selected-3scripts/calibration-0.1", "j")),
                  (("k-fresh-personas", "k"), ("j-fresh-personas", "j")),
                  ((PERSONAS_25_36, "k"), (PERSONAS_25_36, "j")),
-                 ((PERSONAS_25_36, "m"), (PERSONAS_25_36, "j")),
-                 ((PERSONAS_25_36, "m"), (PERSONAS_25_36, "k")))
+                 ((PERSONAS_25_36_M, "m"), (PERSONAS_25_36, "j")),
+                 ((PERSONAS_25_36_M, "m"), (PERSONAS_25_36, "k")))
 
 REFERENCES = {"real_users": "ShareGPT user lines", "real_users_answering": "ShareGPT user lines answering a question",
               "chitchat_people": "Chit-Chat lines", "chitchat_people_answering": "Chit-Chat lines answering a question"}
