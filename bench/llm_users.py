@@ -10,6 +10,7 @@ bench/RESULTS.md (routes x measures, each with n, unit and interval).
     python bench/llm_users.py --compare-runs <run>/users.json:k <other run>/users.json:j   # paired by persona
     python bench/llm_users.py --assemble-unfinished <unfinished run folder> <finished run>/users.json
         # users.json for a run stopped after some routes, from its route-<letter>.json rows
+    python bench/llm_users.py --flagged-lines <run>/users.json:k --model qwen2.5-coder-0.5b-instruct   # read them
     python bench/llm_users.py --pool-runs <run>/users.json:k <other run>/users.json:k   # one route, personas pooled
     python bench/llm_users.py --embedding-judge bench/figures/llm/users/<name>/users.json
         # the independent MiniLM judge on a run's stored transcripts -> embedding_judge.json beside it
@@ -286,6 +287,8 @@ def main() -> None:
                     help="two routes of stored runs on the same personas and seeds, first minus second, and stop")
     ap.add_argument("--assemble-unfinished", nargs=2, metavar=("FOLDER", "USERS_JSON"), default=None,
                     help="write FOLDER/users.json from its route rows under USERS_JSON's settings, and stop")
+    ap.add_argument("--flagged-lines", default=None, metavar="PATH:LETTER",
+                    help="print the lines of a stored route that the --model's classifier calls the assistant, and stop")
     ap.add_argument("--pool-runs", nargs="+", metavar="PATH:LETTER", default=None,
                     help="one route's assistant-like share pooled over the personas of stored runs, and stop")
     ap.add_argument("--classifier-floor", action="store_true",
@@ -322,6 +325,9 @@ def main() -> None:
         return
     if args.compare_runs:
         print(compare_stored_routes(*args.compare_runs))
+        return
+    if args.flagged_lines:
+        print(flagged_lines(args.flagged_lines, args.model))
         return
     if args.pool_runs:
         print(pool_stored_runs(args.pool_runs))
@@ -386,6 +392,40 @@ def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0)
     print(f"{model}: held-out accuracy {iv(v['heldout_accuracy'])} over {v['n_heldout_lines']} lines and their "
           f"replies; held-out user-style lines flagged as the assistant {iv(v['user_lines_flagged'])}; default replies "
           f"called a user {iv(v['replies_missed'])}")
+
+
+def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: int = 0) -> str:
+    """The lines of one stored route ("PATH:LETTER") that the --model's classifier, trained as every run trains
+    it, calls the assistant: each with its persona and turn, and whether it offers help or says it is an AI and
+    whether it repeats a stage direction. A share says how many; these say what they are."""
+    import numpy as np
+
+    from personae.llm.assistant_likeness import default_replies, offers_help_or_ai, train_assistant_likeness
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import read_data_json
+    from personae.llm.user_routes import echoes_stage_direction
+
+    path, _, letter = spec.rpartition(":")
+    result = json.loads(Path(path).read_text())
+    if letter not in result["routes"]:
+        raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+    if model_key(result["model"]) != model_key(model):
+        raise SystemExit(f"{path} ran on {result['model']}; its classifier needs --model {model_key(result['model'])}")
+    backend = load_backend("local", model_path=model)
+    bank = read_data_json("user_lines.json")["lines"]
+    classifier = train_assistant_likeness(bank, default_replies(backend, bank, max_new_tokens=max_new_tokens,
+                                                                seed=seed), seed=seed)
+    rows = [(name, turn, str(line)) for name, convs in result["routes"][letter]["transcripts"].items()
+            for conv in np.asarray(convs, dtype=object).reshape(-1, np.asarray(convs, dtype=object).shape[-1])
+            for turn, line in enumerate(conv)]
+    flags = classifier.is_assistant_like([line for _, _, line in rows])
+    flagged = [rows[i] for i in np.flatnonzero(flags)]
+    head = (f"{spec}: {len(flagged)} of {len(rows)} lines called the assistant; "
+            f"{sum(offers_help_or_ai(x) for _, _, x in flagged)} of them offer help or say they are an AI, "
+            f"{sum(echoes_stage_direction(x) for _, _, x in flagged)} repeat a stage direction")
+    out = [head]
+    out += [f"  {name}, turn {turn + 1}: {line!r}" for name, turn, line in flagged]
+    return "\n".join(out)
 
 
 # Route pairs on the same personas, scripts and seeds, compared paired under every judge by --real-lines: the

@@ -69,3 +69,14 @@ def test_an_unfinished_run_is_assembled_only_under_settings_its_rows_share(bench
     with pytest.raises(SystemExit, match="persona names differ"):
         bench.assemble_unfinished(folder, wrong)
     assert not (folder / "users.json").exists()
+
+
+def test_flagged_lines_refuses_a_model_other_than_the_one_the_run_was_read_with(bench, tmp_path):
+    """The classifier is trained on the model's own default replies, so another model's classifier would read a
+    different instrument; the refusal comes before any model is loaded."""
+    run = stored_run(tmp_path / "run.json", ["A"], {"k": route_row("k", ["A"], [0.0])},
+                     model="/cache/qwen2.5-coder-0.5b-instruct.gguf")
+    with pytest.raises(SystemExit, match="--model qwen2.5-coder-0.5b-instruct"):
+        bench.flagged_lines(f"{run}:k", "smollm2-135m-instruct")
+    with pytest.raises(SystemExit, match="no route 'm'"):
+        bench.flagged_lines(f"{run}:m", "qwen2.5-coder-0.5b-instruct")
