@@ -176,6 +176,12 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
     measure_mcq = n_mcq != 0  # --mcq 0 (with --mcq-arithmetic 0): routes are measured without an MCQ cost
     if n_mcq == 0 and n_arithmetic:
         raise ValueError("--mcq 0 measures no MCQ cost: give --mcq-arithmetic 0 with it")
+    for letter in routes:  # before the replies, classifier and judges are built: a missing model fails at once
+        if {"h": base_backend, "g": adapter_backend}.get(letter, backend) is None:
+            raise BackendError(f"route {letter} needs " + ("--base-model (a base model GGUF, e.g. "
+                               "gemma3-270m-base)" if letter == "h" else "--adapter DIR (a trained LoRA adapter)"))
+        if letter in STEERED_ROUTES and not backend.supports_hidden_states:
+            raise BackendError(f"route {letter} steers hidden states: it needs --backend local")
     users: list[SimulatedUser] = load_simulated_users(data)[persona_offset:persona_offset + n_personas]
     if len(users) < 2:
         raise ValueError(f"need at least 2 personas, got {len(users)} (of {len(data['personas'])})")
@@ -231,11 +237,6 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         route = build_route(letter, data["user_prompt"], data, backend=backend, judge=judge, best_of=best_of,
                             steer_strength=steer_strength, directions=directions, seed=seed)
         gen = {"h": base_backend, "g": adapter_backend}.get(letter, backend)
-        if gen is None:
-            raise BackendError(f"route {letter} needs " + ("--base-model (a base model GGUF, e.g. "
-                               "gemma3-270m-base)" if letter == "h" else "--adapter DIR (a trained LoRA adapter)"))
-        if letter in STEERED_ROUTES and not hidden:
-            raise BackendError(f"route {letter} steers hidden states: it needs --backend local")
         tr = run_route(route, gen, users, scripts, runs, temperature=temperature, max_new_tokens=max_new_tokens,
                        seed=seed)
         tr.extra["user_prompt"] = data["user_prompt"]

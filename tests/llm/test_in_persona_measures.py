@@ -227,3 +227,18 @@ def test_a_route_compared_with_itself_by_the_embedding_judge_shows_no_difference
     res = embedding_judge(lines, [u.description for u in users], [u.name for u in users], n_null=20)
     vs = embedding_judge_vs(res, res)
     assert vs["nearest_is_own_vs_a"]["estimate"] == 0 and vs["nearest_is_own_vs_a"]["n_units"] == 6
+
+
+def test_routes_that_cannot_run_on_the_given_models_are_refused_before_anything_is_built(monkeypatch):
+    """A missing base model, adapter or hidden states used to surface after the replies, classifier and judges
+    were built (minutes on a real model); now it is the first thing checked. The endpoint is never called."""
+    from personae.llm.backends import BackendError, OpenAIBackend
+    from personae.llm.users import run_simulated_users
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    remote = OpenAIBackend("http://127.0.0.1:9/v1", "never-called")  # port 9: nothing listens, nothing is sent
+    data, lines = read_data_json("simulated_users.json"), read_data_json("user_lines.json")["lines"]
+    for routes, message in ((["a", "j"], "route j steers hidden states"), (["h"], "route h needs --base-model"),
+                            (["g"], "route g needs --adapter DIR")):
+        with pytest.raises(BackendError, match=message):
+            run_simulated_users(remote, data, lines, routes=routes, n_personas=2, runs=1, n_turns=2, n_scripts=1)
