@@ -371,19 +371,25 @@ def mcq_accuracy(model: str | None, n_arithmetic: int = 160) -> None:
                   f"probability of the right option {prob.mean():.3f} (chance 0.25)")
 
 
-def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0) -> None:
-    """The assistant-likeness classifier as every simulate-users run with these defaults trains it (the model's
-    greedy default replies to the 90 shipped user lines), and the share of held-out real user lines it flags:
-    the share a simulator indistinguishable from those lines would read. Stored runs predate the field, so it is
-    written to bench/figures/llm/classifier-floor/<model>.json."""
+def run_classifier(model: str | None, max_new_tokens: int = 24, seed: int = 0):
+    """The assistant-likeness classifier as every simulate-users run with these defaults trains it: the model's
+    greedy default replies to the 90 shipped user lines against those lines."""
     from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
     from personae.llm.backends import load_backend
     from personae.llm.bank import read_data_json
 
     backend = load_backend("local", model_path=model)
     lines = read_data_json("user_lines.json")["lines"]
-    replies = default_replies(backend, lines, max_new_tokens=max_new_tokens, seed=seed)
-    v = train_assistant_likeness(lines, replies, seed=seed).validation
+    return train_assistant_likeness(lines, default_replies(backend, lines, max_new_tokens=max_new_tokens, seed=seed),
+                                    seed=seed)
+
+
+def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0) -> None:
+    """The assistant-likeness classifier as every simulate-users run with these defaults trains it (the model's
+    greedy default replies to the 90 shipped user lines), and the share of held-out real user lines it flags:
+    the share a simulator indistinguishable from those lines would read. Stored runs predate the field, so it is
+    written to bench/figures/llm/classifier-floor/<model>.json."""
+    v = run_classifier(model, max_new_tokens, seed).validation
     out = ROOT / "bench" / "figures" / "llm" / "classifier-floor" / f"{Path(str(model)).name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": f"python bench/llm_users.py --classifier-floor --model {model}",
@@ -400,9 +406,7 @@ def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: 
     whether it repeats a stage direction. A share says how many; these say what they are."""
     import numpy as np
 
-    from personae.llm.assistant_likeness import default_replies, offers_help_or_ai, train_assistant_likeness
-    from personae.llm.backends import load_backend
-    from personae.llm.bank import read_data_json
+    from personae.llm.assistant_likeness import offers_help_or_ai
     from personae.llm.user_routes import echoes_stage_direction
 
     path, _, letter = spec.rpartition(":")
@@ -411,10 +415,7 @@ def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: 
         raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
     if model_key(result["model"]) != model_key(model):
         raise SystemExit(f"{path} ran on {result['model']}; its classifier needs --model {model_key(result['model'])}")
-    backend = load_backend("local", model_path=model)
-    bank = read_data_json("user_lines.json")["lines"]
-    classifier = train_assistant_likeness(bank, default_replies(backend, bank, max_new_tokens=max_new_tokens,
-                                                                seed=seed), seed=seed)
+    classifier = run_classifier(model, max_new_tokens, seed)
     rows = [(name, turn, str(line)) for name, convs in result["routes"][letter]["transcripts"].items()
             for conv in np.asarray(convs, dtype=object).reshape(-1, np.asarray(convs, dtype=object).shape[-1])
             for turn, line in enumerate(conv)]
