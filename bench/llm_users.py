@@ -222,7 +222,7 @@ def assemble_unfinished(folder: Path, settings_from: Path) -> Path:
     from personae.llm.in_persona import compare_routes
 
     settings = json.loads(settings_from.read_text())
-    rows = {json.loads(f.read_text())["route"]: json.loads(f.read_text()) for f in sorted(folder.glob("route-*.json"))}
+    rows = {row["route"]: row for row in (json.loads(f.read_text()) for f in sorted(folder.glob("route-*.json")))}
     if not rows:
         raise SystemExit(f"{folder}: no route-<letter>.json rows")
     for letter, row in rows.items():
