@@ -291,6 +291,8 @@ def main() -> None:
                     help="print the lines of a stored route that the --model's classifier calls the assistant, and stop")
     ap.add_argument("--pool-runs", nargs="+", metavar="PATH:LETTER", default=None,
                     help="one route's assistant-like share pooled over the personas of stored runs, and stop")
+    ap.add_argument("--speaker-reading", nargs="+", metavar="PATH:LETTER", default=None,
+                    help="read stored routes by the --model's own speaker margin (a reader that trains nothing)")
     ap.add_argument("--classifier-floor", action="store_true",
                     help="print the share of held-out real user lines the --model's classifier flags, and stop")
     ap.add_argument("--real-lines", action="store_true",
@@ -328,6 +330,9 @@ def main() -> None:
         return
     if args.flagged_lines:
         print(flagged_lines(args.flagged_lines, args.model))
+        return
+    if args.speaker_reading:
+        print(speaker_table(speaker_reading(args.speaker_reading, args.model)))
         return
     if args.pool_runs:
         print(pool_stored_runs(args.pool_runs))
@@ -427,6 +432,108 @@ def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: 
     out = [head]
     out += [f"  {name}, turn {turn + 1}: {line!r}" for name, turn, line in flagged]
     return "\n".join(out)
+
+
+def speaker_reading(specs: list[str], model: str | None, n_pairs: int = 300, n_lines: int = 600,
+                    seed: int = 0) -> dict:
+    """Stored routes ("PATH:LETTER") read by the model's own speaker margin (personae.llm.speaker_attribution),
+    a reader that trains nothing: its validation on the bank's user lines against the model's default replies
+    and on real ShareGPT users against ChatGPT's replies; each route's share beside real users' (the draw
+    simulate-users --real-lines makes, and users answering a question); how many of the lines the project
+    classifier flags the reader also calls the assistant; and every pair of routes that pair (same personas,
+    scripts, runs, turns, seed), first minus second by share_difference_interval. Written to
+    bench/figures/llm/speaker/<model>.json."""
+    import itertools
+
+    import numpy as np
+
+    from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
+    from personae.llm.backends import load_backend
+    from personae.llm.bank import read_data_json
+    from personae.llm.real_lines import (
+        ANSWERING_LINES,
+        answering_reference,
+        flagged_share,
+        real_user_lines,
+        real_user_reply_pairs,
+        route_against_real_lines,
+    )
+    from personae.llm.speaker_attribution import SpeakerAttribution, validate_reader
+    from personae.stats import share_difference_interval
+
+    t0 = time.time()
+    stored = []
+    for spec in specs:
+        path, _, letter = spec.rpartition(":")
+        result = json.loads(Path(path).read_text())
+        if letter not in result["routes"] or not result["routes"][letter].get("transcripts"):
+            raise SystemExit(f"{path}: no route {letter!r} with transcripts (it has {', '.join(result['routes'])})")
+        if model_key(result["model"]) != model_key(model):
+            raise SystemExit(f"{path} ran on {result['model']}; read it with --model {model_key(result['model'])}")
+        stored.append((spec, result, letter))
+    backend = load_backend("local", model_path=model)
+    reader = SpeakerAttribution(backend)
+    bank = read_data_json("user_lines.json")["lines"]
+    own_replies = default_replies(backend, bank, max_new_tokens=24, seed=seed)  # as every run's classifier
+    project = train_assistant_likeness(bank, own_replies, seed=seed)
+    users, chatgpt = real_user_reply_pairs(n_pairs, seed + 1)
+    sharegpt = real_user_lines("sharegpt", n_lines, seed)
+    answering = answering_reference("sharegpt", ANSWERING_LINES, seed)
+    out: dict = {"command": "python bench/llm_users.py --speaker-reading " + " ".join(specs) + f" --model {model}",
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "validation": {"bank_lines_against_default_replies": validate_reader(reader, bank, own_replies,
+                                                                                      seed=seed),
+                                "sharegpt_users_against_chatgpt_replies": validate_reader(reader, users, chatgpt,
+                                                                                          seed=seed)},
+                 "routes": [], "paired": []}
+    real_share, real_flags = flagged_share(reader, sharegpt, "ShareGPT user lines")
+    answering_share, answering_flags = flagged_share(reader, answering, "ShareGPT user lines answering a question")
+    out["references"] = {"sharegpt_users": real_share, "sharegpt_users_answering": answering_share}
+    for spec, result, letter in stored:
+        lines = result["routes"][letter]["transcripts"]
+        per_persona = [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in lines.values()]
+        vs = route_against_real_lines(reader, per_persona, real_flags, "ShareGPT user lines")
+        answering_vs = route_against_real_lines(reader, per_persona, answering_flags,
+                                                "ShareGPT user lines answering a question")
+        flat = [x for p in per_persona for x in p]
+        by_project = project.is_assistant_like(flat)
+        out["routes"].append({"route": spec, "personas": result["personas"], "share": vs["share"],
+                              "per_persona": vs["per_persona"], "trials": vs["trials"],
+                              "minus_sharegpt_users": vs["minus_reference"],
+                              "minus_sharegpt_users_answering": answering_vs["minus_reference"],
+                              "project_classifier_flagged": int(by_project.sum()),
+                              "of_those_read_as_the_assistant": int((by_project & reader.is_assistant_like(
+                                  flat)).sum()), "lines": len(flat)})
+    for (i, (s1, r1, _)), (j, (s2, r2, _)) in itertools.combinations(enumerate(stored), 2):
+        if not unpaired_settings(r1, r2):
+            a, b = out["routes"][i], out["routes"][j]
+            out["paired"].append({"first": s1, "second": s2, "difference": share_difference_interval(
+                a["per_persona"], b["per_persona"], min(a["trials"], b["trials"]), unit="personas").to_dict()})
+    out["seconds"] = round(time.time() - t0, 1)
+    target = ROOT / "bench" / "figures" / "llm" / "speaker" / f"{Path(str(model)).name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def speaker_table(out: dict) -> str:
+    """The speaker reading as text: the reader's validation, the references, each route and each pair."""
+    short = lambda spec: spec.split("/users/")[-1].replace("/users.json", "")
+    rows = [f"speaker reading ({out['seconds']} s):"]
+    for name, v in out["validation"].items():
+        rows.append(f"  {name}: accuracy {iv(v['heldout_accuracy'])} (labels dealt at random: "
+                    f"{v['shuffled_label_accuracy_mean']:.2f}), margin AUC {v['margin_auc']:.3f}, user lines called "
+                    f"the assistant {iv(v['user_lines_flagged'])}, replies called a user {iv(v['replies_missed'])}")
+    for name, v in out["references"].items():
+        rows.append(f"  {name}: {iv(v)} over {v['n_units']} {v['unit']}")
+    for r in out["routes"]:
+        rows.append(f"  {short(r['route'])}: {iv(r['share'], 3)}; minus ShareGPT users "
+                    f"{iv(r['minus_sharegpt_users'])}, minus users answering {iv(r['minus_sharegpt_users_answering'])};"
+                    f" project classifier flags {r['project_classifier_flagged']} of {r['lines']}, the reader calls "
+                    f"{r['of_those_read_as_the_assistant']} of those the assistant")
+    for p in out["paired"]:
+        rows.append(f"  {short(p['first'])} minus {short(p['second'])}: {iv(p['difference'], 3)}")
+    return "\n".join(rows)
 
 
 # Route pairs on the same personas, scripts and seeds, compared paired under every judge by --real-lines: the

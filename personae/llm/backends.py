@@ -64,6 +64,11 @@ class LLMBackend:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' gives no token log-probabilities; use --backend local to score answers")
 
+    def continuation_log_likelihood(self, prompts: list[str], continuations: list[str]) -> np.ndarray:
+        """(n,) summed log-probability of each continuation after its plain-text prompt (no chat template)."""
+        raise HiddenStatesUnavailable(
+            f"backend '{self.name}' gives no token log-probabilities; use --backend local to score lines")
+
     def response_activations(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' exposes no hidden states; use --backend local for activation instruments")
@@ -198,10 +203,14 @@ class LocalBackend(LLMBackend):
         return self.generate([self.prompt_ids(c) for c in conversations], max_new_tokens=max_new_tokens,
                              temperature=temperature, seed=seed)
 
-    def complete(self, prompts, *, max_new_tokens=48, temperature=0.0, seed=0):
+    def text_ids(self, text: str) -> list[int]:
+        """Token ids of plain text as a prompt: the tokenizer's BOS where it adds one, no chat template."""
         tok = self.tokenizer
         bos = [tok.bos_token_id] if tok.bos_token_id is not None and getattr(tok, "add_bos_token", False) else []
-        ids = [bos + tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        return bos + tok(text, add_special_tokens=False)["input_ids"]
+
+    def complete(self, prompts, *, max_new_tokens=48, temperature=0.0, seed=0):
+        ids = [self.text_ids(p) for p in prompts]
         return [first_line(t) for t in self.generate(ids, max_new_tokens=max_new_tokens, temperature=temperature,
                                                         seed=seed, stop=["\n"])]
 
@@ -248,10 +257,17 @@ class LocalBackend(LLMBackend):
         return np.concatenate(probs).astype(np.float64)
 
     def response_log_likelihood(self, conversations, responses):
+        return self._log_likelihood([self.prompt_ids(c) for c in conversations], responses)
+
+    def continuation_log_likelihood(self, prompts, continuations):
+        return self._log_likelihood([self.text_ids(p) for p in prompts], continuations)
+
+    def _log_likelihood(self, prompt_ids: list[list[int]], replies: list[str]) -> np.ndarray:
+        """Summed log-probability of each reply's tokens after its prompt's token ids, batched."""
         import torch
 
-        rows = [(self.prompt_ids(c), self.tokenizer(r, add_special_tokens=False)["input_ids"])
-                for c, r in zip(conversations, responses, strict=True)]
+        rows = [(p, self.tokenizer(r, add_special_tokens=False)["input_ids"])
+                for p, r in zip(prompt_ids, replies, strict=True)]
         if any(not reply for _, reply in rows):
             raise BackendError("an empty response has no log-likelihood to score")
         out = []

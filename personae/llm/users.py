@@ -231,7 +231,7 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             ngram, answering, "ShareGPT user lines answering a question")
         ngram_flags = ngram.is_assistant_like(ngram_users)
     measured = {}
-    # e, j and k steer the same model with the same vector at the same strength: one MCQ cost serves all.
+    # e, j, k and m steer the same model with the same vector at the same strength: one MCQ cost serves all.
     steered_cost: dict | None = None
     for letter in routes:
         route = build_route(letter, data["user_prompt"], data, backend=backend, judge=judge, best_of=best_of,
