@@ -189,6 +189,25 @@ def unpaired_settings(first: dict, second: dict) -> list[str]:
     return [k for k in keys if first.get(k) != second.get(k)]
 
 
+def stored_route(spec: str, model: str | None = None) -> tuple[str, dict, str]:
+    """(path, stored run, letter) of "PATH:LETTER"; refuses a missing route and, given `model`, a run on another
+    model (a reading that uses the model's classifier or likelihoods must use the model the run did)."""
+    path, _, letter = spec.rpartition(":")
+    result = json.loads(Path(path).read_text())
+    if letter not in result["routes"]:
+        raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+    if model is not None and model_key(result["model"]) != model_key(model):
+        raise SystemExit(f"{path} ran on {result['model']}; read it with --model {model_key(result['model'])}")
+    return path, result, letter
+
+
+def persona_lines(transcripts: dict) -> list[list[str]]:
+    """Each persona's stored lines as one list, in (script, run, turn) order."""
+    import numpy as np
+
+    return [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in transcripts.values()]
+
+
 def compare_stored_routes(first: str, second: str) -> str:
     """Two routes from stored runs ("PATH:LETTER"), first minus second, paired by persona with compare_routes.
     The runs must share personas, scripts, turns, runs and seed, so each persona's lines answer the same turns; a
@@ -197,10 +216,7 @@ def compare_stored_routes(first: str, second: str) -> str:
 
     rows = []
     for spec in (first, second):
-        path, _, letter = spec.rpartition(":")
-        result = json.loads(Path(path).read_text())
-        if letter not in result["routes"]:
-            raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+        _, result, letter = stored_route(spec)
         rows.append((result, result["routes"][letter]))
     differ = unpaired_settings(rows[0][0], rows[1][0])
     if differ:
@@ -255,10 +271,7 @@ def pool_stored_runs(specs: list[str]) -> str:
     if len({spec.rpartition(":")[2] for spec in specs}) != 1:
         raise SystemExit(f"pooling needs one route letter, got {', '.join(specs)}")
     for spec in specs:
-        path, _, letter = spec.rpartition(":")
-        result = json.loads(Path(path).read_text())
-        if letter not in result["routes"]:
-            raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
+        path, result, letter = stored_route(spec)
         differ = [k for k in unpaired_settings(first, result) if k != "personas"] if first else []
         differ += ["steer_strength"] if first and first.get("steer_strength") != result.get("steer_strength") else []
         if differ:
@@ -376,17 +389,23 @@ def mcq_accuracy(model: str | None, n_arithmetic: int = 160) -> None:
                   f"probability of the right option {prob.mean():.3f} (chance 0.25)")
 
 
-def run_classifier(model: str | None, max_new_tokens: int = 24, seed: int = 0):
-    """The assistant-likeness classifier as every simulate-users run with these defaults trains it: the model's
-    greedy default replies to the 90 shipped user lines against those lines."""
+def project_classifier(backend, max_new_tokens: int = 24, seed: int = 0) -> tuple:
+    """(classifier, bank lines, the model's replies to them): the assistant-likeness classifier as every
+    simulate-users run with these defaults trains it, the model's greedy default replies to the 90 shipped
+    user lines against those lines."""
     from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
-    from personae.llm.backends import load_backend
     from personae.llm.bank import read_data_json
 
-    backend = load_backend("local", model_path=model)
-    lines = read_data_json("user_lines.json")["lines"]
-    return train_assistant_likeness(lines, default_replies(backend, lines, max_new_tokens=max_new_tokens, seed=seed),
-                                    seed=seed)
+    bank = read_data_json("user_lines.json")["lines"]
+    replies = default_replies(backend, bank, max_new_tokens=max_new_tokens, seed=seed)
+    return train_assistant_likeness(bank, replies, seed=seed), bank, replies
+
+
+def run_classifier(model: str | None, max_new_tokens: int = 24, seed: int = 0):
+    """project_classifier's classifier for the local --model."""
+    from personae.llm.backends import load_backend
+
+    return project_classifier(load_backend("local", model_path=model), max_new_tokens, seed)[0]
 
 
 def classifier_floor(model: str | None, max_new_tokens: int = 24, seed: int = 0) -> None:
@@ -414,12 +433,7 @@ def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: 
     from personae.llm.assistant_likeness import offers_help_or_ai
     from personae.llm.user_routes import echoes_stage_direction
 
-    path, _, letter = spec.rpartition(":")
-    result = json.loads(Path(path).read_text())
-    if letter not in result["routes"]:
-        raise SystemExit(f"{path}: no route {letter!r} (it has {', '.join(result['routes'])})")
-    if model_key(result["model"]) != model_key(model):
-        raise SystemExit(f"{path} ran on {result['model']}; its classifier needs --model {model_key(result['model'])}")
+    _, result, letter = stored_route(spec, model)
     classifier = run_classifier(model, max_new_tokens, seed)
     rows = [(name, turn, str(line)) for name, convs in result["routes"][letter]["transcripts"].items()
             for conv in np.asarray(convs, dtype=object).reshape(-1, np.asarray(convs, dtype=object).shape[-1])
@@ -437,19 +451,17 @@ def flagged_lines(spec: str, model: str | None, max_new_tokens: int = 24, seed: 
 def speaker_reading(specs: list[str], model: str | None, n_pairs: int = 300, n_lines: int = 600,
                     seed: int = 0) -> dict:
     """Stored routes ("PATH:LETTER") read by the model's own speaker margin (personae.llm.speaker_attribution),
-    a reader that trains nothing: its validation on the bank's user lines against the model's default replies
-    and on real ShareGPT users against ChatGPT's replies; each route's share beside real users' (the draw
-    simulate-users --real-lines makes, and users answering a question); how many of the lines the project
-    classifier flags the reader also calls the assistant; and every pair of routes that pair (same personas,
-    scripts, runs, turns, seed), first minus second by share_difference_interval. Written to
-    bench/figures/llm/speaker/<model>.json."""
+    a reader that trains nothing. Its validation: the bank's user lines against the model's default replies,
+    real ShareGPT users against ChatGPT's replies, and the control, bank lines against other bank lines, which
+    must read 0.5. Each route's share beside real users' (the draw simulate-users --real-lines makes, and users
+    answering a question); how many of the lines the project classifier flags the reader also calls the
+    assistant; every pair of routes that pair (same personas, scripts, runs, turns, seed), first minus second by
+    share_difference_interval. Written to bench/figures/llm/speaker/<model>.json."""
     import itertools
 
     import numpy as np
 
-    from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
     from personae.llm.backends import load_backend
-    from personae.llm.bank import read_data_json
     from personae.llm.real_lines import (
         ANSWERING_LINES,
         answering_reference,
@@ -462,40 +474,28 @@ def speaker_reading(specs: list[str], model: str | None, n_pairs: int = 300, n_l
     from personae.stats import share_difference_interval
 
     t0 = time.time()
-    stored = []
-    for spec in specs:
-        path, _, letter = spec.rpartition(":")
-        result = json.loads(Path(path).read_text())
-        if letter not in result["routes"] or not result["routes"][letter].get("transcripts"):
-            raise SystemExit(f"{path}: no route {letter!r} with transcripts (it has {', '.join(result['routes'])})")
-        if model_key(result["model"]) != model_key(model):
-            raise SystemExit(f"{path} ran on {result['model']}; read it with --model {model_key(result['model'])}")
-        stored.append((spec, result, letter))
+    stored = [stored_route(spec, model) for spec in specs]
     backend = load_backend("local", model_path=model)
     reader = SpeakerAttribution(backend)
-    bank = read_data_json("user_lines.json")["lines"]
-    own_replies = default_replies(backend, bank, max_new_tokens=24, seed=seed)  # as every run's classifier
-    project = train_assistant_likeness(bank, own_replies, seed=seed)
+    project, bank, own_replies = project_classifier(backend, seed=seed)
     users, chatgpt = real_user_reply_pairs(n_pairs, seed + 1)
-    sharegpt = real_user_lines("sharegpt", n_lines, seed)
-    answering = answering_reference("sharegpt", ANSWERING_LINES, seed)
+    dealt, half = [str(x) for x in np.random.default_rng(seed).permutation(bank)], len(bank) // 2
+    validate_reader(reader, bank, own_replies, "bank_lines_against_default_replies", seed=seed)
+    validate_reader(reader, users, chatgpt, "sharegpt_users_against_chatgpt_replies", seed=seed)
+    validate_reader(reader, dealt[:half], dealt[half:2 * half], "control_bank_lines_against_bank_lines", seed=seed)
+    real_share, real_flags = flagged_share(reader, real_user_lines("sharegpt", n_lines, seed), "ShareGPT user lines")
+    answering_share, answering_flags = flagged_share(reader, answering_reference("sharegpt", ANSWERING_LINES, seed),
+                                                     "ShareGPT user lines answering a question")
     out: dict = {"command": "python bench/llm_users.py --speaker-reading " + " ".join(specs) + f" --model {model}",
-                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                 "validation": {"bank_lines_against_default_replies": validate_reader(reader, bank, own_replies,
-                                                                                      seed=seed),
-                                "sharegpt_users_against_chatgpt_replies": validate_reader(reader, users, chatgpt,
-                                                                                          seed=seed)},
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "validation": reader.validation,
+                 "references": {"sharegpt_users": real_share, "sharegpt_users_answering": answering_share},
                  "routes": [], "paired": []}
-    real_share, real_flags = flagged_share(reader, sharegpt, "ShareGPT user lines")
-    answering_share, answering_flags = flagged_share(reader, answering, "ShareGPT user lines answering a question")
-    out["references"] = {"sharegpt_users": real_share, "sharegpt_users_answering": answering_share}
-    for spec, result, letter in stored:
-        lines = result["routes"][letter]["transcripts"]
-        per_persona = [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in lines.values()]
+    for spec, (_, result, letter) in zip(specs, stored):
+        per_persona = persona_lines(result["routes"][letter]["transcripts"])
         vs = route_against_real_lines(reader, per_persona, real_flags, "ShareGPT user lines")
         answering_vs = route_against_real_lines(reader, per_persona, answering_flags,
                                                 "ShareGPT user lines answering a question")
-        flat = [x for p in per_persona for x in p]
+        flat = [x for lines in per_persona for x in lines]
         by_project = project.is_assistant_like(flat)
         out["routes"].append({"route": spec, "personas": result["personas"], "share": vs["share"],
                               "per_persona": vs["per_persona"], "trials": vs["trials"],
@@ -504,10 +504,10 @@ def speaker_reading(specs: list[str], model: str | None, n_pairs: int = 300, n_l
                               "project_classifier_flagged": int(by_project.sum()),
                               "of_those_read_as_the_assistant": int((by_project & reader.is_assistant_like(
                                   flat)).sum()), "lines": len(flat)})
-    for (i, (s1, r1, _)), (j, (s2, r2, _)) in itertools.combinations(enumerate(stored), 2):
+    for (i, (_, r1, _)), (j, (_, r2, _)) in itertools.combinations(enumerate(stored), 2):
         if not unpaired_settings(r1, r2):
             a, b = out["routes"][i], out["routes"][j]
-            out["paired"].append({"first": s1, "second": s2, "difference": share_difference_interval(
+            out["paired"].append({"first": specs[i], "second": specs[j], "difference": share_difference_interval(
                 a["per_persona"], b["per_persona"], min(a["trials"], b["trials"]), unit="personas").to_dict()})
     out["seconds"] = round(time.time() - t0, 1)
     target = ROOT / "bench" / "figures" / "llm" / "speaker" / f"{Path(str(model)).name}.json"
@@ -516,23 +516,27 @@ def speaker_reading(specs: list[str], model: str | None, n_pairs: int = 300, n_l
     return out
 
 
+def run_name(spec: str) -> str:
+    """'bench/figures/llm/users/<run>/users.json:k' -> '<run>:k'."""
+    return spec.split("/users/")[-1].replace("/users.json", "")
+
+
 def speaker_table(out: dict) -> str:
-    """The speaker reading as text: the reader's validation, the references, each route and each pair."""
-    short = lambda spec: spec.split("/users/")[-1].replace("/users.json", "")
+    """The speaker reading as text: the reader's validation and control, the references, each route, each pair."""
     rows = [f"speaker reading ({out['seconds']} s):"]
     for name, v in out["validation"].items():
-        rows.append(f"  {name}: accuracy {iv(v['heldout_accuracy'])} (labels dealt at random: "
-                    f"{v['shuffled_label_accuracy_mean']:.2f}), margin AUC {v['margin_auc']:.3f}, user lines called "
-                    f"the assistant {iv(v['user_lines_flagged'])}, replies called a user {iv(v['replies_missed'])}")
+        rows.append(f"  {name} ({v['n_pairs']} pairs): accuracy {iv(v['accuracy'])}, margin AUC "
+                    f"{iv(v['margin_auc'])}, user lines called the assistant {iv(v['user_lines_called_the_assistant'])}"
+                    f", replies called a user {iv(v['replies_called_a_user'])}")
     for name, v in out["references"].items():
         rows.append(f"  {name}: {iv(v)} over {v['n_units']} {v['unit']}")
     for r in out["routes"]:
-        rows.append(f"  {short(r['route'])}: {iv(r['share'], 3)}; minus ShareGPT users "
+        rows.append(f"  {run_name(r['route'])}: {iv(r['share'], 3)}; minus ShareGPT users "
                     f"{iv(r['minus_sharegpt_users'])}, minus users answering {iv(r['minus_sharegpt_users_answering'])};"
                     f" project classifier flags {r['project_classifier_flagged']} of {r['lines']}, the reader calls "
                     f"{r['of_those_read_as_the_assistant']} of those the assistant")
     for p in out["paired"]:
-        rows.append(f"  {short(p['first'])} minus {short(p['second'])}: {iv(p['difference'], 3)}")
+        rows.append(f"  {run_name(p['first'])} minus {run_name(p['second'])}: {iv(p['difference'], 3)}")
     return "\n".join(rows)
 
 
@@ -570,9 +574,7 @@ def real_lines_reading(model: str | None, n_lines: int = 600, seed: int = 0) -> 
     Written to bench/figures/llm/real-lines/<model>.json."""
     import numpy as np
 
-    from personae.llm.assistant_likeness import default_replies, train_assistant_likeness
     from personae.llm.backends import load_backend
-    from personae.llm.bank import read_data_json
     from personae.llm.real_lines import (
         ANSWERING_LINES,
         NGRAM_JUDGE_PAIRS,
@@ -588,9 +590,7 @@ def real_lines_reading(model: str | None, n_lines: int = 600, seed: int = 0) -> 
     from personae.stats import binomial_interval
 
     backend = load_backend("local", model_path=model)
-    bank = read_data_json("user_lines.json")["lines"]
-    own_replies = default_replies(backend, bank, max_new_tokens=24, seed=seed)
-    project = train_assistant_likeness(bank, own_replies, seed=seed)
+    project, bank, own_replies = project_classifier(backend, seed=seed)
     real, held_users, held_replies = real_judge(REAL_JUDGE_PAIRS, seed)
     ngram, ngram_users, ngram_replies = real_judge(NGRAM_JUDGE_PAIRS, seed, features="ngrams")
     judges = {"project classifier": project, "real-data judge": real, "n-gram judge": ngram}
@@ -652,7 +652,7 @@ def real_lines_reading(model: str | None, n_lines: int = 600, seed: int = 0) -> 
             lines = route.get("transcripts")
             if not lines:
                 continue
-            per_persona = [[str(x) for x in np.asarray(convs, dtype=object).reshape(-1)] for convs in lines.values()]
+            per_persona = persona_lines(lines)
             row = {"run": str(path.parent.relative_to(FIGS)), "route": letter, "personas": len(per_persona),
                    "lines_per_persona": min(len(p) for p in per_persona),
                    "stored_share": route["assistant_like_share"],

@@ -27,7 +27,8 @@ ASSISTANT_LABEL, USER_LABEL = "AI assistant", "User"
 @dataclass
 class SpeakerAttribution:
     """A LineJudge (personae.llm.assistant_likeness) whose reading is the model's own speaker margin. Margins
-    are cached by text, since the same reference lines are read against every route."""
+    are cached by text, since the same reference lines are read against every route. `validation` holds the
+    records `validate_reader` wrote, by the name of the pairs it read."""
 
     backend: LLMBackend
     validation: dict = field(default_factory=dict)
@@ -35,7 +36,8 @@ class SpeakerAttribution:
 
     def margins(self, texts: list[str]) -> np.ndarray:
         """(n,) log P(text | "AI assistant:") - log P(text | "User:"), each after HEADER."""
-        todo = sorted({t for t in texts if t not in self._cache}, key=len)  # similar lengths batch together
+        # Read in a fixed order (length, then text), so batches, padding and so every margin are reproducible.
+        todo = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))
         if todo:
             prompts = [HEADER + label + ":" for _ in todo for label in (ASSISTANT_LABEL, USER_LABEL)]
             scored = self.backend.continuation_log_likelihood(prompts, [" " + t for t in todo for _ in range(2)])
@@ -46,24 +48,31 @@ class SpeakerAttribution:
         return self.margins(texts) > 0.0
 
 
-def validate_reader(reader: SpeakerAttribution, user_lines: list[str], replies: list[str], *, n_null: int = 20,
+def validate_reader(reader: SpeakerAttribution, user_lines: list[str], replies: list[str], name: str, *,
                     seed: int = 0) -> dict:
-    """The reader's record on (user line, reply) pairs it never saw, in the form every judge reports
-    (assistant_likeness.heldout_validation, with no training lines): accuracy over the pairs beside the
-    accuracy of its own flags against labels dealt at random (the null: a reading that knows nothing of who
-    wrote the line), the share of user lines it calls the assistant (the floor of any share it reads) and of
-    replies it calls a user; and the AUC of the raw margin, which needs no threshold."""
-    from personae.llm.assistant_likeness import heldout_validation
+    """The reader's record on (user line, reply) pairs it never saw: accuracy over pairs (t interval), the AUC
+    of the raw margin, which needs no threshold (bootstrap over pairs, null 0.5), the share of user lines it
+    calls the assistant (the floor of any share it reads) and of replies it calls a user. The reader trains
+    nothing, so a shuffled-label null says nothing here; its control is this same record on pairs whose two
+    sides are both user lines, where accuracy and AUC must read 0.5. Stored in reader.validation[name]."""
     from personae.simulate.discriminator import auc
+    from personae.stats import binomial_interval, bootstrap_interval, mean_interval
 
-    if len(user_lines) != len(replies) or not user_lines:
-        raise ValueError(f"validate_reader needs paired, non-empty lines and replies, got {len(user_lines)} and "
+    n = len(user_lines)
+    if n != len(replies) or n < 2:
+        raise ValueError(f"validate_reader needs paired lines and replies, at least 2 of each, got {n} and "
                          f"{len(replies)}")
     mu, mr = reader.margins(user_lines), reader.margins(replies)
-    flags = np.concatenate([mu > 0, mr > 0])
-    labels = np.concatenate([np.zeros(len(mu), bool), np.ones(len(mr), bool)])
-    rng = np.random.default_rng(seed)
-    null = np.array([np.mean(flags == rng.permutation(labels)) for _ in range(n_null)])
-    out = heldout_validation(mu <= 0, mr > 0, null, 0, user_lines, replies)
-    out["margin_auc"] = auc(np.concatenate([mu, mr]), labels.astype(float))
-    return out
+    right = ((mu <= 0).astype(float) + (mr > 0).astype(float)) / 2  # each pair: both sides read right = 1
+
+    def pair_auc(idx: np.ndarray) -> float:
+        return auc(np.concatenate([mu[idx], mr[idx]]), np.r_[np.zeros(len(idx)), np.ones(len(idx))])
+
+    record = {"n_pairs": n,
+              "accuracy": mean_interval(right, unit="pairs").to_dict(),
+              "margin_auc": bootstrap_interval(pair_auc, n, unit="pairs", seed=seed, null_value=0.5).to_dict(),
+              "user_lines_called_the_assistant": binomial_interval(int((mu > 0).sum()), n,
+                                                                   unit="user lines").to_dict(),
+              "replies_called_a_user": binomial_interval(int((mr <= 0).sum()), n, unit="replies").to_dict()}
+    reader.validation[name] = record
+    return record
