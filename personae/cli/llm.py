@@ -285,8 +285,9 @@ def simulate_users(out: Out,
                                                              "f best-of-N, g adapter, h base model, i revision, "
                                                              "j transcript + steering, k j + profile and intent, "
                                                              "l transcript + example lines, m k with lines "
-                                                             "that repeat the stage direction drawn again")] = "a,b",
-                   personas: Annotated[int, typer.Option(help="user personas (of 36 in simulated_users.json; 13-24 and 25-36 are fresh held-out sets)")] = 12,
+                                                             "that repeat the stage direction drawn again, "
+                                                             "o k decoded against the assistant")] = "a,b",
+                   personas: Annotated[int, typer.Option(help="user personas (of 48 in simulated_users.json; 13-24, 25-36 and 37-48 are fresh held-out sets)")] = 12,
                    persona_offset: Annotated[int, typer.Option(
                        help="skip this many personas first (8: the 4 held out from route g's training)")] = 0,
                    runs: Annotated[int, typer.Option(help="sampled runs per persona and script")] = 3,
@@ -296,8 +297,10 @@ def simulate_users(out: Out,
                    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
                    best_of: Annotated[int, typer.Option(help="route f: candidates per turn")] = 4,
                    steer_strength: Annotated[float, typer.Option(
-                       help="routes e, j, k, m: share of the persona-to-default gap added")] = 0.5,
-                   mcq: Annotated[int, typer.Option(min=0, help="multiple-choice questions for routes e, g, j, k, m "
+                       help="routes e, j, k, m, o: share of the persona-to-default gap added")] = 0.5,
+                   contrast_weight: Annotated[float, typer.Option(
+                       min=0.0, help="route o: weight of the push away from the assistant's next token")] = 1.0,
+                   mcq: Annotated[int, typer.Option(min=0, help="multiple-choice questions for routes e, g, j, k, m, o "
                                                             "(of 40; 0, with --mcq-arithmetic 0: no cost)")] = 40,
                    mcq_arithmetic: Annotated[int, typer.Option(
                        min=0, help="generated arithmetic questions added to the answer-scored MCQ cost")] = 160,
@@ -331,7 +334,8 @@ def simulate_users(out: Out,
     result = run_simulated_users(llm, data, lines[:user_lines], routes=letters,
                                  n_personas=personas, persona_offset=persona_offset, runs=runs, n_turns=turns,
                                  n_scripts=scripts, temperature=temperature, max_new_tokens=max_new_tokens,
-                                 best_of=best_of, steer_strength=steer_strength, n_mcq=mcq, n_arithmetic=mcq_arithmetic,
+                                 best_of=best_of, steer_strength=steer_strength,
+                                 contrast_weight=contrast_weight, n_mcq=mcq, n_arithmetic=mcq_arithmetic,
                                  base_backend=base,
                                  adapter_backend=tuned, n_real_lines=real_lines, seed=seed,
                                  on_route=lambda letter, row: _write(out, f"route-{letter}.json", row))

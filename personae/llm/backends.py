@@ -69,6 +69,14 @@ class LLMBackend:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' gives no token log-probabilities; use --backend local to score lines")
 
+    def contrastive_complete(self, prompts: list[str], contrast_prompts: list[str], *, weight: float,
+                             plausibility: float = 0.1, max_new_tokens: int = 48, temperature: float = 0.0,
+                             seed: int = 0) -> list[str]:
+        """`complete`, with every next token scored against what the model would write after the matching
+        contrast prompt (LocalBackend.contrastive_complete)."""
+        raise HiddenStatesUnavailable(
+            f"backend '{self.name}' gives no next-token distributions; use --backend local for contrastive decoding")
+
     def response_activations(self, conversations: list[Conversation], responses: list[str]) -> np.ndarray:
         raise HiddenStatesUnavailable(
             f"backend '{self.name}' exposes no hidden states; use --backend local for activation instruments")
@@ -238,6 +246,67 @@ class LocalBackend(LLMBackend):
             out += [tok.decode(row[width:], skip_special_tokens=True).strip() for row in gen]
         return out
 
+    def contrastive_complete(self, prompts, contrast_prompts, *, weight, plausibility=0.1, max_new_tokens=48,
+                             temperature=0.0, seed=0):
+        """The first line written after each prompt, each token drawn from
+        log p(t | prompt) + weight * (log p(t | prompt) - log p(t | contrast prompt)), among the tokens whose
+        probability after the prompt is at least `plausibility` times the likeliest one's.
+
+        Why: it pushes every token away from what the contrast prompt makes likely (for route o: the same
+        transcript with the assistant to speak next), where steering moves the whole residual stream. The cut
+        keeps the contrast from promoting a token the prompt itself finds implausible (the adaptive plausibility
+        constraint of contrastive decoding, Li et al., ACL 2023); weight 0 is `complete`'s distribution.
+        Both prompts keep their own key-value cache and are fed the same drawn token."""
+        import torch
+
+        if len(prompts) != len(contrast_prompts):
+            raise BackendError(f"one contrast prompt per prompt: {len(prompts)} prompts, {len(contrast_prompts)} contrasts")
+        if weight < 0 or not 0 <= plausibility < 1:
+            raise BackendError(f"contrastive decoding needs weight >= 0 and 0 <= plausibility < 1 "
+                               f"(got weight {weight}, plausibility {plausibility})")
+        out: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            torch.manual_seed(seed + start)
+            drawn = self._contrastive_rows([self.text_ids(p) for p in prompts[rows]],
+                                           [self.text_ids(p) for p in contrast_prompts[rows]],
+                                           weight, plausibility, max_new_tokens, temperature)
+            out += [first_line(self.tokenizer.decode(ids, skip_special_tokens=True).strip()) for ids in drawn]
+        return out
+
+    def _contrastive_rows(self, prompt_ids: list[list[int]], contrast_ids: list[list[int]], weight: float,
+                          plausibility: float, max_new_tokens: int, temperature: float) -> list[list[int]]:
+        """The drawn token ids of one batch, each row stopped at its first line break or end of text."""
+        import math
+
+        import torch
+
+        tok = self.tokenizer
+        streams = [_Stream(self._model, ids, tok.pad_token_id) for ids in (prompt_ids, contrast_ids)]
+        drawn: list[list[int]] = [[] for _ in prompt_ids]
+        done = torch.zeros(len(prompt_ids), dtype=torch.bool)
+        with torch.no_grad():
+            logits = [s.logits for s in streams]
+            for _ in range(max_new_tokens):
+                own, other = (torch.log_softmax(x.float(), dim=-1) for x in logits)
+                score = own + weight * (own - other)
+                cut = own.max(dim=-1, keepdim=True).values + math.log(plausibility) if plausibility > 0 else None
+                if cut is not None:
+                    score = score.masked_fill(own < cut, -math.inf)
+                if temperature > 0:
+                    token = torch.multinomial(torch.softmax(score / temperature, dim=-1), 1)[:, 0]
+                else:
+                    token = score.argmax(dim=-1)
+                token = torch.where(done, torch.full_like(token, tok.pad_token_id), token)
+                for row in (~done).nonzero().flatten().tolist():
+                    drawn[row].append(int(token[row]))
+                    if int(token[row]) == tok.eos_token_id or "\n" in tok.decode(drawn[row]).lstrip():
+                        done[row] = True
+                if bool(done.all()):
+                    break
+                logits = [s.step(token) for s in streams]
+        return drawn
+
     def choose(self, conversations, options, *, temperature=1.0, seed=0):
         import torch
 
@@ -294,6 +363,32 @@ class LocalBackend(LLMBackend):
         replies = [self.tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
         return mean_response_activations(self._model, prompts, replies, batch_size=self.batch_size,
                                          pad_id=self.tokenizer.pad_token_id)
+
+
+class _Stream:
+    """One left-padded batch of prompts and its key-value cache, fed one token per row at a time; positions
+    come from the attention mask, so a padded row counts from its own first token."""
+
+    def __init__(self, model: Any, prompt_ids: list[list[int]], pad_id: int):
+        import torch
+
+        width = max(map(len, prompt_ids))
+        self.model = model
+        ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in prompt_ids])
+        self.mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in prompt_ids])
+        positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=self.mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        self.cache, self.logits, self.next_position = out.cache, out.logits[:, -1], positions[:, -1] + 1
+
+    def step(self, token: Any) -> Any:
+        """Feed one token per row; the logits of the next."""
+        import torch
+
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        out = self.model(input_ids=token[:, None], attention_mask=self.mask, position_ids=self.next_position[:, None],
+                         cache=self.cache, use_cache=True)
+        self.cache, self.next_position = out.cache, self.next_position + 1
+        return out.logits[:, -1]
 
 
 def first_line(text: str) -> str:

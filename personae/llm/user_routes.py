@@ -17,7 +17,8 @@ only in how the next user line is requested:
      a stage direction before the user's line;
 - l  transcript continuation (b) whose header quotes the persona's own example lines (d's lines, in b's
      transcript), unsteered;
-- m  k, with every line that repeats its stage direction drawn again (up to 3 more draws).
+- m  k, with every line that repeats its stage direction drawn again (up to 3 more draws);
+- o  k, each token drawn against what the assistant would write next (contrastive decoding).
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ class Route:
 
     def generate(self, backend: LLMBackend, contexts: list[TurnContext], *, max_new_tokens: int,
                  temperature: float, seed: int) -> list[str]:
+        return self.draw(backend, contexts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+
+    def draw(self, backend: LLMBackend, contexts: list[TurnContext], *, max_new_tokens: int, temperature: float,
+             seed: int) -> list[str]:
+        """One sampled line per context from the model as it stands (routes that steer wrap this)."""
         requests = [self.request(c) for c in contexts]
         if requests and isinstance(requests[0], str):
             return backend.complete(requests, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
@@ -205,8 +211,8 @@ class SteeredRoute(Route):
             axes = self.directions[p]
             add = {layer: self.strength * float(np.linalg.norm(v)) for layer, v in axes.items()}
             with steered(backend.model, axes, add=add):
-                replies = Route.generate(self, backend, [contexts[i] for i in rows], max_new_tokens=max_new_tokens,
-                                         temperature=temperature, seed=seed + p)
+                replies = self.draw(backend, [contexts[i] for i in rows], max_new_tokens=max_new_tokens,
+                                    temperature=temperature, seed=seed + p)
             out.update(zip(rows, replies))
         return [out[i] for i in range(len(contexts))]
 
@@ -280,6 +286,36 @@ class ResampledLatentSteeredTranscriptRoute(LatentSteeredTranscriptRoute):
                 lines[i] = line
         self.kept_echoes += sum(echoes_stage_direction(line) for line in lines)
         return lines
+
+
+@dataclass
+class ContrastiveLatentSteeredTranscriptRoute(LatentSteeredTranscriptRoute):
+    """Route o: k, each token drawn against the assistant (LocalBackend.contrastive_complete). The contrast
+    prompt is k's own transcript with the assistant, not the user, to speak next, so the push is the model's
+    own speaker difference at every token, for what this user would say rather than what the assistant would.
+    Why: k's remaining assistant-like lines are written one token at a time in the assistant's register; a
+    line-level redraw on the same margin barely touched them (route n, dropped before any run), while a
+    token-level push changes every line. `weight` 1.0 adds the whole speaker difference once (classifier-free
+    guidance at scale 2; Sanchez et al., 2023, found 1.5 broadly safe). It was kept over 0.5 after a look at
+    calibration personas 1-12 (one run of 4 turns per weight, before any run on fresh personas): at 0.5 most
+    drawn lines were k's own, so the route would not have tested the push. The plausibility cut 0.1 is
+    contrastive decoding's (Li et al., 2023). The model is steered exactly as in k, so its multiple-choice cost
+    is k's."""
+
+    letter: str = "o"
+    title: str = "k, each token pushed away from the assistant's"
+    weight: float = 1.0
+    plausibility: float = 0.1
+
+    def contrast_request(self, ctx: TurnContext) -> str:
+        request = self.request(ctx)
+        return request[:-len(f"{ctx.user.name}:")] + "AI assistant:"
+
+    def draw(self, backend, contexts, *, max_new_tokens, temperature, seed):
+        return backend.contrastive_complete([self.request(c) for c in contexts],
+                                            [self.contrast_request(c) for c in contexts], weight=self.weight,
+                                            plausibility=self.plausibility, max_new_tokens=max_new_tokens,
+                                            temperature=temperature, seed=seed)
 
 
 @dataclass

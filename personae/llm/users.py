@@ -21,6 +21,7 @@ from personae.llm.in_persona import compare_routes, measure_route, silhouette_of
 from personae.llm.persona_consistency import Judge
 from personae.llm.user_routes import (
     BestOfNRoute,
+    ContrastiveLatentSteeredTranscriptRoute,
     ExampleLinesRoute,
     ExampleTranscriptRoute,
     LatentRoute,
@@ -38,8 +39,8 @@ from personae.llm.user_routes import (
     run_route,
 )
 
-ROUTE_LETTERS = "abcdefghijklm"
-STEERED_ROUTES = ("e", "j", "k", "m")
+ROUTE_LETTERS = "abcdefghijklmo"
+STEERED_ROUTES = ("e", "j", "k", "m", "o")
 
 
 def parse_routes(text: str) -> list[str]:
@@ -91,7 +92,8 @@ def line_log_perplexity(backend: LLMBackend, tr: RouteTranscripts) -> np.ndarray
 
 
 def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBackend, judge: Judge,
-                best_of: int, steer_strength: float, directions: dict | None, seed: int) -> Route:
+                best_of: int, steer_strength: float, directions: dict | None, seed: int,
+                contrast_weight: float = 1.0) -> Route:
     common = {"user_prompt": user_prompt}
     if letter in ("a", "g"):
         return Route(letter=letter, title="chat slot (baseline)" if letter == "a" else "LoRA simulator, chat slot",
@@ -110,6 +112,10 @@ def build_route(letter: str, user_prompt: str, data: dict, *, backend: LLMBacken
         kind = LatentSteeredTranscriptRoute if letter == "k" else ResampledLatentSteeredTranscriptRoute
         return kind(directions=directions or {}, strength=steer_strength, intents=tuple(data["intents"]),
                     seed=seed, **common)
+    if letter == "o":
+        return ContrastiveLatentSteeredTranscriptRoute(directions=directions or {}, strength=steer_strength,
+                                                       intents=tuple(data["intents"]), seed=seed,
+                                                       weight=contrast_weight, **common)
     if letter == "l":
         return ExampleTranscriptRoute(**common)
     if letter == "f":
@@ -160,7 +166,8 @@ def mcq_cost(changed: LLMBackend, base: LLMBackend, n_mcq: int | None, hooks=Non
 def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], *, routes: list[str],
                         n_personas: int = 12, persona_offset: int = 0, runs: int = 3, n_turns: int = 8,
                         n_scripts: int = 3, temperature: float = 0.7, max_new_tokens: int = 24, best_of: int = 4,
-                        steer_strength: float = 0.5, n_mcq: int | None = 40, n_arithmetic: int = 160,
+                        steer_strength: float = 0.5, contrast_weight: float = 1.0, n_mcq: int | None = 40,
+                        n_arithmetic: int = 160,
                         base_backend: LLMBackend | None = None,
                         adapter_backend: LLMBackend | None = None, n_real_lines: int = 0, seed: int = 0,
                         on_route: Callable[[str, dict], None] | None = None) -> dict:
@@ -207,6 +214,8 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
         axis = -np.mean([d[layer] for d in full.values()], axis=0)
         axis = axis / np.linalg.norm(axis)
         result.update(axis_layer=layer, steered_layers=middle_layers(n_layers), steer_strength=steer_strength)
+        if "o" in routes:
+            result["contrast_weight"] = contrast_weight
     real_flags, ngram = None, None
     if n_real_lines:
         from personae.llm.real_lines import (
@@ -231,11 +240,12 @@ def run_simulated_users(backend: LLMBackend, data: dict, user_lines: list[str], 
             ngram, answering, "ShareGPT user lines answering a question")
         ngram_flags = ngram.is_assistant_like(ngram_users)
     measured = {}
-    # e, j, k and m steer the same model with the same vector at the same strength: one MCQ cost serves all.
+    # e, j, k, m and o steer the same model with the same vector at the same strength: one MCQ cost serves all.
     steered_cost: dict | None = None
     for letter in routes:
         route = build_route(letter, data["user_prompt"], data, backend=backend, judge=judge, best_of=best_of,
-                            steer_strength=steer_strength, directions=directions, seed=seed)
+                            steer_strength=steer_strength, directions=directions, seed=seed,
+                            contrast_weight=contrast_weight)
         gen = {"h": base_backend, "g": adapter_backend}.get(letter, backend)
         tr = run_route(route, gen, users, scripts, runs, temperature=temperature, max_new_tokens=max_new_tokens,
                        seed=seed)

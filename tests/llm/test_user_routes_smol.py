@@ -79,7 +79,7 @@ def test_fluency_finds_word_salad_and_no_difference_between_two_halves_of_the_sh
 
 
 def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_route_a(tmp_path):
-    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,l,m", "--personas", "2", "--runs", "3",
+    r = CliRunner().invoke(app, ["simulate-users", "--routes", "a,c,e,f,i,j,l,m,o", "--personas", "2", "--runs", "3",
                                  "--turns", "2", "--scripts", "1", "--max-new-tokens", "4", "--best-of", "2",
                                  "--mcq", "2", "--mcq-arithmetic", "2", "--user-lines", "12", "--real-lines", "30",
                                  "--out", str(tmp_path)])
@@ -99,7 +99,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert res["ngram_judge"]["answering_lines_flagged"]["n_units"] == 30  # --real-lines 30 of the 250
     assert "30 independent ShareGPT user lines answering a question" in ngram["minus_answering"]["method"]
     assert "n-gram judge: assistant-like" in r.output and "answering a question" in r.output
-    assert list(res["routes"]) == list("acefijlm")
+    assert list(res["routes"]) == list("acefijlmo")
     a = res["routes"]["a"]
     assert a["assistant_like_share"]["unit"] == "personas" and a["assistant_like_share"]["n_units"] == 2
     assert "6 lines each" in a["assistant_like_share"]["method"]  # 3 runs x 2 turns per persona
@@ -116,7 +116,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
         "assistant_like"]) - np.mean(res["routes"]["c"]["per_persona"]["assistant_like"]))
     assert {"prompt_to_line", "prompt_to_line_mismatched", "line_to_line", "qa"} <= set(a["consistency"])
     assert "interval" in a["icc_embeddings"] and "drift_projection" in a
-    assert set(res["vs_baseline"]) == set("cefijlm")
+    assert set(res["vs_baseline"]) == set("cefijlmo")
     redraws = res["routes"]["m"]["stage_direction_redraws"]  # m counts its redraws and the echoes it kept
     assert redraws["retries_per_line"] == 3 and redraws["lines_still_echoing"] == sum(
         echoes_stage_direction(x) for lines in res["routes"]["m"]["transcripts"].values() for x in np.ravel(lines))
@@ -130,8 +130,9 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     # e, j and m steer with the same vector at the same strength: the cost is measured once, with e. (k, whose
     # first draws m shares, generates in test_route_m_draws_again_exactly_the_lines_where_k_repeats_its_stage_direction.)
     assert res["routes"]["m"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"]
+    assert res["routes"]["o"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"] and res["contrast_weight"] == 1.0
     assert res["routes"]["m"]["mcq_cost"]["measured_with_route"] == "e"
-    for letter in "jlm":  # j, l and m continue the transcript, one line per turn
+    for letter in "jlmo":  # j, l, m and o continue the transcript, one line per turn
         assert all("\n" not in line for lines in res["routes"][letter]["transcripts"].values()
                    for line in np.ravel(lines))
     sil = res["routes"]["i"]["revised_persona_silhouette"]
