@@ -255,8 +255,12 @@ class LocalBackend(LLMBackend):
         Why: it pushes every token away from what the contrast prompt makes likely (for route o: the same
         transcript with the assistant to speak next), where steering moves the whole residual stream. The cut
         keeps the contrast from promoting a token the prompt itself finds implausible (the adaptive plausibility
-        constraint of contrastive decoding, Li et al., ACL 2023); weight 0 is `complete`'s distribution.
-        Both prompts keep their own key-value cache and are fed the same drawn token."""
+        constraint of contrastive decoding, Li et al., ACL 2023). Weight 0 with plausibility 0 draws what
+        `complete` draws (same seeds, same sampler); with the cut, weight 0 is already a truncated sampler.
+        One difference from `complete`: a line break before any text does not end the line here (`complete`
+        returns an empty line for it); no transcript route on Qwen2.5-Coder ever wrote one.
+        Both prompts keep their own key-value cache and are fed the same drawn token. No sampling setting of
+        the model's generation config (e.g. a repetition penalty) applies here; the shipped models set none."""
         import torch
 
         if len(prompts) != len(contrast_prompts):
@@ -282,10 +286,10 @@ class LocalBackend(LLMBackend):
         import torch
 
         tok = self.tokenizer
-        streams = [_Stream(self._model, ids, tok.pad_token_id) for ids in (prompt_ids, contrast_ids)]
         drawn: list[list[int]] = [[] for _ in prompt_ids]
         done = torch.zeros(len(prompt_ids), dtype=torch.bool)
         with torch.no_grad():
+            streams = [_Stream(self._model, ids, tok.pad_token_id) for ids in (prompt_ids, contrast_ids)]
             logits = [s.logits for s in streams]
             for _ in range(max_new_tokens):
                 own, other = (torch.log_softmax(x.float(), dim=-1) for x in logits)

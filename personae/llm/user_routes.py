@@ -291,8 +291,12 @@ class ResampledLatentSteeredTranscriptRoute(LatentSteeredTranscriptRoute):
 @dataclass
 class ContrastiveLatentSteeredTranscriptRoute(LatentSteeredTranscriptRoute):
     """Route o: k, each token drawn against the assistant (LocalBackend.contrastive_complete). The contrast
-    prompt is k's own transcript with the assistant, not the user, to speak next, so the push is the model's
-    own speaker difference at every token, for what this user would say rather than what the assistant would.
+    prompt is k's own transcript, stage direction included, with the assistant, not the user, to speak next;
+    so the push is the steered model's own speaker difference at every token (part of it may be away from an
+    assistant speaking twice after being told the user speaks next). Two consequences for reading it: o minus
+    k measures the plausibility cut and the push together (the cut alone also truncates k's sampler), and the
+    speaker reader (personae.llm.speaker_attribution, the unsteered model's margin between the same two
+    speakers) is not independent of o, so its reading of o grades the mechanism.
     Why: k's remaining assistant-like lines are written one token at a time in the assistant's register; a
     line-level redraw on the same margin barely touched them (route n, dropped before any run), while a
     token-level push changes every line. `weight` 1.0 adds the whole speaker difference once (classifier-free

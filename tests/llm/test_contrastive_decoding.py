@@ -7,6 +7,7 @@ from personae.llm.backends import BackendError, HiddenStatesUnavailable, LLMBack
 from personae.llm.bank import read_data_json
 from personae.llm.user_routes import (
     ContrastiveLatentSteeredTranscriptRoute,
+    LatentSteeredTranscriptRoute,
     TurnContext,
     load_simulated_users,
 )
@@ -40,6 +41,36 @@ def test_weight_zero_is_plain_decoding_and_a_contrast_equal_to_the_prompt_change
     assert smol.contrastive_complete(prompts, prompts, weight=0.0, plausibility=0.0, max_new_tokens=12) == plain
     # No effect by construction: the contrast is the prompt itself, so the push is zero at any weight.
     assert smol.contrastive_complete(prompts, prompts, weight=3.0, plausibility=0.0, max_new_tokens=12) == plain
+
+
+def test_sampled_at_weight_zero_without_the_cut_it_draws_what_complete_draws_batch_by_batch(smol):
+    route = _route()
+    prompts = [route.request(c) for c in _contexts(5)]
+    batch_size, smol.batch_size = smol.batch_size, 2  # three batches, each with its own seed
+    try:
+        plain = smol.complete(prompts, max_new_tokens=10, temperature=0.9, seed=4)
+        same = smol.contrastive_complete(prompts, prompts[::-1], weight=0.0, plausibility=0.0, max_new_tokens=10,
+                                         temperature=0.9, seed=4)
+        other_seed = smol.contrastive_complete(prompts, prompts, weight=0.0, plausibility=0.0, max_new_tokens=10,
+                                               temperature=0.9, seed=5)
+    finally:
+        smol.batch_size = batch_size
+    assert same == plain and other_seed != plain
+
+
+def test_route_o_draws_with_the_contrast_inside_ks_steering(smol):
+    contexts = _contexts(2)
+    directions = {p: {1: np.ones(smol.model.config.hidden_size)} for p in range(2)}
+    settings = {"directions": directions, "strength": 0.0, "intents": tuple(DATA["intents"]),
+                "user_prompt": DATA["user_prompt"]}
+    o = ContrastiveLatentSteeredTranscriptRoute(weight=2.0, **settings)
+    k = LatentSteeredTranscriptRoute(**settings)
+    kw = {"max_new_tokens": 12, "temperature": 0.0, "seed": 0}
+    drawn = o.generate(smol, contexts, **kw)
+    # Strength 0: the hooks add nothing, so o's lines are contrastive_complete's on its own requests.
+    direct = smol.contrastive_complete([o.request(c) for c in contexts], [o.contrast_request(c) for c in contexts],
+                                       weight=2.0, max_new_tokens=12)
+    assert drawn == direct and drawn != k.generate(smol, contexts, **kw)
 
 
 def test_the_push_raises_the_lines_lead_of_the_user_over_the_assistant(smol):

@@ -127,7 +127,7 @@ def test_simulate_users_runs_every_route_it_can_and_reports_intervals_against_ro
     assert a["log_perplexity"]["unit"] == "personas" and "log_perplexity" in res["vs_baseline"]["e"]
     assert res["routes"]["e"]["mcq_cost"]["n_questions"] == res["routes"]["j"]["mcq_cost"]["n_questions"] == 2
     assert res["routes"]["j"]["mcq_cost"]["cloze"]["n_questions"] == 4  # 2 shipped + 2 generated
-    # e, j and m steer with the same vector at the same strength: the cost is measured once, with e. (k, whose
+    # e, j, m and o steer with the same vector at the same strength: the cost is measured once, with e. (k, whose
     # first draws m shares, generates in test_route_m_draws_again_exactly_the_lines_where_k_repeats_its_stage_direction.)
     assert res["routes"]["m"]["mcq_cost"] == res["routes"]["j"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"]
     assert res["routes"]["o"]["mcq_cost"] == res["routes"]["e"]["mcq_cost"] and res["contrast_weight"] == 1.0
