@@ -222,6 +222,12 @@ def compare_stored_routes(first: str, second: str) -> str:
     if differ:
         raise SystemExit(f"the two runs differ in {', '.join(differ)}: their personas' lines do not pair")
     out = compare_routes(rows[0][1], rows[1][1])
+    if all("ngram_judge" in row for _, row in rows):  # the judge that reads register, stored by the run itself
+        from personae.stats import share_difference_interval
+
+        a, b = rows[0][1]["ngram_judge"], rows[1][1]["ngram_judge"]
+        out["ngram_judge_assistant_like"] = share_difference_interval(
+            a["per_persona"], b["per_persona"], min(a["trials"], b["trials"]), unit="personas").to_dict()
     return "\n".join([f"{first} minus {second}, paired over {len(rows[0][0]['personas'])} personas:",
                       *(f"  {key}: {iv(value, 3)}" for key, value in out.items())])
 
