@@ -76,7 +76,7 @@ def test_route_o_draws_with_the_contrast_inside_ks_steering(smol):
 def test_the_push_raises_the_lines_lead_of_the_user_over_the_assistant(smol):
     """The quantity the decoding pushes, read back on whole lines: log P(line | the user speaks next) minus
     log P(line | the assistant speaks next). Greedy, so the comparison is fixed, not sampled."""
-    route, contexts = _route(), _contexts(8)
+    route, contexts = _route(), _contexts(6)
     prompts, contrasts = [route.request(c) for c in contexts], [route.contrast_request(c) for c in contexts]
 
     def lead(lines: list[str]) -> np.ndarray:
@@ -84,8 +84,8 @@ def test_the_push_raises_the_lines_lead_of_the_user_over_the_assistant(smol):
         return (smol.continuation_log_likelihood([p for p, _, _ in kept], [x for _, _, x in kept])
                 - smol.continuation_log_likelihood([c for _, c, _ in kept], [x for _, _, x in kept]))
 
-    plain = smol.contrastive_complete(prompts, contrasts, weight=0.0, max_new_tokens=16)
-    pushed = smol.contrastive_complete(prompts, contrasts, weight=2.0, max_new_tokens=16)
+    plain = smol.contrastive_complete(prompts, contrasts, weight=0.0, max_new_tokens=12)
+    pushed = smol.contrastive_complete(prompts, contrasts, weight=2.0, max_new_tokens=12)
     assert pushed != plain and lead(pushed).mean() > lead(plain).mean() + 1.0
     assert all("\n" not in x for x in pushed)
 
