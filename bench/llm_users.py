@@ -279,7 +279,7 @@ def pool_stored_runs(specs: list[str]) -> str:
     for spec in specs:
         path, result, letter = stored_route(spec)
         differ = [k for k in unpaired_settings(first, result) if k != "personas"] if first else []
-        differ += ["steer_strength"] if first and first.get("steer_strength") != result.get("steer_strength") else []
+        differ += [k for k in ("steer_strength", "contrast_weight") if first and first.get(k) != result.get(k)]
         if differ:
             raise SystemExit(f"{path} differs from {specs[0]} in {', '.join(differ)}: not one route to pool")
         first = first or result
