@@ -279,7 +279,8 @@ def pool_stored_runs(specs: list[str]) -> str:
     for spec in specs:
         path, result, letter = stored_route(spec)
         differ = [k for k in unpaired_settings(first, result) if k != "personas"] if first else []
-        differ += [k for k in ("steer_strength", "contrast_weight") if first and first.get(k) != result.get(k)]
+        settings = ("steer_strength", "contrast_weight") if letter == "o" else ("steer_strength",)
+        differ += [k for k in settings if first and first.get(k) != result.get(k)]
         if differ:
             raise SystemExit(f"{path} differs from {specs[0]} in {', '.join(differ)}: not one route to pool")
         first = first or result
