@@ -256,7 +256,8 @@ class LocalBackend(LLMBackend):
         transcript with the assistant to speak next), where steering moves the whole residual stream. The cut
         keeps the contrast from promoting a token the prompt itself finds implausible (the adaptive plausibility
         constraint of contrastive decoding, Li et al., ACL 2023). Weight 0 with plausibility 0 draws what
-        `complete` draws (same seeds, same sampler); with the cut, weight 0 is already a truncated sampler.
+        `complete` draws (same seeds, same sampler); with the cut, weight 0 is already a truncated sampler, and it
+        runs only the prompt's stream.
         One difference from `complete`: a line break before any text does not end the line here (`complete`
         returns an empty line for it); no transcript route on Qwen2.5-Coder ever wrote one.
         Both prompts keep their own key-value cache and are fed the same drawn token. No sampling setting of
@@ -289,11 +290,13 @@ class LocalBackend(LLMBackend):
         drawn: list[list[int]] = [[] for _ in prompt_ids]
         done = torch.zeros(len(prompt_ids), dtype=torch.bool)
         with torch.no_grad():
-            streams = [_Stream(self._model, ids, tok.pad_token_id) for ids in (prompt_ids, contrast_ids)]
+            # At weight 0 the contrast's scores are multiplied away, so its stream is never run (the cut-only control).
+            sources = (prompt_ids, contrast_ids) if weight > 0 else (prompt_ids,)
+            streams = [_Stream(self._model, ids, tok.pad_token_id) for ids in sources]
             logits = [s.logits for s in streams]
             for _ in range(max_new_tokens):
-                own, other = (torch.log_softmax(x.float(), dim=-1) for x in logits)
-                score = own + weight * (own - other)
+                own, *other = (torch.log_softmax(x.float(), dim=-1) for x in logits)
+                score = own + weight * (own - other[0]) if other else own
                 cut = own.max(dim=-1, keepdim=True).values + math.log(plausibility) if plausibility > 0 else None
                 if cut is not None:
                     score = score.masked_fill(own < cut, -math.inf)

@@ -146,10 +146,10 @@ def test_a_line_echoes_the_stage_direction_only_when_it_repeats_the_parenthesis(
     assert not any(echoes_stage_direction(x) for x in read_data_json("user_lines.json")["lines"])
 
 
-def test_the_persona_bank_has_48_distinct_personas_with_a_profile_and_three_examples_each():
+def test_the_persona_bank_has_60_distinct_personas_with_a_profile_and_three_examples_each():
     data = read_data_json("simulated_users.json")
     users = load_simulated_users(data)
-    assert len(users) == 48 and len({u.name for u in users}) == 48 and "48 user personas" in data["description"]
+    assert len(users) == 60 and len({u.name for u in users}) == 60 and "60 user personas" in data["description"]
     assert all(set(u.profile) == {"age", "situation", "goal", "style"} and len(u.examples) == 3 for u in users)
 
 
