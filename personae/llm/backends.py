@@ -296,7 +296,7 @@ class LocalBackend(LLMBackend):
             logits = [s.logits for s in streams]
             for _ in range(max_new_tokens):
                 own, *other = (torch.log_softmax(x.float(), dim=-1) for x in logits)
-                score = own + weight * (own - other[0]) if other else own
+                score = (own + weight * (own - other[0])) if other else own
                 cut = own.max(dim=-1, keepdim=True).values + math.log(plausibility) if plausibility > 0 else None
                 if cut is not None:
                     score = score.masked_fill(own < cut, -math.inf)
